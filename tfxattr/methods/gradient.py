@@ -1,0 +1,21 @@
+"""Vanilla gradient (Simonyan et al., 2014): ``df_c/dx``, optionally times the input."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Method
+
+
+class Gradient(Method):
+    name = "gradient"
+    summary = "vanilla gradient df_c/dx (times_input=True: gradient x input)"
+    defaults = {"times_input": False}
+
+    def validate(self):
+        if not isinstance(self.options["times_input"], bool):
+            raise ValueError(f"times_input must be True or False, got {self.options['times_input']!r}")
+
+    def attribute(self, adapter, images, targets, progress=False, seed=None):
+        _, g = adapter.values_and_gradients(images, targets)
+        g = np.asarray(g, np.float32)
+        return g * images if self.options["times_input"] else g

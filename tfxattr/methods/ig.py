@@ -1,0 +1,33 @@
+"""Integrated Gradients (Sundararajan et al., ICML 2017, Eq. 1) on the straight line, any Riemann rule."""
+from __future__ import annotations
+
+from ..paths import RULES, StraightLinePath
+from .base import one_of, positive_float, positive_int
+from .path import PathMethod
+
+
+class IntegratedGradients(PathMethod):
+    """``(x - b) * integral_0^1 df_c(b + a(x - b))/dx da``; ``aggregator="idgi"`` gives IG+IDGI.
+
+    ``rule``: left, right, midpoint, trapezoid, or "saliency" (PAIR's endpoint-inclusive rule).
+    Default: trapezoid for the Riemann sum, left for IDGI (as in the IDGI paper).
+    """
+    name = "ig"
+    summary = "Integrated Gradients on the straight line from a baseline (rule=left|right|midpoint|trapezoid|saliency)"
+    defaults = {"aggregator": "riemann", "steps": 50, "baseline": "black", "rule": None, "blur_sigma": 20.0}
+
+    def validate(self):
+        super().validate()
+        positive_int(self.options, "steps")
+        positive_float(self.options, "blur_sigma")
+        if self.options["rule"] is None:
+            self.options["rule"] = "left" if self.options["aggregator"] == "idgi" else "trapezoid"
+        one_of(self.options, "rule", RULES)
+        if self.options["aggregator"] == "idgi" and self.options["rule"] == "trapezoid":
+            raise ValueError("rule='trapezoid' takes two gradients per step; aggregator='idgi' needs one: "
+                             "use rule='left', 'right', 'midpoint' or 'saliency'")
+        if self.options["rule"] == "saliency" and self.options["steps"] < 2:
+            raise ValueError("rule='saliency' needs steps >= 2")
+
+    def make_path(self, adapter, images):
+        return StraightLinePath(self.options["steps"], self.options["rule"])
