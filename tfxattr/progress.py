@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 
 class _NoBar:
@@ -11,9 +12,9 @@ class _NoBar:
 
 @contextlib.contextmanager
 def progress_bar(total: int, desc: str, enabled):
-    """``enabled``: True/False, or ``"auto"`` (on when the run has more than 20 chunks)."""
+    """``enabled``: True/False, or ``"auto"`` (on for runs of more than 20 chunks on a terminal)."""
     if enabled == "auto":
-        enabled = total > 20
+        enabled = total > 20 and sys.stderr.isatty()
     if not enabled or total <= 0:
         yield _NoBar()
         return
