@@ -1,5 +1,5 @@
 """The registry of named methods. A new method: one file with a Method subclass, one line here."""
-from .base import METHODS, SUMMARIES, Method, get_method, register
+from .base import METHODS, Method, MethodSpec, get_method, register
 from .blur_ig import BlurIG
 from .ggig import GGIG
 from .gradient import Gradient
@@ -20,4 +20,4 @@ register("ggig", GGIG, "GGIG, fast default (20 points x 10 ascent steps, lr 1e-4
 register("ggig_paper", GGIG, "GGIG with the paper's ImageNet preset (51 points x 100 ascent steps, lr 1e-4)",
          points=51, ascent_steps=100, lr=1e-4)
 
-__all__ = ["METHODS", "SUMMARIES", "Method", "get_method", "register"]
+__all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register"]

@@ -1,8 +1,8 @@
 """The method base class and the registry of named methods."""
 from __future__ import annotations
 
-import functools
-from typing import Callable, Dict
+from dataclasses import dataclass
+from typing import Dict, Type
 
 import numpy as np
 
@@ -62,24 +62,35 @@ def one_of(options, key, choices):
 
 
 # -- registry -----------------------------------------------------------------------------
-METHODS: Dict[str, Callable[..., Method]] = {}
-SUMMARIES: Dict[str, str] = {}
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered name: a Method class plus preset options (``ig+idgi`` = IG with aggregator="idgi")."""
+    cls: Type[Method]
+    preset: Dict[str, object]
+    summary: str
+
+    @property
+    def defaults(self) -> Dict[str, object]:
+        return {**self.cls.defaults, **self.preset}
+
+    def __call__(self, **options) -> Method:
+        return self.cls(**{**self.preset, **options})
 
 
-def register(name: str, factory: Callable[..., Method], summary: str = None, **preset):
-    """Register ``factory`` under ``name``; ``preset`` options are fixed defaults of this name."""
-    if preset:
-        base = factory
+METHODS: Dict[str, MethodSpec] = {}
 
-        @functools.wraps(base, updated=())
-        def factory(**options):  # noqa: F811 - a preset wraps the base factory
-            return base(**{**preset, **options})
-    METHODS[name] = factory
-    SUMMARIES[name] = summary or getattr(factory, "summary", "")
-    return factory
+
+def register(name: str, cls: Type[Method], summary: str = None, **preset) -> MethodSpec:
+    """Register ``cls`` under ``name``; ``preset`` options become this name's defaults."""
+    unknown = sorted(set(preset) - set(cls.defaults))
+    if unknown:
+        raise ValueError(f"preset option(s) {unknown} are not options of {cls.__name__}")
+    METHODS[name] = MethodSpec(cls, dict(preset), summary or cls.summary)
+    return METHODS[name]
 
 
 def get_method(name, **options) -> Method:
+    """An instance of the method registered as ``name`` (case-insensitive) with ``options``."""
     if isinstance(name, Method):
         if options:
             raise ValueError("options cannot be given together with a Method instance")

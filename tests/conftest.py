@@ -1,0 +1,43 @@
+"""Shared fixtures: the trained demo model and its data, and a tiny smooth CNN for fast checks."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    from tfxattr.demo import load_demo_model
+    return load_demo_model()
+
+
+@pytest.fixture(scope="session")
+def demo_data():
+    from tfxattr.demo import make_demo_data
+    return make_demo_data(6, seed=123)
+
+
+def build_tiny_cnn(size=16, classes=5, seed=0):
+    """A small functional CNN with smooth activations (no zero-gradient plateaus), pixels in [0, 255]."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    h = keras.layers.Rescaling(1 / 255.0)(inp)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="tanh", name="conv1")(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="tanh", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(classes, name="logits")(h)
+    return keras.Model(inp, out, name="tiny_cnn")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return build_tiny_cnn()
+
+
+@pytest.fixture(scope="session")
+def tiny_images():
+    return np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
