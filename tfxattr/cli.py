@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 
 def _parser():
     p = argparse.ArgumentParser(prog="tfxattr", description="Attribution maps for Keras image classifiers.")
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
         print(f"tfxattr: {err}", file=sys.stderr)
         return 2
     written = exp.save(args.out)
-    targets = list(map(int, getattr(exp.targets, "tolist", lambda: [exp.targets])() if hasattr(exp.targets, "ndim") and exp.targets.ndim else [int(exp.targets)]))
+    targets = np.atleast_1d(exp.targets)
     for i, (path, img) in enumerate(zip(written, images)):
         print(f"{img}: class {targets[i]} ({exp.label(i)}) -> {path}")
     return 0

@@ -7,6 +7,7 @@ function, so images, baselines and attributions all live in pixel space.
 """
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from typing import Callable, Optional, Sequence
@@ -15,6 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 OUTPUTS = ("logit", "probability")
+# adapters already built for a model object live on the object (attribute below), so repeated
+# explain() calls do not re-trace the model and the adapters die with the model
+_CACHE_ATTR = "_tfxattr_adapters"
 DEFAULT_BATCH_SIZE = 32
 
 
@@ -115,8 +119,13 @@ class ModelAdapter:
 
     def with_options(self, output: Optional[str] = None, batch_size: Optional[int] = None) -> "ModelAdapter":
         """A copy with another ``output`` or ``batch_size`` (shares the model)."""
-        if (output is None or output == self.output) and (batch_size is None or batch_size == self.batch_size):
-            return self
+        if output is None or output == self.output:
+            if batch_size is None or batch_size == self.batch_size:
+                return self
+            _check_batch_size(batch_size)
+            twin = copy.copy(self)  # shares the traced functions: batch_size is not part of them
+            twin.batch_size = int(batch_size)
+            return twin
         return ModelAdapter(self._fn, self.input_shape, self.num_classes,
                             output=output or self.output, preprocess=self.preprocess,
                             batch_size=batch_size or self.batch_size, pixel_range=self.pixel_range,
@@ -158,6 +167,30 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     application name brings its own ``preprocess_input``). ``output_index`` picks one output
     of a multi-output model (an int or an output name).
     """
+    import keras
+
+    key = (output, preprocess, output_index, tuple(pixel_range),
+           None if input_shape is None else tuple(input_shape), num_classes)
+    if not isinstance(model, (str, os.PathLike, ModelAdapter)):
+        cache = getattr(model, _CACHE_ATTR, None)
+        if cache is None:
+            cache = {}
+            try:
+                object.__setattr__(model, _CACHE_ATTR, cache)  # bypasses Keras' attribute tracking
+            except (AttributeError, TypeError):  # objects without a __dict__: no cache
+                pass
+        if key in cache:
+            return cache[key].with_options(batch_size=batch_size)
+        adapter = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
+                                 weights, output_index)
+        cache[key] = adapter
+        return adapter
+    return _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
+                          output_index)
+
+
+def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
+                   output_index) -> ModelAdapter:
     import keras
 
     if isinstance(model, ModelAdapter):
