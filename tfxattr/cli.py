@@ -31,8 +31,12 @@ def _parser():
 
 def _load_model(name, weights):
     if name == "demo":
-        from .demo import load_demo_model
-        return load_demo_model()
+        from .demo import DEMO_CLASS_NAMES, load_demo_model
+        from .models import as_model
+
+        adapter = as_model(load_demo_model())
+        adapter.class_names = list(DEMO_CLASS_NAMES)
+        return adapter
     return name
 
 

@@ -1,0 +1,72 @@
+"""The small demo classifier shipped with tfxattr, and matching synthetic data.
+
+The model (``assets/demo_model.keras``) is a 64x64 CNN trained by
+``scripts/train_demo_model.py`` on :func:`tfxattr.synthetic.make_shapes`
+images.  It takes float pixels in [0, 255] and returns *logits* (no softmax)
+over :data:`DEMO_CLASS_NAMES`; its last feature map is the layer
+``"last_conv"`` (for GradCAM-style methods).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .synthetic import CLASS_NAMES, make_shapes
+
+__all__ = [
+    "DEMO_CLASS_NAMES",
+    "DEMO_IMAGE_SIZE",
+    "DEMO_LAST_CONV",
+    "demo_image_path",
+    "demo_mask_path",
+    "load_demo_model",
+    "make_demo_data",
+]
+
+#: Class names of the demo model's outputs, indexed by logit.
+DEMO_CLASS_NAMES = CLASS_NAMES
+#: Height and width of the demo model's input images.
+DEMO_IMAGE_SIZE = 64
+#: Name of the demo model's last convolutional (4-D feature map) layer.
+DEMO_LAST_CONV = "last_conv"
+
+_ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+_HINT = "it is created by running `python scripts/train_demo_model.py` from the repository root"
+
+
+def _asset(name):
+    path = os.path.join(_ASSETS, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"demo asset {path!r} is missing; {_HINT}")
+    return path
+
+
+def demo_model_path() -> str:
+    """Path of the shipped ``demo_model.keras`` file."""
+    return _asset("demo_model.keras")
+
+
+def demo_image_path() -> str:
+    """Path of the shipped 64x64 RGB demo image (PNG)."""
+    return _asset("demo_image.png")
+
+
+def demo_mask_path() -> str:
+    """Path of the demo image's object mask (PNG, 0 = background, 255 = object)."""
+    return _asset("demo_image_mask.png")
+
+
+def load_demo_model():
+    """Load the shipped demo classifier (``keras.Model``: [0, 255] pixels -> logits)."""
+    import keras
+
+    return keras.models.load_model(demo_model_path(), compile=False)
+
+
+def make_demo_data(n, seed=1):
+    """``make_shapes(n, size=64, seed=seed)``: images, labels and masks for the demo model.
+
+    The demo model was trained and validated on other seeds (12345, 54321),
+    so any small seed gives unseen images.
+    """
+    return make_shapes(n, size=DEMO_IMAGE_SIZE, seed=seed)
