@@ -60,36 +60,38 @@ def _spec(name, display, size, module, mode, wfile, wdir, whash, last, penult, c
                    penultimate_block=penult, constructor=ctor)
 
 
-# Block choices (all verified as split points of the functional graph, see tests):
-#  DenseNet: final bn+relu after dense block 5 / output of the last transition (pool4).
-#  InceptionV3: last two mixed (inception) blocks.  MobileNetV2: final 1x1 conv+relu / block 16.
-#  ResNetV2: post-activation of stage 5 / second block of stage 5.  VGG: pools of blocks 5 / 4.
-#  Xception: block 14 (exit-flow sepconvs) / block 13 residual add (renamed, see _stable_names).
+# Block choices (all verified as split points of the functional graph, see tests). The last block is
+# the final feature map (7x7 at 224, 8x8/10x10 at 299); the penultimate block is the last split point
+# of the stage before, at twice the resolution, as in the IIA paper (its L-1 for ResNet is 14x14):
+#  DenseNet: final bn+relu / output of dense block 3 (14x14).  InceptionV3: mixed10 / mixed7 (17x17).
+#  MobileNetV2: final 1x1 conv+relu / block 12 (14x14).  ResNetV2: post-activation / last stage-4
+#  block before its stride-2 block (14x14).  VGG: pools of blocks 5 / 4 (14x14).
+#  Xception: block 14 sepconv act / block 12 residual add (19x19; renamed, see _stable_names).
 _SPECS = (
     _spec("densenet121", "DenseNet121", 224, _apps.densenet, "torch",
           "densenet121_weights_tf_dim_ordering_tf_kernels.h5", "densenet",
-          "9d60b8095a5708f2dcce2bca79d332c7", "relu", "pool4_pool", _apps.densenet.DenseNet121),
+          "9d60b8095a5708f2dcce2bca79d332c7", "relu", "conv4_block24_concat", _apps.densenet.DenseNet121),
     _spec("densenet169", "DenseNet169", 224, _apps.densenet, "torch",
           "densenet169_weights_tf_dim_ordering_tf_kernels.h5", "densenet",
-          "d699b8f76981ab1b30698df4c175e90b", "relu", "pool4_pool", _apps.densenet.DenseNet169),
+          "d699b8f76981ab1b30698df4c175e90b", "relu", "conv4_block32_concat", _apps.densenet.DenseNet169),
     _spec("densenet201", "DenseNet201", 224, _apps.densenet, "torch",
           "densenet201_weights_tf_dim_ordering_tf_kernels.h5", "densenet",
-          "1ceb130c1ea1b78c3bf6114dbdfd8807", "relu", "pool4_pool", _apps.densenet.DenseNet201),
+          "1ceb130c1ea1b78c3bf6114dbdfd8807", "relu", "conv4_block48_concat", _apps.densenet.DenseNet201),
     _spec("inception_v3", "InceptionV3", 299, _apps.inception_v3, "tf",
           "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", "inception_v3",
-          "9a0d58056eeedaa3f26cb7ebd46da564", "mixed10", "mixed9", _apps.inception_v3.InceptionV3),
+          "9a0d58056eeedaa3f26cb7ebd46da564", "mixed10", "mixed7", _apps.inception_v3.InceptionV3),
     _spec("mobilenet_v2", "MobileNetV2", 224, _apps.mobilenet_v2, "tf",
           "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", "mobilenet_v2",
-          None, "out_relu", "block_16_project_BN", _apps.mobilenet_v2.MobileNetV2),
+          None, "out_relu", "block_12_add", _apps.mobilenet_v2.MobileNetV2),
     _spec("resnet50v2", "ResNet50V2", 224, _apps.resnet_v2, "tf",
           "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5", "resnet",
-          "3ef43a0b657b3be2300d5770ece849e0", "post_relu", "conv5_block2_out", _apps.resnet_v2.ResNet50V2),
+          "3ef43a0b657b3be2300d5770ece849e0", "post_relu", "conv4_block5_out", _apps.resnet_v2.ResNet50V2),
     _spec("resnet101v2", "ResNet101V2", 224, _apps.resnet_v2, "tf",
           "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5", "resnet",
-          "6343647c601c52e1368623803854d971", "post_relu", "conv5_block2_out", _apps.resnet_v2.ResNet101V2),
+          "6343647c601c52e1368623803854d971", "post_relu", "conv4_block22_out", _apps.resnet_v2.ResNet101V2),
     _spec("resnet152v2", "ResNet152V2", 224, _apps.resnet_v2, "tf",
           "resnet152v2_weights_tf_dim_ordering_tf_kernels.h5", "resnet",
-          "a49b44d1979771252814e80f8ec446f9", "post_relu", "conv5_block2_out", _apps.resnet_v2.ResNet152V2),
+          "a49b44d1979771252814e80f8ec446f9", "post_relu", "conv4_block35_out", _apps.resnet_v2.ResNet152V2),
     _spec("vgg16", "VGG16", 224, _apps.vgg16, "caffe",
           "vgg16_weights_tf_dim_ordering_tf_kernels.h5", "vgg16",
           "64373286793e3c8b2b4e3219cbf3544b", "block5_pool", "block4_pool", _apps.vgg16.VGG16),
@@ -98,7 +100,7 @@ _SPECS = (
           "cbe5617147190e668d6c5d5026f83318", "block5_pool", "block4_pool", _apps.vgg19.VGG19),
     _spec("xception", "Xception", 299, _apps.xception, "tf",
           "xception_weights_tf_dim_ordering_tf_kernels.h5", "xception",
-          "0a58e3b7378bc2990ea3b43d5981f1f6", "block14_sepconv2_act", "block13_add", _apps.xception.Xception),
+          "0a58e3b7378bc2990ea3b43d5981f1f6", "block14_sepconv2_act", "block12_add", _apps.xception.Xception),
 )
 
 SPECS = {s.name: s for s in _SPECS}

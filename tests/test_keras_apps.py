@@ -103,7 +103,10 @@ def test_build_structure_and_blocks(name):
         assert len(layer.output.shape) == 4, (block, layer.output.shape)
         assert _is_split_point(model, layer), f"{name}: {block} is not a split point"
     last = model.get_layer(spec.last_block)
-    assert model.layers.index(model.get_layer(spec.penultimate_block)) < model.layers.index(last)
+    penultimate = model.get_layer(spec.penultimate_block)
+    assert model.layers.index(penultimate) < model.layers.index(last)
+    # the penultimate block has the resolution of the stage before the last (IIA's L-1: 14x14 at 224)
+    assert penultimate.output.shape[1] > last.output.shape[1]
     # the last block is the final feature map: only pooling/flatten/dense (no conv) follow it
     after = model.layers[model.layers.index(last) + 1:]
     assert not any(isinstance(l, keras.layers.Conv2D) for l in after), [l.name for l in after]

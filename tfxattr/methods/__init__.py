@@ -21,3 +21,15 @@ register("ggig_paper", GGIG, "GGIG with the paper's ImageNet preset (51 points x
          points=51, ascent_steps=100, lr=1e-4)
 
 __all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register"]
+
+from .gradcam import GradCAM, GradCAMPlusPlus  # noqa: E402
+from .iia import IIA  # noqa: E402
+from .xrai import XRAI  # noqa: E402
+
+register("iia", IIA)
+register("iia2", IIA, "IIA2: input + last block, n=10 each (Barkan et al. 2023)", layers=("input", "last_block"))
+register("iia3", IIA, "IIA3: input + penultimate + last block, n=10 each (Barkan et al. 2023)",
+         layers=("input", "penultimate_block", "last_block"))
+register("gradcam", GradCAM)
+register("gradcam++", GradCAMPlusPlus)
+register("xrai", XRAI)
