@@ -9,7 +9,7 @@ import pytest
 import tfxattr
 from tfxattr.methods import METHODS
 
-FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2}
+FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2, "base_options": {"steps": 3}}
 
 
 def fast_options(name, images):

@@ -1,4 +1,4 @@
-"""``tfxattr`` command line: ``explain``, ``methods``, ``models``."""
+"""``tfxattr`` command line: ``explain``, ``eval``, ``methods``, ``models``."""
 from __future__ import annotations
 
 import argparse
@@ -24,9 +24,69 @@ def _parser():
     e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
     e.add_argument("--out", default="explanation.png", help="output PNG (several images get _<i> suffixes)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_eval_parser(sub)
     sub.add_parser("methods", help="list the methods")
     sub.add_parser("models", help="list the model names --model accepts")
     return p
+
+
+def _add_eval_parser(sub):
+    v = sub.add_parser("eval", help="score methods with metrics on models over a data set (resumable)",
+                       description="Score every method with every metric on every model. Results are appended "
+                                   "to OUT/results.jsonl as images finish (a killed run resumes where it stopped); "
+                                   "OUT/report.md and OUT/plots/ are rebuilt at the end.")
+    v.add_argument("--data", required=True,
+                   help="shapes:N (generated shapes with masks), an .npz (images, labels, masks), an image folder "
+                        "(class subfolders or labels.csv), or a tfds name such as imagenet2012")
+    v.add_argument("--split", default="validation", help="tfds split (default: validation)")
+    v.add_argument("--data-dir", default=None, help="tfds data_dir")
+    v.add_argument("--manual-dir", default=None, help="tfds manual_dir: where the imagenet2012 archives are")
+    v.add_argument("--limit", type=int, default=None, help="read only the first LIMIT images")
+    v.add_argument("--models", nargs="+", default=["demo"],
+                   help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
+    v.add_argument("--weights", default="imagenet", help="Keras applications: imagenet, none (random!) or a path")
+    v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
+    v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
+    v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
+    v.add_argument("--target", default="label", choices=["label", "predicted"], help="class to explain")
+    v.add_argument("--resize", default="crop", choices=["crop", "stretch"], help="fitting images to a model's input")
+    v.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
+    v.add_argument("--images-per-batch", type=int, default=16,
+                   help="images attributed together (their records are written once the batch is scored)")
+    v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
+                   help="report aggregation per score instead of the metric's own, e.g. aic=mean")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
+    v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
+    v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _eval(args) -> int:
+    from .evaluate import STORE_NAME, evaluate
+    from .report import write_report
+
+    aggregation = {}
+    for item in args.aggregation:
+        score, eq, how = item.partition("=")
+        if not eq or how not in ("mean", "median"):
+            raise ValueError(f"--aggregation takes SCORE=mean or SCORE=median, got {item!r}")
+        aggregation[score] = how
+    if args.report_only:
+        store = os.path.join(args.out, STORE_NAME)
+        if not os.path.isfile(store):
+            raise ValueError(f"no results store at {store}")
+        print(write_report(store, args.out, aggregation=aggregation))
+        return 0
+    run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, correct_only=args.correct_only,
+                   target=args.target, limit=args.limit, weights=args.weights, batch_size=args.batch_size,
+                   images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
+                   manual_dir=args.manual_dir, resize=args.resize, seed=args.seed, progress=not args.no_progress,
+                   aggregation=aggregation)
+    print(f"{run.computed} new results ({run.already_done} already in the store) -> {run.store}")
+    print(f"report: {run.report}")
+    if run.random_weights:
+        print(f"WARNING: {', '.join(run.random_weights)} used RANDOM weights: the numbers are meaningless.")
+    return 0
 
 
 def _load_model(name, weights):
@@ -54,6 +114,12 @@ def main(argv=None) -> int:
             s = keras_apps.get(n)
             print(f"{n:16s} {s.display_name} {s.input_size[0]}x{s.input_size[1]} (weights file {s.weights_file})")
         return 0
+    if args.command == "eval":
+        try:
+            return _eval(args)
+        except (FileNotFoundError, ValueError, TypeError) as err:
+            print(f"tfxattr: {err}", file=sys.stderr)
+            return 2
     from . import explain
     from .demo import demo_image_path
 

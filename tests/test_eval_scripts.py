@@ -1,0 +1,85 @@
+"""The eval/ scripts run end to end on the demo model with generated data (tiny settings, subprocesses)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
+
+
+def script(name, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, os.path.join(ROOT, "eval", name), "--no-progress", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+
+
+def table_rows(text, first_cell):
+    """The cells of every Markdown table row whose first cell is ``first_cell``."""
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith(f"| {first_cell} |")]
+
+
+def is_number(cell):
+    return re.fullmatch(r"-?\d+\.\d+", cell) is not None
+
+
+def test_idgi_tables(tmp_path):
+    res = script("idgi_tables.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--out", str(tmp_path),
+                 "--metric-options", f"sic_aic_idgi:{QUICK_SIC}", f"sic_aic_idgi_msssim:{QUICK_SIC}")
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "idgi_tables.md").read()
+    assert text.count("## Table") == 9  # insertion x2, SIC/AIC x2 x2, F1 / ROC-AUC / MAE (shapes have masks)
+    assert "| model | IG | +IDGI | GIG | +IDGI | BlurIG | +IDGI | Gradient |" in text
+    rows = table_rows(text, "demo")
+    assert len(rows) == 9 and all(len(r) == 8 for r in rows)
+    assert all(is_number(c) for r in rows[:2] + rows[6:] for c in r[1:])  # insertion, localization: every image
+    assert (tmp_path / "report.md").exists() and (tmp_path / "plots").is_dir()
+
+
+def test_iia_table(tmp_path):
+    res = script("iia_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--settings", "target",
+                 "--out", str(tmp_path), "--metric-options", "insertion:step=0.1", "deletion:step=0.1",
+                 f"sic_aic_pair:{QUICK_SIC}")
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "iia_table.md").read()
+    assert "| metric | setting | GC | GC++ | IG | GIG | BIG | IIA2 | IIA3 |" in text
+    for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
+        (row,) = table_rows(text, metric)
+        assert row[1] == "Target" and all(is_number(c) for c in row[2:]), row
+    assert (tmp_path / "target" / "report.md").exists()
+
+
+def test_ggig_table(tmp_path):
+    res = script("ggig_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--ascent-steps", "5",
+                 "--out", str(tmp_path), "--metric-options", f"sic_aic_ggig:{QUICK_SIC}")
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "ggig_table.md").read()
+    assert "| Method | demo SIC | demo AIC |" in text
+    for method in ("Gradients", "Integrated Gradients", "GGIG", "Edge Detector", "Random"):
+        (row,) = table_rows(text, method)
+        assert len(row) == 3
+    assert "ggig_paper:ascent_steps=5,points=4" in text
+
+
+def test_rao_grids(tmp_path):
+    res = script("rao_grids.py", "--models", "demo", "--data", "shapes:12", "--steps", "4", "--layers", "input",
+                 "final", "--methods", "gradient", "ig", "--aggatt-edges", "0,0.5,1", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "rao_grids.md").read()
+    rows = {tuple(r[:2]): r[2:] for r in (table_rows(text, s) for s in ("gridpg", "difull", "dipart"))
+            for r in r}
+    assert set(rows) == {(s, layer) for s in ("gridpg", "difull", "dipart") for layer in ("input", "final")}
+    # DiFull: no gradient can reach another cell, so input-layer localization is exactly 1
+    assert rows[("difull", "input")] == ["1.000 [1.000, 1.000]"] * 2
+    figures = sorted(os.listdir(tmp_path / "aggatt"))
+    assert len(figures) == 6 and all(f.endswith(".png") for f in figures)
+    assert "aggatt/demo_difull_input.png" in open(tmp_path / "report.md").read()
+
+
+@pytest.mark.parametrize("name", ["idgi_tables.py", "rao_grids.py"])
+def test_scripts_report_bad_arguments_in_one_line(tmp_path, name):
+    res = script(name, "--models", "nope", "--data", "shapes:2", "--out", str(tmp_path))
+    assert res.returncode == 2 and "unknown model 'nope'" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,83 @@
+"""Attribution metrics with one calling convention, registered by name in :data:`METRICS`.
+
+Calling convention (every entry of ``METRICS``; a runner can call them all the same way)::
+
+    result = METRICS[name](model, images, maps, targets=None, masks=None, batch_size=32, **options)
+    # or: compute(name, model, images, maps, targets=..., masks=..., batch_size=..., **options)
+
+* ``model``: anything ``tfxattr.as_model`` accepts, or a ``ModelAdapter`` (None for "localization").
+* ``images``: pixels (N,H,W,C) in the model's pixel range (or one (H,W,C) image, paths, PIL images).
+* ``maps``: attribution maps (N,H,W); (N,H,W,C) is reduced like ``Explanation.map`` (sum of |a| over
+  channels); or an ``Explanation`` (its map; its images/targets fill in ``images=None``/``targets=None``).
+* ``targets``: the class each map explains: one int, one per image, or None = each image's top-1.
+* ``masks``: bool object masks (N,H,W); required by "localization", checked but unused by the others.
+* ``batch_size``: the model's chunk size. All perturbed images of an image (every threshold or step)
+  and of several images go through the model together, in chunks of ``batch_size``.
+* ``options``: metric-specific keywords (``METRICS[name].defaults`` lists them with their defaults);
+  an unknown option, metric name, bad shape or count, or a fraction outside (0, 1] raises ValueError.
+
+It returns a :class:`MetricResult`:
+
+* ``scores``: score name -> float64 (N,) per-image values, NaN where skipped;
+* ``skipped``: score name -> {image index: reason} (e.g. below ``min_pred_value``; never silent);
+* ``curves``: score name -> ``Curve(x (P,), y (N,P), scale)`` for scores that are areas under curves;
+* ``higher_is_better``, ``aggregation`` (the paper's: "median" for SIC/AIC, else "mean"), ``options``,
+  ``targets``, ``extras``; ``aggregate(method=None) -> {score: float}`` (curves are aggregated pointwise,
+  then integrated, as PAIR does), ``aggregate_curves()``, ``summary()`` (text), ``to_dict()`` (JSON-ready).
+
+Registered metrics (scores in brackets):
+
+* ``sic_aic`` [sic, aic]: PAIR ``compute_pic_metric`` defaults (min_pred_value 0.8), PAIR's thresholds.
+* ``sic_aic_pair``: PAIR's notebook settings (13 thresholds, 1% random pixels, min_pred_value 0.5).
+* ``sic_aic_idgi``: IDGI Table 2 (PIL blur radius 20 base, 25 thresholds, 100 curve points, WebP).
+* ``sic_aic_idgi_msssim``: IDGI Table 3 (as above, information = MS-SSIM to the original).
+* ``sic_aic_ggig``: GGIG Table 2 (PAIR notebook settings, information = grey-level entropy).
+* ``insertion`` [insertion, insertion_ratio] / ``deletion`` [deletion, deletion_ratio]: IDGI Sec. 4.3,
+  5% steps from a black image (``base="blur"`` for a blurred one); probability and probability ratio.
+* ``pos_neg`` [pos, neg]: IIA's positive/negative perturbation AUC (percent).
+* ``adp_pic`` [adp, pic]: IIA's Average Drop % and % Increase in Confidence (Grad-CAM++).
+* ``localization`` [f1, roc_auc, mae]: IDGI Sec. 4.6 against object masks.
+"""
+from .base import (METRIC_SUMMARIES, METRICS, Curve, MetricResult, compute, get_metric, metric_options,
+                   register_metric)
+from .localization import localization
+from .perturbation import adp_pic, deletion, insertion, pos_neg
+from .pic import IDGI_THRESHOLDS, PAIR_THRESHOLDS, sic_aic
+
+register_metric("sic_aic", sic_aic)
+register_metric("sic_aic_pair", sic_aic, "SIC/AIC with PAIR's notebook settings (min_pred_value 0.5)",
+                thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5, num_data_points=1000)
+register_metric("sic_aic_idgi", sic_aic, "SIC/AIC as IDGI Table 2: PIL blur r=20 base, 25 thresholds, 100 points",
+                thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100, min_pred_value=0.5)
+register_metric("sic_aic_idgi_msssim", sic_aic, "SIC/AIC as IDGI Table 3: information level = MS-SSIM",
+                thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100, min_pred_value=0.5,
+                information="msssim")
+register_metric("sic_aic_ggig", sic_aic, "SIC/AIC as GGIG Table 2: information level = grey-level entropy",
+                thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
+register_metric("insertion", insertion)
+register_metric("deletion", deletion)
+register_metric("pos_neg", pos_neg)
+register_metric("adp_pic", adp_pic)
+register_metric("localization", localization)
+
+# Rao et al. grid metrics and sanity checks register here (tfxattr/metrics/grids.py, sanity.py):
+# import them and call register_metric(name, fn, summary, **preset) like the lines above.
+
+
+def list_metrics() -> dict:
+    """Name -> one-line summary of every registered metric."""
+    return dict(sorted(METRIC_SUMMARIES.items()))
+
+
+__all__ = ["METRICS", "METRIC_SUMMARIES", "MetricResult", "Curve", "compute", "get_metric", "list_metrics",
+           "metric_options", "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic",
+           "localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS"]
+
+
+# -- Rao et al. grid localization and the sanity checks (tfxattr/metrics/grids.py, sanity.py) ------------
+from .grids import grid_localization  # noqa: E402
+from .sanity import cascading_randomization_metric, sigma_perturbation_metric  # noqa: E402
+
+register_metric("grid_localization", grid_localization)
+register_metric("cascading_randomization", cascading_randomization_metric)
+register_metric("sigma_perturbation", sigma_perturbation_metric)

@@ -1,0 +1,331 @@
+"""What every metric shares: the result type, the input checks, batching helpers and the registry.
+
+See the package docstring (``tfxattr.metrics``) for the calling convention a runner relies on.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from ..explanation import Explanation
+from ..inputs import load_images, resolve_targets
+from ..models import ModelAdapter, _check_batch_size, as_model
+from ..visualize import reduce_channels
+
+AGGREGATIONS = ("mean", "median")
+# perturbed images are built for as many source images as fill this many model batches at once
+GROUP_BATCHES = 4
+
+
+@dataclass
+class Curve:
+    """One curve per image on a shared x-axis: ``x`` (P,), ``y`` (N, P) (NaN rows where skipped).
+
+    The score of image i is ``scale * trapezoid(y[i], x)``.
+    """
+    x: np.ndarray
+    y: np.ndarray
+    scale: float = 1.0
+
+
+@dataclass
+class MetricResult:
+    """Per-image scores, curves and skips of one metric on N images.
+
+    ``scores``: name -> float64 (N,), NaN where that score skipped the image.
+    ``curves``: name -> :class:`Curve`, for the scores that are areas under a curve.
+    ``skipped``: name -> {image index: reason}, one entry per score name (empty dict: none skipped).
+    ``higher_is_better``: name -> bool.  ``aggregation``: "mean" or "median", the paper's default.
+    ``extras``: metric-specific arrays (e.g. thresholds, raw predictions).
+    """
+    metric: str
+    scores: Dict[str, np.ndarray]
+    higher_is_better: Dict[str, bool]
+    curves: Dict[str, Curve] = field(default_factory=dict)
+    skipped: Dict[str, Dict[int, str]] = field(default_factory=dict)
+    aggregation: str = "mean"
+    options: dict = field(default_factory=dict)
+    targets: Optional[np.ndarray] = None
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in self.scores:
+            self.skipped.setdefault(name, {})
+
+    @property
+    def num_images(self) -> int:
+        return len(next(iter(self.scores.values()))) if self.scores else 0
+
+    def kept(self, name: str) -> np.ndarray:
+        """Indices of the images that ``name`` scored (not skipped)."""
+        return np.array([i for i in range(self.num_images) if i not in self.skipped[name]], dtype=int)
+
+    def aggregate(self, method: Optional[str] = None) -> Dict[str, float]:
+        """One number per score over the kept images (NaN if none was kept).
+
+        A score with a curve aggregates the curves pointwise, then takes the area (PAIR's
+        ``aggregate_individual_pic_results``); with "mean" that equals the mean of the areas.
+        """
+        reduce = self._reducer(method)
+        out = {}
+        for name, values in self.scores.items():
+            kept = self.kept(name)
+            if len(kept) == 0:
+                out[name] = float("nan")
+            elif name in self.curves:
+                c = self.curves[name]
+                out[name] = float(c.scale * np.trapezoid(reduce(c.y[kept], axis=0), c.x))
+            else:
+                out[name] = float(reduce(values[kept]))
+        return out
+
+    def aggregate_curves(self, method: Optional[str] = None) -> Dict[str, tuple]:
+        """name -> (x, aggregated y) for every score with a curve."""
+        reduce = self._reducer(method)
+        return {name: (c.x, reduce(c.y[self.kept(name)], axis=0)) for name, c in self.curves.items()
+                if len(self.kept(name))}
+
+    def _reducer(self, method):
+        method = method or self.aggregation
+        check_choice(method, "method", AGGREGATIONS)
+        return np.mean if method == "mean" else np.median
+
+    def summary(self, method: Optional[str] = None) -> str:
+        """A small text table: score, aggregate, direction, images used / skipped."""
+        agg = self.aggregate(method)
+        lines = [f"{self.metric} ({method or self.aggregation} over {self.num_images} images)"]
+        for name, value in agg.items():
+            arrow = "higher is better" if self.higher_is_better[name] else "lower is better"
+            n_skip = len(self.skipped[name])
+            lines.append(f"  {name:<16} {value:10.4f}   ({arrow}; {self.num_images - n_skip} used, {n_skip} skipped)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """Plain lists and numbers (JSON-ready; NaN stays float('nan'))."""
+        return {
+            "metric": self.metric, "aggregation": self.aggregation, "options": _plain(self.options),
+            "targets": None if self.targets is None else self.targets.tolist(),
+            "scores": {k: v.tolist() for k, v in self.scores.items()},
+            "aggregate": self.aggregate(), "higher_is_better": dict(self.higher_is_better),
+            "skipped": {k: {str(i): r for i, r in v.items()} for k, v in self.skipped.items()},
+            "curves": {k: {"x": c.x.tolist(), "y": c.y.tolist(), "scale": c.scale} for k, c in self.curves.items()},
+        }
+
+    def __repr__(self):
+        agg = ", ".join(f"{k}={v:.4f}" for k, v in self.aggregate().items())
+        return f"MetricResult({self.metric!r}, n={self.num_images}, {agg})"
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# -- inputs -------------------------------------------------------------------------------
+@dataclass
+class MetricInputs:
+    """Checked inputs: float32 pixel ``images`` (N,H,W,C), float ``maps`` (N,H,W), int32 ``targets``,
+    softmax ``probabilities`` (N,K) of the unmodified images, bool ``masks`` (N,H,W) or None."""
+    adapter: Optional[ModelAdapter]
+    images: np.ndarray
+    maps: np.ndarray
+    targets: Optional[np.ndarray]
+    probabilities: Optional[np.ndarray]
+    masks: Optional[np.ndarray]
+
+
+def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_model=True,
+            needs_masks=False) -> MetricInputs:
+    """Check and convert what a metric was given; run the model once on the unmodified images.
+
+    ``maps``: (N,H,W), (N,H,W,C) (reduced like ``Explanation.map``: sum of |a| over channels), one
+    image's (H,W)/(H,W,C), or an :class:`Explanation` (its ``map``; its images and targets fill in
+    ``images=None`` and ``targets=None``).
+    """
+    _check_batch_size(batch_size)
+    if isinstance(maps, Explanation):
+        if images is None:
+            images = maps.images
+        if targets is None:
+            targets = maps.targets
+        maps = maps.map
+    if images is None:
+        raise ValueError("images are required (pixels, (N,H,W,C))")
+    adapter = None
+    if needs_model:
+        if model is None:
+            raise ValueError("model is required for this metric")
+        adapter = (model.with_options(batch_size=batch_size) if isinstance(model, ModelAdapter)
+                   else as_model(model, output="probability", batch_size=batch_size))
+    arr, _ = load_images(images, adapter.input_shape if adapter is not None else None)
+    maps = check_maps(maps, arr.shape)
+    masks = check_masks(masks, arr.shape, required=needs_masks)
+    probs, resolved = None, None
+    if adapter is not None:
+        probs = adapter.probabilities(arr)
+        resolved = resolve_targets(targets, len(arr), adapter.num_classes, lambda: probs)
+    elif targets is not None:
+        resolved = resolve_targets(targets, len(arr), np.iinfo(np.int32).max)
+    return MetricInputs(adapter, arr, maps, resolved, probs, masks)
+
+
+def check_maps(maps, image_shape) -> np.ndarray:
+    """float (N,H,W) attribution maps (float32 stays float32) for images of ``image_shape`` (N,H,W,C)."""
+    n, h, w, c = image_shape
+    if maps is None:
+        raise ValueError("maps are required: attribution maps (N,H,W) or (N,H,W,C)")
+    arr = np.asarray(maps.numpy() if hasattr(maps, "numpy") else maps)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"maps must be numeric, got dtype {arr.dtype}")
+    if arr.dtype not in (np.float32, np.float64):  # keep float32 maps as they are: PAIR's quantiles use the map's dtype
+        arr = arr.astype(np.float64)
+    if n == 1 and arr.shape in ((h, w), (h, w, c)):
+        arr = arr[None]
+    if arr.ndim == 4 and arr.shape[-1] == c and arr.shape[:3] == (n, h, w):
+        arr = reduce_channels(arr)
+    if arr.shape != (n, h, w):
+        raise ValueError(f"maps must have shape (N, H, W) = {(n, h, w)} or (N, H, W, C) = {(n, h, w, c)} "
+                         f"to match the images, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("maps contain non-finite values (NaN or inf)")
+    return arr
+
+
+def check_masks(masks, image_shape, required=False) -> Optional[np.ndarray]:
+    """bool (N,H,W) object masks, or None when not given (an error if ``required``)."""
+    n, h, w, _ = image_shape
+    if masks is None:
+        if required:
+            raise ValueError("masks are required for this metric: object masks, bool (N, H, W)")
+        return None
+    arr = np.asarray(masks.numpy() if hasattr(masks, "numpy") else masks)
+    if n == 1 and arr.shape == (h, w):
+        arr = arr[None]
+    if arr.shape != (n, h, w):
+        raise ValueError(f"masks must have shape (N, H, W) = {(n, h, w)} to match the images, got {arr.shape}")
+    if arr.dtype != bool:
+        if not np.all(np.isin(arr, (0, 1))):
+            raise ValueError("masks must be boolean (or 0/1)")
+        arr = arr.astype(bool)
+    return arr
+
+
+def check_fractions(values, name: str, ascending: bool = True) -> np.ndarray:
+    """A 1-D float64 array of values in (0, 1], strictly increasing if ``ascending``."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers in (0, 1], got {values!r}") from err
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    bad = arr[~((arr > 0) & (arr <= 1))]
+    if bad.size:
+        raise ValueError(f"{name} must lie in (0, 1], got {bad.tolist()}")
+    if ascending and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {arr.tolist()}")
+    return arr
+
+
+def check_step(step, name: str = "step") -> np.ndarray:
+    """Fractions 0, step, 2*step, ..., 1 (the last one clipped to 1)."""
+    check_fractions([step], name)
+    n = math.ceil(1.0 / step - 1e-9)
+    return np.minimum(np.arange(n + 1) * float(step), 1.0)
+
+
+def check_choice(value, name: str, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def check_number(value, name: str, low=None, high=None):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or (low is not None and value < low) or (high is not None and value > high):
+        rng = f" >= {low}" if low is not None else ""
+        if low is not None and high is not None:
+            rng = f" in [{low}, {high}]"
+        raise ValueError(f"{name} must be a number{rng}, got {value!r}")
+
+
+def pixel_ranks(maps: np.ndarray) -> np.ndarray:
+    """int (N,H,W): 0 for each map's highest value, 1 for the next, ... (ties in raster order)."""
+    n, h, w = maps.shape
+    order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(h * w)[None].repeat(n, 0), axis=1)
+    return ranks.reshape(n, h, w)
+
+
+def image_groups(n_images: int, per_image: int, batch_size: int):
+    """Consecutive ranges of images whose ``per_image`` perturbed copies fill a few model batches."""
+    size = max(1, (GROUP_BATCHES * batch_size) // max(per_image, 1))
+    for start in range(0, n_images, size):
+        yield range(start, min(n_images, start + size))
+
+
+def gather(probabilities: np.ndarray, targets) -> np.ndarray:
+    """``probabilities[..., targets]`` per row: (N, P, K), (N,) -> (N, P)."""
+    return np.take_along_axis(probabilities, np.asarray(targets).reshape(-1, 1, 1), axis=-1)[..., 0]
+
+
+# -- registry -----------------------------------------------------------------------------
+METRICS: Dict[str, Callable[..., MetricResult]] = {}
+METRIC_SUMMARIES: Dict[str, str] = {}
+COMMON_ARGS = ("model", "images", "maps", "targets", "masks", "batch_size")
+
+
+def metric_options(fn: Callable) -> Dict[str, object]:
+    """Option name -> default of a metric function (its keyword-only parameters)."""
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optional[str] = None, **preset):
+    """Register ``fn`` under ``name``; ``preset`` options become this name's defaults.
+
+    Unknown options raise ValueError listing the valid ones; the result's ``metric`` is ``name``.
+    """
+    options = metric_options(fn)
+    unknown = sorted(set(preset) - set(options))
+    if unknown:
+        raise ValueError(f"preset option(s) {unknown} are not options of {fn.__name__}")
+
+    @functools.wraps(fn)
+    def metric(model, images, maps, targets=None, masks=None, batch_size=32, **opts):
+        bad = sorted(set(opts) - set(options))
+        if bad:
+            raise ValueError(f"unknown option(s) {bad} for metric {name!r}; "
+                             f"valid options: {', '.join(sorted(options))}")
+        result = fn(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **{**preset, **opts})
+        result.metric = name
+        return result
+
+    metric.defaults = {**options, **preset}
+    metric.summary = summary or (fn.__doc__ or "").strip().splitlines()[0]
+    METRICS[name] = metric
+    METRIC_SUMMARIES[name] = metric.summary
+    return metric
+
+
+def get_metric(name: str) -> Callable[..., MetricResult]:
+    """The registered metric ``name`` (ValueError listing the names if unknown)."""
+    if not isinstance(name, str) or name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; available: {', '.join(sorted(METRICS))}")
+    return METRICS[name]
+
+
+def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, **options) -> MetricResult:
+    """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``."""
+    return get_metric(name)(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **options)
