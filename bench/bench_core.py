@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -108,11 +107,12 @@ def time_model(name, repeats):
 
 def peak_memory(name, steps):
     code = (
-        "import os,resource,numpy as np;os.environ['TF_CPP_MIN_LOG_LEVEL']='3';import keras_apps,tfxattr;"
+        "import os,numpy as np;os.environ['TF_CPP_MIN_LOG_LEVEL']='3';import keras_apps,tfxattr;"
         f"m=keras_apps.build('{name}',weights=None);s=keras_apps.get('{name}');"
         "x=np.random.default_rng(0).uniform(0,255,(224,224,3)).astype('float32');"
         f"tfxattr.explain(m,x,'ig+idgi',target=1,steps={steps},batch_size={BATCH},preprocess=s.preprocess,progress=False);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
+    # VmHWM is this process's own high-water mark; ru_maxrss would carry the parent's peak across fork+exec
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # MiB (Linux reports KiB)
 
@@ -122,8 +122,14 @@ def main():
     ap.add_argument("--models", nargs="+", default=["mobilenet_v2", "resnet50v2"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "results_core.md"))
+    ap.add_argument("--memory-only", action="store_true", help="reuse the timings in the .json next to --out")
     args = ap.parse_args()
-    results = {m: time_model(m, args.repeats) for m in args.models}
+    if args.memory_only:
+        with open(os.path.splitext(args.out)[0] + ".json") as f:
+            times = json.load(f)["times"]
+        results = {m: times[m] for m in args.models}
+    else:
+        results = {m: time_model(m, args.repeats) for m in args.models}
     memory = {m: {s: peak_memory(m, s) for s in (50, 400)} for m in args.models}
     lines = [f"# Core benchmark ({time.strftime('%Y-%m-%d')})", "",
              f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, TF {tf.__version__}; "

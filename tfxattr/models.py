@@ -167,8 +167,6 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     application name brings its own ``preprocess_input``). ``output_index`` picks one output
     of a multi-output model (an int or an output name).
     """
-    import keras
-
     key = (output, preprocess, output_index, tuple(pixel_range),
            None if input_shape is None else tuple(input_shape), num_classes)
     if not isinstance(model, (str, os.PathLike, ModelAdapter)):

@@ -1,0 +1,318 @@
+"""Data sources for the evaluation runner: generated shapes, .npz files, image folders, tfds.
+
+Every source yields :class:`Chunk` s of images (uint8), labels and optional masks, chunk by chunk, so
+memory does not grow with the data set; :func:`fit_to_input` fits images to a model's input size.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from .specs import parse_spec
+
+RESIZE = ("crop", "stretch")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+@dataclass
+class Chunk:
+    """Consecutive images of a source: ids, uint8 (H,W,C) images (sizes may differ), labels, bool masks."""
+    ids: List[str]
+    images: List[np.ndarray]
+    labels: Optional[np.ndarray] = None
+    masks: Optional[List[np.ndarray]] = None
+
+
+class Source:
+    """A named, re-iterable sequence of images in a fixed order, read in chunks (bounded memory).
+
+    Subclasses set ``name``, ``size`` (number of images, None if unknown), ``has_labels``, ``has_masks``,
+    ``class_names`` and implement ``chunks``.
+    """
+    name = "data"
+    size: Optional[int] = None
+    has_labels = False
+    has_masks = False
+    class_names: Optional[List[str]] = None
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+
+class Dataset(Source):
+    """Images held in memory (generated shapes, an .npz, arrays from Python)."""
+
+    def __init__(self, name, ids, images, labels=None, masks=None, class_names=None):
+        n = len(images)
+        if n == 0:
+            raise ValueError(f"data {name!r} holds no images")
+        if len(ids) != n or len(set(ids)) != n:
+            raise ValueError(f"data {name!r}: need one unique id per image")
+        if labels is not None:
+            labels = np.asarray(labels).astype(np.int64).reshape(-1)
+            if len(labels) != n:
+                raise ValueError(f"data {name!r}: {n} images but {len(labels)} labels")
+        if masks is not None and len(masks) != n:
+            raise ValueError(f"data {name!r}: {n} images but {len(masks)} masks")
+        self.name, self.ids, self.images, self.labels, self.masks = name, list(ids), list(images), labels, masks
+        self.has_labels, self.has_masks, self.class_names = labels is not None, masks is not None, class_names
+        self.size = n
+
+    def __len__(self):
+        return len(self.images)
+
+    def limited(self, limit) -> "Dataset":
+        if limit is None or limit >= len(self):
+            return self
+        return Dataset(self.name, self.ids[:limit], self.images[:limit],
+                       None if self.labels is None else self.labels[:limit],
+                       None if self.masks is None else self.masks[:limit], self.class_names)
+
+    def chunks(self, size):
+        for i in range(0, len(self), size):
+            yield Chunk(self.ids[i:i + size], self.images[i:i + size],
+                        None if self.labels is None else self.labels[i:i + size],
+                        None if self.masks is None else self.masks[i:i + size])
+
+
+def load_data(data, limit: Optional[int] = None, split: str = "validation", data_dir=None, manual_dir=None,
+              download: bool = True) -> Source:
+    """A :class:`Source` from ``data``:
+
+    * ``"shapes:N"`` (or ``"shapes:N:seed=S"``): N generated shapes images with masks (``make_demo_data``);
+    * an ``.npz`` with ``images`` (N,H,W,C) and optional ``labels``, ``masks`` (N,H,W), ``ids``;
+    * an image folder: class subfolders (ImageNet wnids map to ImageNet indices, integer names to
+      themselves, other names to their sorted position) or a ``labels.csv`` with columns ``file``,
+      ``label`` (int) and optional ``mask`` (an image file, nonzero = object);
+    * a tfds name (``"imagenet2012"``, or ``"tfds:name"``) read with ``split``, ``data_dir`` and
+      ``manual_dir`` (where the archives of manually downloaded data sets go);
+    * a ``Source`` or a dict with ``images`` / ``labels`` / ``masks`` (Python only).
+
+    ``limit``: only the first ``limit`` images (in the source's order). Folders and tfds are read
+    chunk by chunk while the runner goes, so memory does not grow with the data set.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    if isinstance(data, Dataset):
+        return data.limited(limit)
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, dict):
+        return _from_arrays("arrays", data, limit)
+    if not isinstance(data, (str, os.PathLike)):
+        raise TypeError(f"data must be a string (shapes:N, .npz, folder, tfds name), a dict or a Source, "
+                        f"got {type(data).__name__}")
+    text = os.fspath(data)
+    if text.startswith("shapes:"):
+        return _shapes(text, limit)
+    if os.path.isfile(text) and text.endswith(".npz"):
+        with np.load(text, allow_pickle=False) as npz:
+            return _from_arrays(text, {k: npz[k] for k in npz.files}, limit)
+    if os.path.isdir(text):
+        return FolderSource(text, limit)
+    if text.endswith(".npz") or os.sep in text or text.startswith("."):
+        raise ValueError(f"data {text!r}: no such .npz file or image folder")
+    return TfdsSource(text[5:] if text.startswith("tfds:") else text, limit, split, data_dir, manual_dir, download)
+
+
+def _shapes(text, limit) -> Dataset:
+    from .demo import DEMO_CLASS_NAMES, make_demo_data
+
+    parts = text.split(":")
+    options = parse_spec("shapes:" + ",".join(parts[2:]), "data").options
+    seed = options.pop("seed", 1)
+    if options or len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) < 1:
+        raise ValueError(f"data {text!r}: expected 'shapes:N' or 'shapes:N:seed=S' with N >= 1")
+    d = make_demo_data(int(parts[1]), seed=seed)  # all N, then the first `limit`: the images do not depend on limit
+    ds = Dataset(text, [f"{i:06d}" for i in range(int(parts[1]))], list(d["images"]), d["labels"],
+                 list(d["masks"]), list(DEMO_CLASS_NAMES))
+    return ds.limited(limit)
+
+
+def _from_arrays(name, arrays, limit) -> Dataset:
+    if "images" not in arrays:
+        raise ValueError(f"data {name!r} has no 'images' array (found: {sorted(arrays)})")
+    images = _as_uint8(np.asarray(arrays["images"]), name)
+    if images.ndim != 4:
+        raise ValueError(f"data {name!r}: images must be (N, H, W, C), got shape {images.shape}")
+    n = min(len(images), limit) if limit else len(images)
+    labels = arrays.get("labels")
+    masks = arrays.get("masks")
+    if masks is not None:
+        masks = np.asarray(masks).astype(bool)
+        if masks.shape != images.shape[:3]:
+            raise ValueError(f"data {name!r}: masks must be (N, H, W) = {images.shape[:3]}, got {masks.shape}")
+        masks = list(masks[:n])
+    ids = [str(i) for i in np.asarray(arrays["ids"])[:n]] if "ids" in arrays else [f"{i:06d}" for i in range(n)]
+    return Dataset(name, ids, list(images[:n]), None if labels is None else np.asarray(labels)[:n], masks)
+
+
+def _as_uint8(images: np.ndarray, name) -> np.ndarray:
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
+        raise ValueError(f"data {name!r}: images must be uint8 or numbers in [0, 255]")
+    return np.round(images).astype(np.uint8)
+
+
+class FolderSource(Source):
+    """An image folder: class subfolders, or a ``labels.csv`` (file, label[, mask]); files read per chunk."""
+
+    def __init__(self, root, limit=None):
+        self.name, self.root = os.fspath(root), os.fspath(root)
+        csv_path = os.path.join(root, "labels.csv")
+        if os.path.isfile(csv_path):
+            rows = _read_labels_csv(csv_path)
+            files, labels = [r["file"] for r in rows], [int(r["label"]) for r in rows]
+            masks = [r.get("mask") or None for r in rows]
+            if any(masks) and not all(masks):
+                raise ValueError(f"data {root!r}: labels.csv gives a mask for some images only")
+            self.mask_files = masks if all(masks) else None
+        else:
+            classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+            if not classes:
+                raise ValueError(f"data {root!r}: an image folder needs class subfolders or a labels.csv")
+            index = _class_indices(classes)
+            files, labels = [], []
+            for c in classes:
+                for f in sorted(os.listdir(os.path.join(root, c))):
+                    if f.lower().endswith(IMAGE_EXTENSIONS):
+                        files.append(os.path.join(c, f))
+                        labels.append(index[c])
+            self.mask_files, self.class_names = None, classes
+        n = min(len(files), limit) if limit else len(files)
+        if n == 0:
+            raise ValueError(f"data {root!r}: no images found")
+        missing = [f for f in files[:n] if not os.path.isfile(os.path.join(root, f))]
+        if missing:
+            raise ValueError(f"data {root!r}: {len(missing)} listed image(s) missing, e.g. {missing[0]!r}")
+        self.files, self.labels = files[:n], np.array(labels[:n], np.int64)
+        self.mask_files = None if self.mask_files is None else self.mask_files[:n]
+        self.has_labels, self.has_masks, self.size = True, self.mask_files is not None, n
+
+    def chunks(self, size):
+        from PIL import Image
+
+        def read(name, mode):
+            with Image.open(os.path.join(self.root, name)) as img:
+                return np.asarray(img.convert(mode))
+
+        for i in range(0, len(self.files), size):
+            files = self.files[i:i + size]
+            masks = None if self.mask_files is None else [read(m, "L") > 0 for m in self.mask_files[i:i + size]]
+            yield Chunk(list(files), [read(f, "RGB") for f in files], self.labels[i:i + size], masks)
+
+
+def _read_labels_csv(path) -> List[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise ValueError(f"{path}: labels.csv needs a header with columns 'file' and 'label' (and optional 'mask')")
+    for r in rows:
+        try:
+            int(r["label"])
+        except ValueError:
+            raise ValueError(f"{path}: label {r['label']!r} of {r['file']!r} is not an integer class index") from None
+    return rows
+
+
+def _class_indices(classes: Sequence[str]) -> Dict[str, int]:
+    import keras_apps
+
+    wnids = {w: i for i, w in enumerate(keras_apps.wnids())}
+    if all(c in wnids for c in classes):
+        return {c: wnids[c] for c in classes}
+    if all(c.isdigit() for c in classes):
+        return {c: int(c) for c in classes}
+    return {c: i for i, c in enumerate(classes)}
+
+
+class TfdsSource(Source):
+    """A tensorflow-datasets split, read in order (``shuffle_files=False``); ids "index:file_name"."""
+
+    def __init__(self, name, limit=None, split="validation", data_dir=None, manual_dir=None, download=True):
+        import tensorflow_datasets as tfds
+
+        manual_dir = manual_dir or os.path.join(data_dir or os.path.expanduser("~/tensorflow_datasets"),
+                                                "downloads", "manual")
+        try:
+            ds, info = tfds.load(name, split=split, data_dir=data_dir, with_info=True, download=download,
+                                 shuffle_files=False, download_and_prepare_kwargs={
+                                     "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)})
+        except Exception as err:  # noqa: BLE001 - tfds raises many kinds; all mean "data not available"
+            hint = (" For imagenet2012 download ILSVRC2012_img_val.tar (and ILSVRC2012_img_train.tar) from "
+                    f"https://image-net.org by hand and put them in {manual_dir} (or pass --manual-dir)."
+                    if name.startswith("imagenet") else "")
+            raise ValueError(f"could not load tfds data set {name!r} split {split!r} (data_dir={data_dir}, "
+                             f"manual_dir={manual_dir}): {type(err).__name__}: {err}.{hint}") from err
+        features = info.features
+        if "image" not in features:
+            raise ValueError(f"tfds data set {name!r} has no 'image' feature (features: {sorted(features)})")
+        self.name, self.ds = f"tfds:{name}/{split}", ds.take(limit) if limit else ds
+        try:
+            total = info.splits[split].num_examples
+        except Exception:  # noqa: BLE001 - split arithmetic ("validation[:10%]") or a mocked info
+            total = None
+        self.size = min(limit, total) if limit and total else (limit or total)
+        self.has_labels = "label" in features
+        self.has_masks = "segmentation_mask" in features
+        self.class_names = list(features["label"].names) if self.has_labels and hasattr(features["label"],
+                                                                                          "names") else None
+
+    def chunks(self, size):
+        import tensorflow_datasets as tfds
+
+        chunk = Chunk([], [], [] if self.has_labels else None, [] if self.has_masks else None)
+        for i, ex in enumerate(tfds.as_numpy(self.ds)):
+            fname = ex.get("file_name")
+            chunk.ids.append(f"{i:07d}" + (f":{fname.decode()}" if isinstance(fname, bytes) and fname else ""))
+            image = ex["image"]
+            chunk.images.append(image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, -1))
+            if self.has_labels:
+                chunk.labels.append(int(ex["label"]))
+            if self.has_masks:
+                chunk.masks.append(np.asarray(ex["segmentation_mask"]).reshape(image.shape[:2]) > 0)
+            if len(chunk.ids) == size:
+                yield _finished(chunk)
+                chunk = Chunk([], [], [] if self.has_labels else None, [] if self.has_masks else None)
+        if chunk.ids:
+            yield _finished(chunk)
+
+
+def _finished(chunk: Chunk) -> Chunk:
+    if chunk.labels is not None:
+        chunk.labels = np.asarray(chunk.labels, np.int64)
+    return chunk
+
+
+def fit_to_input(images: Sequence[np.ndarray], size, mode: str = "crop", masks=None):
+    """Float32 (N,H,W,3) pixels at ``size`` = (H, W), and bool (N,H,W) masks (or None).
+
+    ``mode="crop"``: scale the shorter side to fit, then centre-crop (keeps the aspect ratio);
+    ``"stretch"``: resize straight to (H, W). Images already at (H, W) are unchanged.
+    """
+    from PIL import Image
+
+    if mode not in RESIZE:
+        raise ValueError(f"resize must be one of {RESIZE}, got {mode!r}")
+    h, w = int(size[0]), int(size[1])
+
+    def fit(arr, resample):
+        if arr.shape[:2] == (h, w):
+            return arr
+        img = Image.fromarray(arr)
+        if mode == "stretch":
+            return np.asarray(img.resize((w, h), resample))
+        scale = max(h / arr.shape[0], w / arr.shape[1])
+        sw, sh = max(w, round(arr.shape[1] * scale)), max(h, round(arr.shape[0] * scale))
+        left, top = (sw - w) // 2, (sh - h) // 2
+        return np.asarray(img.resize((sw, sh), resample).crop((left, top, left + w, top + h)))
+
+    x = np.stack([fit(np.asarray(im, np.uint8), Image.BILINEAR) for im in images]).astype(np.float32)
+    m = None if masks is None else np.stack([fit(np.asarray(mk, np.uint8) * 255, Image.NEAREST) > 127
+                                             for mk in masks])
+    return x, m
