@@ -41,3 +41,18 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def tiny_images():
     return np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+
+
+@pytest.fixture
+def probability_calls(monkeypatch):
+    """Records the batch size of every ModelAdapter.probabilities call (metrics must batch them)."""
+    from tfxattr.models import ModelAdapter
+
+    sizes = []
+    real = ModelAdapter.probabilities
+
+    def counting(self, x, batch_size=None):
+        sizes.append(len(x))
+        return real(self, x, batch_size)
+    monkeypatch.setattr(ModelAdapter, "probabilities", counting)
+    return sizes

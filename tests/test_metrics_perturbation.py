@@ -120,14 +120,8 @@ def test_adp_and_pic_hand_computed(model):
     assert const.skipped["adp"] == {0: "the map is constant"} and np.isnan(const.scores["pic"][0])
 
 
-def test_all_steps_of_several_images_share_model_calls(model, white, monkeypatch):
-    sizes = []
-    real = type(model).probabilities
-
-    def counting(self, x, batch_size=None):
-        sizes.append(len(x))
-        return real(self, x, batch_size)
-    monkeypatch.setattr(type(model), "probabilities", counting)
+def test_all_steps_of_several_images_share_model_calls(model, white, probability_calls):
+    sizes = probability_calls
     compute("insertion", model, white, np.stack([region_map()] * 2), targets=0, batch_size=32)
     assert sizes == [2, 2 * 21]  # the originals, then 21 steps of both images together
     sizes.clear()

@@ -123,15 +123,9 @@ def test_images_below_the_confidence_floor_are_reported_as_skipped(setup, monkey
     assert "0 used, 3 skipped" in res.summary()
 
 
-def test_all_thresholds_of_several_images_share_model_calls(setup, monkeypatch):
+def test_all_thresholds_of_several_images_share_model_calls(setup, probability_calls):
     model, images, maps, seed_mask = setup
-    sizes = []
-    real = type(model).probabilities
-
-    def counting(self, x, batch_size=None):
-        sizes.append(len(x))
-        return real(self, x, batch_size)
-    monkeypatch.setattr(type(model), "probabilities", counting)
+    sizes = probability_calls
     compute("sic_aic", model, images.astype(np.float32), maps, targets=0, random_mask=seed_mask,
             min_pred_value=0.5, batch_size=64)
     # the originals once, then base + 13 thresholds for all three images in one call
