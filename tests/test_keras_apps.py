@@ -281,7 +281,6 @@ def test_class_names_match_tfds_wnids():
 
     found = importlib.util.find_spec("tensorflow_datasets")
     path = found and os.path.join(found.submodule_search_locations[0], "datasets", "imagenet2012", "labels.txt")
-    if not path or not os.path.exists(path):
-        pytest.skip("tensorflow_datasets imagenet2012 labels not shipped")
+    assert path and os.path.exists(path), "tensorflow-datasets (a dependency) ships imagenet2012/labels.txt"
     with open(path) as f:
         assert keras_apps.wnids() == f.read().split()

@@ -93,7 +93,8 @@ def test_sic_aic_equal_pair_compute_pic_metric(setup, monkeypatch, metric):
 
 
 def test_sic_aic_equal_pair_on_demo_model(monkeypatch):
-    demo = pytest.importorskip("tfxattr.demo")
+    from tfxattr import demo
+
     model = tfxattr.as_model(demo.load_demo_model(), output="probability")
     data = demo.make_demo_data(1, seed=5)
     image = np.asarray(data["images"][0], np.uint8)

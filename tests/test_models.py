@@ -72,6 +72,10 @@ def test_multi_output_model_needs_output_index(tiny_images):
     model = keras.Model(inp, [keras.layers.Dense(3, name="a")(h), keras.layers.Dense(4, name="b")(h)])
     with pytest.raises(ValueError, match="output_index"):
         tfxattr.as_model(model)
+    with pytest.raises(ValueError, match="output_index"):
+        tfxattr.as_model(model, output_index=2)
+    with pytest.raises(ValueError, match="output_index"):
+        tfxattr.as_model(model, output_index="c")
     adapter = tfxattr.as_model(model, output_index=1)
     assert adapter.num_classes == 4
     assert tfxattr.explain(model, tiny_images, "gradient", output_index=1).attribution.shape == tiny_images.shape
@@ -89,6 +93,8 @@ def test_bad_output_and_batch_size_are_rejected(tiny_model):
         tfxattr.as_model(tiny_model, output="logits")
     with pytest.raises(ValueError, match="batch_size"):
         tfxattr.as_model(tiny_model, batch_size=0)
+    with pytest.raises(ValueError, match="pixel_range"):
+        tfxattr.as_model(tiny_model, pixel_range=(255, 0))
 
 
 def test_unknown_model_name_lists_the_keras_applications():

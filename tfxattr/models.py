@@ -45,7 +45,13 @@ class ModelAdapter:
         self.output = output
         self.preprocess = preprocess
         self.batch_size = int(batch_size)
-        self.pixel_range = (float(pixel_range[0]), float(pixel_range[1]))
+        try:
+            lo, hi = (float(v) for v in pixel_range)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"pixel_range must be (low, high) numbers, got {pixel_range!r}") from err
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"pixel_range must be finite with low < high, got {pixel_range!r}")
+        self.pixel_range = (lo, hi)
         self.name = name
         self.class_names = list(class_names) if class_names is not None else None
         self.keras_model = keras_model
@@ -279,6 +285,11 @@ def _resolve_index(model, output_index):
         if output_index not in names:
             raise ValueError(f"output_index {output_index!r} not among the model outputs {names}")
         return names.index(output_index)
+    names = list(getattr(model, "output_names", []) or [])
+    n_out = len(getattr(model, "outputs", None) or names) or 1
+    if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) \
+            or not 0 <= output_index < n_out:
+        raise ValueError(f"output_index must be an output name or an int in [0, {n_out}), got {output_index!r}")
     return int(output_index)
 
 
