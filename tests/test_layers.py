@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_apps
 import tfxattr
-from tfxattr.layers import default_blocks, find_layer, split_model, valid_split_layers
+from tfxattr.models.layers import default_blocks, find_layer, split_model, valid_split_layers
 
 
 def _compose(models, x):
@@ -175,7 +175,7 @@ def test_graph_is_unchanged_by_splitting():
     before = valid_split_layers(model)
     split_model(model, "res_add")
     split_model(model, "post_relu", input_shape=(None, None, 3))
-    from tfxattr.layers import LayerGraph
+    from tfxattr.models.layers import LayerGraph
     assert LayerGraph(model).valid_names() == before
 
 

@@ -7,7 +7,8 @@ from .explanation import Explanation
 from .inputs import load_images, resolve_targets
 from .methods import get_method
 from .methods.smooth import smooth_attribute, smooth_options
-from .models import DEFAULT_BATCH_SIZE, _check_batch_size, as_model
+from .checks import positive_int
+from .models import DEFAULT_BATCH_SIZE, as_model
 
 
 def explain(model, images, method: str = "ig", target=None, *, output: str = "logit",
@@ -21,7 +22,7 @@ def explain(model, images, method: str = "ig", target=None, *, output: str = "lo
     ``smooth``: SmoothGrad around the method (True, samples, or dict(samples, noise, magnitude)).
     Other ``options`` go to the method (``steps``, ``baseline``, ``rule``, ``aggregator``, ...).
     """
-    _check_batch_size(batch_size)
+    positive_int(batch_size, "batch_size")
     m = get_method(method, **options)
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..layers import keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..models.layers import keras_model_of, layer_chain, layer_graph, resolve_layers
 from .base import Method
 
 

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from ..layers import INPUT, keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..models.layers import INPUT, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..progress import progress_bar
 from .base import Method, one_of, positive_int
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
-from ..models import ModelAdapter, _check_batch_size, as_model
+from ..checks import positive_int
+from ..models import ModelAdapter, as_model
 from ..visualize import reduce_channels
 
 AGGREGATIONS = ("mean", "median")
@@ -154,7 +155,7 @@ def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_
     image's (H,W)/(H,W,C), or an :class:`Explanation` (its ``map``; its images and targets fill in
     ``images=None`` and ``targets=None``).
     """
-    _check_batch_size(batch_size)
+    positive_int(batch_size, "batch_size")
     if isinstance(maps, Explanation):
         if images is None:
             images = maps.images

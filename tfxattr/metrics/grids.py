@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ..layers import find_layer, layer_graph, split_model, valid_split_layers
+from ..models.layers import find_layer, layer_graph, split_model, valid_split_layers
 from ..visualize import reduce_channels
 
 SETTINGS = ("gridpg", "difull", "dipart")

@@ -15,6 +15,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from ..checks import positive_int
+
 OUTPUTS = ("logit", "probability")
 # adapters already built for a model object live on the object (attribute below), so repeated
 # explain() calls do not re-trace the model and the adapters die with the model
@@ -36,7 +38,7 @@ class ModelAdapter:
                  class_names: Optional[Sequence[str]] = None, keras_model=None):
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        _check_batch_size(batch_size)
+        positive_int(batch_size, "batch_size")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {tuple(input_shape)}")
         self._fn = fn
@@ -128,7 +130,7 @@ class ModelAdapter:
         if output is None or output == self.output:
             if batch_size is None or batch_size == self.batch_size:
                 return self
-            _check_batch_size(batch_size)
+            positive_int(batch_size, "batch_size")
             twin = copy.copy(self)  # shares the traced functions: batch_size is not part of them
             twin.batch_size = int(batch_size)
             return twin
@@ -149,11 +151,6 @@ class ModelAdapter:
     def __repr__(self):
         return (f"ModelAdapter({self.name!r}, input_shape={self.input_shape}, classes={self.num_classes}, "
                 f"output={self.output!r}, batch_size={self.batch_size})")
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 def _chunks(n: int, size: int):

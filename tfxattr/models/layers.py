@@ -271,7 +271,7 @@ def _reach(start, edges):
 def _valid_list(valid, limit=40):
     if len(valid) <= limit:
         return f"Valid split layers: {valid}"
-    return (f"Valid split layers (the last {limit} of {len(valid)}; tfxattr.layers.valid_split_layers(model) "
+    return (f"Valid split layers (the last {limit} of {len(valid)}; tfxattr.models.layers.valid_split_layers(model) "
             f"lists all): {valid[-limit:]}")
 
 

@@ -1,0 +1,63 @@
+"""Argument checks with one style: ``check(value, name, ...)`` returns the value or raises a
+ValueError that names the argument (and, for a choice, the closest valid names)."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Optional
+
+import numpy as np
+
+# how many close matches a "did you mean" hint lists
+CLOSE_MATCHES = 3
+
+
+def positive_int(value, name: str, allow_none: bool = False):
+    """``value`` as an int >= 1 (bools refused)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{extra}, got {value!r}")
+    return int(value)
+
+
+def positive_float(value, name: str, allow_zero: bool = False):
+    """``value`` as a finite float > 0 (>= 0 with ``allow_zero``)."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
+        and np.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} number, got {value!r}")
+    return float(value)
+
+
+def boolean(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def one_of(value, name: str, choices: Iterable):
+    """``value`` if it is one of ``choices``; else a ValueError listing them and the closest ones."""
+    choices = tuple(choices)
+    if value in choices:
+        return value
+    raise ValueError(f"{name} must be one of {choices}, got {value!r}{did_you_mean(value, choices)}")
+
+
+def did_you_mean(value, choices: Iterable) -> str:
+    """``" (did you mean 'x'?)"`` for a string close to one of ``choices``, else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=CLOSE_MATCHES)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def known_keys(given: Iterable[str], valid: Iterable[str], what: str, owner: Optional[str] = None):
+    """Raise a ValueError naming every key of ``given`` not in ``valid``, with close matches."""
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        hints = "".join(did_you_mean(u, valid) for u in unknown)
+        where = f" for {owner!r}" if owner else ""
+        raise ValueError(f"unknown {what}(s) {unknown}{where}{hints}; valid: {', '.join(valid) or 'none'}")
