@@ -42,25 +42,6 @@ class Method:
         return f"{type(self).__name__}({self.options})"
 
 
-# -- option checks ------------------------------------------------------------------------
-def positive_int(options, key):
-    v = options[key]
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{key} must be a positive integer, got {v!r}")
-
-
-def positive_float(options, key, allow_zero=False):
-    v = options[key]
-    ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and np.isfinite(v)
-    if not ok or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{key} must be a {'non-negative' if allow_zero else 'positive'} number, got {v!r}")
-
-
-def one_of(options, key, choices):
-    if options[key] not in choices:
-        raise ValueError(f"{key} must be one of {tuple(choices)}, got {options[key]!r}")
-
-
 # -- registry -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MethodSpec:

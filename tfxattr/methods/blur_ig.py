@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..paths import BlurPath
-from .base import positive_float, positive_int
+from ..checks import boolean, positive_float, positive_int
 from .path import PathMethod
 
 
@@ -15,11 +15,10 @@ class BlurIG(PathMethod):
 
     def validate(self):
         super().validate()
-        positive_int(self.options, "steps")
-        positive_float(self.options, "max_sigma")
-        positive_float(self.options, "grad_step")
-        if not isinstance(self.options["sqrt"], bool):
-            raise ValueError(f"sqrt must be True or False, got {self.options['sqrt']!r}")
+        positive_int(self.options["steps"], "steps")
+        positive_float(self.options["max_sigma"], "max_sigma")
+        positive_float(self.options["grad_step"], "grad_step")
+        boolean(self.options["sqrt"], "sqrt")
 
     def make_path(self, adapter, images):
         o = self.options

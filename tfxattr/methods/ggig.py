@@ -15,7 +15,8 @@ import tensorflow as tf
 from ..aggregate import Accumulator, MaxGradient
 from ..engine import _chunked, _pairs
 from ..progress import progress_bar
-from .base import Method, positive_float, positive_int
+from ..checks import positive_float, positive_int
+from .base import Method
 
 
 class GGIG(Method):
@@ -24,9 +25,9 @@ class GGIG(Method):
     defaults = {"points": 20, "ascent_steps": 10, "lr": 1e-4, "baseline": "black", "blur_sigma": 20.0}
 
     def validate(self):
-        positive_int(self.options, "points")
-        positive_int(self.options, "ascent_steps")
-        positive_float(self.options, "lr", allow_zero=True)
+        positive_int(self.options["points"], "points")
+        positive_int(self.options["ascent_steps"], "ascent_steps")
+        positive_float(self.options["lr"], "lr", allow_zero=True)
 
     def attribute(self, adapter, images, targets, progress=False, seed=None):
         o = self.options

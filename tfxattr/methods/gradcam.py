@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..models.layers import keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..checks import boolean
 from .base import Method
 
 
@@ -30,8 +31,7 @@ class GradCAM(Method):
             v = self.options[key]
             if v is not None and not (isinstance(v, str) and v):
                 raise ValueError(f"{key} must be a layer/application name or None, got {v!r}")
-        if not isinstance(self.options["relu"], bool):
-            raise ValueError(f"relu must be True or False, got {self.options['relu']!r}")
+        boolean(self.options["relu"], "relu")
 
     def layer(self, adapter) -> str:
         """The full path of the layer this method explains at."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import boolean
 from .base import Method
 
 
@@ -12,8 +13,7 @@ class Gradient(Method):
     defaults = {"times_input": False}
 
     def validate(self):
-        if not isinstance(self.options["times_input"], bool):
-            raise ValueError(f"times_input must be True or False, got {self.options['times_input']!r}")
+        boolean(self.options["times_input"], "times_input")
 
     def attribute(self, adapter, images, targets, progress=False, seed=None):
         _, g = adapter.values_and_gradients(images, targets)

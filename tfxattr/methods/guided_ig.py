@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from ..aggregate import Accumulator, get_aggregator
 from ..progress import progress_bar
-from .base import Method, one_of, positive_float, positive_int
+from ..checks import one_of, positive_float, positive_int
+from .base import Method
 
 EPSILON = 1e-9
 
@@ -96,10 +97,10 @@ class GuidedIG(Method):
                 "blur_sigma": 20.0}
 
     def validate(self):
-        one_of(self.options, "aggregator", ("riemann", "idgi"))
-        positive_int(self.options, "steps")
-        positive_float(self.options, "fraction")
-        positive_float(self.options, "max_dist", allow_zero=True)
+        one_of(self.options["aggregator"], "aggregator", ("riemann", "idgi"))
+        positive_int(self.options["steps"], "steps")
+        positive_float(self.options["fraction"], "fraction")
+        positive_float(self.options["max_dist"], "max_dist", allow_zero=True)
         if self.options["fraction"] > 1 or self.options["max_dist"] > 1:
             raise ValueError(f"fraction and max_dist must lie in [0, 1], got fraction={self.options['fraction']}, "
                              f"max_dist={self.options['max_dist']}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..paths import RULES, StraightLinePath
-from .base import one_of, positive_float, positive_int
+from ..checks import one_of, positive_float, positive_int
 from .path import PathMethod
 
 
@@ -18,16 +18,22 @@ class IntegratedGradients(PathMethod):
 
     def validate(self):
         super().validate()
-        positive_int(self.options, "steps")
-        positive_float(self.options, "blur_sigma")
-        if self.options["rule"] is None:
-            self.options["rule"] = "left" if self.options["aggregator"] == "idgi" else "trapezoid"
-        one_of(self.options, "rule", RULES)
-        if self.options["aggregator"] == "idgi" and self.options["rule"] == "trapezoid":
+        positive_int(self.options["steps"], "steps")
+        positive_float(self.options["blur_sigma"], "blur_sigma")
+        if self.options["rule"] is not None:
+            one_of(self.options["rule"], "rule", RULES)
+        if self.options["aggregator"] == "idgi" and self.rule == "trapezoid":
             raise ValueError("rule='trapezoid' takes two gradients per step; aggregator='idgi' needs one: "
                              "use rule='left', 'right', 'midpoint' or 'saliency'")
-        if self.options["rule"] == "saliency" and self.options["steps"] < 2:
+        if self.rule == "saliency" and self.options["steps"] < 2:
             raise ValueError("rule='saliency' needs steps >= 2")
 
+    @property
+    def rule(self) -> str:
+        """The Riemann rule in effect: ``rule``, or the aggregator's default when it is None."""
+        if self.options["rule"] is not None:
+            return self.options["rule"]
+        return "left" if self.options["aggregator"] == "idgi" else "trapezoid"
+
     def make_path(self, adapter, images):
-        return StraightLinePath(self.options["steps"], self.options["rule"])
+        return StraightLinePath(self.options["steps"], self.rule)

@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from ..models.layers import INPUT, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..progress import progress_bar
-from .base import Method, one_of, positive_int
+from ..checks import one_of, positive_int
+from .base import Method
 
 RULES = {"left": 0.0, "midpoint": 0.5, "right": 1.0}  # a_k = (k + offset) / n, k = 0..n-1
 
@@ -52,15 +53,20 @@ class IIA(Method):
             raise ValueError(f"layers must be a non-empty list of layer names (or 'input'), got {layers!r}")
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers must not repeat a name, got {list(layers)}")
-        self.options["layers"] = tuple(layers)
-        positive_int(self.options, "steps")
-        one_of(self.options, "rule", tuple(RULES))
-        one_of(self.options, "reference", ("min", "zero"))
-        one_of(self.options, "integrand", ("activation_gradient", "gradient"))
+        positive_int(self.options["steps"], "steps")
+        one_of(self.options["rule"], "rule", tuple(RULES))
+        one_of(self.options["reference"], "reference", ("min", "zero"))
+        one_of(self.options["integrand"], "integrand", ("activation_gradient", "gradient"))
         for key in ("integrand_layer", "app"):
             v = self.options[key]
             if v is not None and not (isinstance(v, str) and v):
                 raise ValueError(f"{key} must be a layer/application name or None, got {v!r}")
+
+    @property
+    def layers(self) -> tuple:
+        """``layers`` as a tuple (a single name is allowed)."""
+        layers = self.options["layers"]
+        return (layers,) if isinstance(layers, str) else tuple(layers)
 
     # -- plan --------------------------------------------------------------------------------
     def plan(self, adapter):
@@ -68,9 +74,10 @@ class IIA(Method):
         model = keras_model_of(adapter, self.name)
         graph = layer_graph(model)
         app, hint = self.options["app"], getattr(adapter, "name", None)
-        layers = resolve_layers(model, self.options["layers"], app, hint)
+        given = self.layers
+        layers = resolve_layers(model, given, app, hint)
         if len(set(layers)) != len(layers):
-            raise ValueError(f"layers {list(self.options['layers'])} resolve to the same layer twice: {layers}")
+            raise ValueError(f"layers {list(given)} resolve to the same layer twice: {layers}")
         wanted = None
         if self.options["integrand_layer"] is not None:
             wanted = resolve_layers(model, [self.options["integrand_layer"]], app, hint)[0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 from ..aggregate import get_aggregator
 from ..engine import integrate
 from ..paths import ArrayPath
-from .base import Method, one_of
+from ..checks import one_of
+from .base import Method
 
 
 class PathMethod(Method):
@@ -12,7 +13,7 @@ class PathMethod(Method):
     defaults = {"aggregator": "riemann"}
 
     def validate(self):
-        one_of(self.options, "aggregator", ("riemann", "idgi"))
+        one_of(self.options["aggregator"], "aggregator", ("riemann", "idgi"))
 
     def make_path(self, adapter, images):
         raise NotImplementedError

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from ..progress import progress_bar
-from .base import Method, get_method, one_of, positive_float
+from ..checks import one_of, positive_float
+from .base import Method, get_method
 
 
 class XRAI(Method):
@@ -35,11 +36,11 @@ class XRAI(Method):
         baselines = self.options["baselines"]
         if baselines is not None and (isinstance(baselines, str) or not len(baselines)):
             raise ValueError(f"baselines must be a non-empty list (e.g. ['black', 'white']) or None, got {baselines!r}")
-        one_of(self.options, "algorithm", ("full", "fast"))
-        positive_float(self.options, "area_threshold")
+        one_of(self.options["algorithm"], "algorithm", ("full", "fast"))
+        positive_float(self.options["area_threshold"], "area_threshold")
         if self.options["area_threshold"] > 1:
             raise ValueError(f"area_threshold must be in (0, 1], got {self.options['area_threshold']!r}")
-        one_of(self.options, "result", ("map", "ranks"))
+        one_of(self.options["result"], "result", ("map", "ranks"))
 
     def base_attribution(self, adapter, images, targets, progress=False, seed=None) -> np.ndarray:
         """The base method's attributions; averaged over ``baselines`` when the method takes a baseline."""
