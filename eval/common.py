@@ -45,7 +45,7 @@ def parser(description: str, models, out: str, data: str = "imagenet2012", steps
 
 def metric_specs(args, names) -> dict:
     """metric name -> spec label, with ``--metric-options`` merged in (unknown names are an error)."""
-    from tfxattr.evaluate import Spec, parse_spec
+    from tfxattr.evaluation import Spec, parse_spec
 
     extra = {}
     for text in args.metric_options:
@@ -57,7 +57,9 @@ def metric_specs(args, names) -> dict:
 
 
 def random_weights(args) -> bool:
-    return str(args.weights).lower() == "none" and any(m != "demo" for m in args.models)
+    from tfxattr.models.sources import parse_weights
+
+    return parse_weights(args.weights) is None and any(m != "demo" for m in args.models)
 
 
 def announce(args):
@@ -81,7 +83,7 @@ def data_context(args):
 
 
 def load_source(args):
-    from tfxattr.evaluate import load_data
+    from tfxattr.evaluation import load_data
 
     return load_data(args.data, args.limit, args.split, args.data_dir, args.manual_dir)
 
@@ -96,9 +98,9 @@ def keep_correct_only(args, wanted: bool) -> bool:
 
 
 def run(args, source, methods, metrics, out, *, correct_only, target="label", aggregation=None):
-    """``tfxattr.evaluate.evaluate`` with the script's arguments; returns (RunSummary, score summaries)."""
-    from tfxattr.evaluate import evaluate
-    from tfxattr.report import load_store, summarize
+    """``tfxattr.evaluation.evaluate`` with the script's arguments; returns (RunSummary, score summaries)."""
+    from tfxattr.evaluation import evaluate
+    from tfxattr.evaluation.report import load_store, summarize
 
     summary = evaluate(source, args.models, methods, metrics, out, correct_only=correct_only, target=target,
                        weights=args.weights, batch_size=args.batch_size, images_per_batch=args.images_per_batch,

@@ -62,8 +62,8 @@ def main(argv=None):
         source = common.load_source(args)
         run, rows = common.run(args, source, methods, [metric], args.out, correct_only=False,
                                aggregation=AGGREGATION)
-    from tfxattr.evaluate import method_label
-    from tfxattr.report import fmt, markdown_table
+    from tfxattr.evaluation import method_label
+    from tfxattr.evaluation.report import fmt, markdown_table
 
     labels = [method_label(m) for m in methods]
     cells = {(r.model, r.method, r.score): r.aggregate for r in rows if r.metric == metric}

@@ -54,7 +54,7 @@ def main(argv=None):
         correct_only = common.keep_correct_only(args, not args.all_images)
         run, rows = common.run(args, source, methods, list(metrics.values()), args.out,
                                correct_only=correct_only, aggregation=AGGREGATION)
-    from tfxattr.report import pivot_table
+    from tfxattr.evaluation.report import pivot_table
 
     sections = []
     for title, scores in TABLES:

@@ -66,14 +66,14 @@ def main(argv=None):
 
 
 def _label(name, options, args) -> str:
-    from tfxattr.evaluate import Spec, parse_spec
+    from tfxattr.evaluation import Spec, parse_spec
 
     label = common.metric_specs(args, list(METRICS))[name]
     return Spec(name, {**options, **parse_spec(label).options}).label
 
 
 def _model_table(rows, model, metrics, methods, settings) -> str:
-    from tfxattr.report import fmt, markdown_table
+    from tfxattr.evaluation.report import fmt, markdown_table
 
     cells = {(s, r.metric, r.score, r.method): r.aggregate for s, r in rows if r.model == model}
     body = []

@@ -55,9 +55,9 @@ def main(argv=None):
 
 
 def run_all(args, source, methods, edges):
-    from tfxattr.evaluate import ResultStore, STORE_NAME, check_config, load_model, parse_spec
+    from tfxattr.evaluation import STORE_NAME, ResultStore, check_config, load_model, parse_spec
+    from tfxattr.evaluation.report import write_report
     from tfxattr.methods import get_method
-    from tfxattr.report import write_report
 
     for m in methods:  # fail early on a bad method or option
         spec = parse_spec(m, "method")
@@ -84,7 +84,7 @@ def run_all(args, source, methods, edges):
 
 def _fitted(source, adapter):
     """All images fitted to the model (uint8) and their labels."""
-    from tfxattr.evaluate import fit_to_input
+    from tfxattr.evaluation import fit_to_input
 
     if not source.has_labels:
         raise ValueError(f"data {source.name!r} has no labels: grid settings need the class of every cell")
@@ -144,7 +144,7 @@ def _unfiltered_grids(images, labels, setting, n, num_grids):
 
 def _score(args, store, label, setting, data, layer, method):
     """Localization of every (grid, cell) entry; maps (pooled) kept on disk for AggAtt. Returns the maps dir."""
-    from tfxattr.evaluate import json_safe, parse_spec
+    from tfxattr.evaluation import json_safe, parse_spec
     from tfxattr.metrics.grids import grid_localization, layer_maps
 
     spec = parse_spec(method, "method")
@@ -179,7 +179,7 @@ def _score(args, store, label, setting, data, layer, method):
 
 def _column(method: str) -> str:
     """Rao's name of a method spec ("ig:steps=50" -> "IntGrad"; S- prefix when smoothed)."""
-    from tfxattr.evaluate import Spec, parse_spec
+    from tfxattr.evaluation import Spec, parse_spec
 
     spec = parse_spec(method)
     core = {k: v for k, v in spec.options.items() if k not in ("steps", "smooth_kernel")}
@@ -239,7 +239,7 @@ def _aggatt(args, label, data, n, maps_dirs, edges, notes):
 
 
 def _tables(args, store_path, methods, notes, report):
-    from tfxattr.report import fmt, load_store, markdown_table, summarize
+    from tfxattr.evaluation.report import fmt, load_store, markdown_table, summarize
 
     rows = [r for r in summarize(load_store(store_path)) if r.metric == "grid_localization"]
     sections = []

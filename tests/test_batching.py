@@ -47,3 +47,53 @@ def test_saved_model_gives_the_same_ig_as_the_keras_model(demo_model, demo_data,
     got = tfxattr.explain(path, images, "ig", steps=16)
     np.testing.assert_array_equal(got.targets, ref.targets)
     np.testing.assert_allclose(got.attribution, ref.attribution, rtol=1e-4, atol=1e-5 * np.abs(ref.attribution).max())
+
+
+# --------------------------------------------------------------------------- the chunking primitive
+def test_chunking_primitives():
+    from tfxattr import batching
+
+    assert [(s.start, s.stop) for s in batching.spans(7, 3)] == [(0, 3), (3, 6), (6, 7)]
+    assert batching.count(7, 3) == 3 and batching.count(0, 3) == 0
+    np.testing.assert_array_equal(batching.pairs(2, [5, 6]), [[0, 5], [0, 6], [1, 5], [1, 6]])
+    got = [(k, rows.tolist()) for k, rows in batching.groups([4, 1, 4, 4, 1, 4], 2)]
+    assert got == [(4, [0, 2]), (4, [3, 5]), (1, [1, 4])]  # one key per chunk, first-seen order
+    out = batching.per_image([1, 0, 1], np.array([[1.0, -2.0], [3.0, 3.0], [2.0, -5.0]]), 2)
+    np.testing.assert_array_equal(out, [[3.0, 3.0], [3.0, -7.0]])
+    peak = batching.per_image([0, 0], np.array([[1.0, -2.0], [3.0, -4.0]]), 1, np.maximum, np.full((1, 2), -np.inf))
+    np.testing.assert_array_equal(peak, [[3.0, -2.0]])
+
+
+class CountingEvaluator:
+    """A ModelAdapter that records how many rows every model call gets."""
+
+    def __init__(self, adapter):
+        self.adapter, self.rows = adapter, []
+
+    def __getattr__(self, name):
+        return getattr(self.adapter, name)
+
+    def values_and_gradients(self, x, targets):
+        self.rows.append(len(x))
+        return self.adapter.values_and_gradients(x, targets)
+
+    def values(self, x, targets):
+        self.rows.append(len(x))
+        return self.adapter.values(x, targets)
+
+
+@pytest.mark.parametrize("method,options", [("guided_ig", {"steps": 6}), ("guided_ig+idgi", {"steps": 6}),
+                                            ("ggig", {"points": 3, "ascent_steps": 2, "lr": 10.0})])
+def test_adaptive_paths_send_at_most_batch_size_rows_per_call(tiny_model, method, options):
+    images = np.random.default_rng(7).uniform(0, 255, (5, 16, 16, 3)).astype(np.float32)
+    targets = np.array([0, 1, 2, 3, 4], np.int32)
+    m = tfxattr.methods.get_method(method, **options)
+    small = CountingEvaluator(tfxattr.as_model(tiny_model, batch_size=2))
+    got = m.attribute(small, images, targets)
+    big = CountingEvaluator(tfxattr.as_model(tiny_model, batch_size=32))
+    ref = m.attribute(big, images, targets)
+    assert max(small.rows) == 2 and max(big.rows) > 2  # N = 5 (x 3 points for GGIG) rows never in one call
+    rows = 5 * options.get("points", 1)
+    calls_per_chunk = options.get("steps", options.get("ascent_steps")) + ("idgi" in method)
+    assert len(small.rows) == -(-rows // 2) * calls_per_chunk
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())

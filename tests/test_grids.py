@@ -75,6 +75,17 @@ def test_tile_cells_and_grid_layers_roundtrip(cells):
     np.testing.assert_array_equal(np.asarray(G.CellsToGrid(2)(split)), grid)
 
 
+def test_grid_layers_keep_n_through_save_and_load(tiny, cells, tmp_path):
+    for layer in (G.GridToCells(3), G.CellsToGrid(3), G.CellLogits(3)):
+        assert type(layer).from_config(layer.get_config()).n == 3
+    setting = G.build_setting(tiny, "dipart")
+    path = str(tmp_path / "dipart.keras")
+    setting.model.save(path)
+    loaded = keras.saving.load_model(path)
+    grid = G.tile_cells(cells)
+    np.testing.assert_allclose(loaded.predict(grid, verbose=0), setting.model.predict(grid, verbose=0), rtol=1e-5)
+
+
 # -- settings --------------------------------------------------------------------------------------
 def test_difull_output_is_each_cell_through_the_classifier(tiny, cells):
     setting = G.build_setting(tiny, "difull")

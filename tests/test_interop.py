@@ -5,8 +5,7 @@ import saliency.core as saliency_core
 from saliency.core.base import INPUT_OUTPUT_GRADIENTS, OUTPUT_LAYER_VALUES
 
 import tfxattr
-from tfxattr.interop import (BlurIGIDGI, GuidedIGIDGI, IntegratedGradientsIDGI, TfxattrSaliency,
-                             call_model_function)
+from tfxattr.interop import BlurIGIDGI, GuidedIGIDGI, IntegratedGradientsIDGI, TfxattrSaliency, call_model_function
 
 
 def test_call_model_function_contract(tiny_model, tiny_images):
@@ -62,3 +61,73 @@ def test_bad_method_or_image_shape():
         TfxattrSaliency("nope")
     with pytest.raises(ValueError, match="x_value"):
         TfxattrSaliency("ig").GetMask(np.zeros((2, 4, 4, 3)), lambda *a, **k: {})
+
+
+# --------------------------------------------------------------------------- PairEvaluator honours targets
+def pair_cmf(model, calls, all_logits=False):
+    """A call_model_function written as in PAIR's examples: the class in call_model_args['class_idx_str']."""
+    import tensorflow as tf
+
+    def cmf(images, call_model_args=None, expected_keys=None):
+        target = call_model_args["class_idx_str"]
+        calls.append((len(images), target))
+        x = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = model(x)
+            score = logits[:, target]
+        out = {OUTPUT_LAYER_VALUES: (logits if all_logits else score).numpy()}
+        if INPUT_OUTPUT_GRADIENTS in expected_keys:
+            out[INPUT_OUTPUT_GRADIENTS] = tape.gradient(score, x).numpy()
+        return out
+    return cmf
+
+
+@pytest.mark.parametrize("all_logits", [False, True])
+@pytest.mark.parametrize("name,options", [("ig+idgi", {"steps": 5}), ("guided_ig", {"steps": 4}),
+                                          ("blur_ig+idgi", {"steps": 4})])
+def test_pair_evaluator_explains_each_image_for_its_own_target(tiny_model, tiny_images, name, options, all_logits):
+    from tfxattr.interop import PairEvaluator
+
+    calls = []
+    evaluator = PairEvaluator(pair_cmf(tiny_model, calls, all_logits), {"class_idx_str": 0}, batch_size=3)
+    images, targets = tiny_images[:2], np.array([1, 3], np.int32)
+    got = tfxattr.methods.get_method(name, **options).attribute(evaluator, images, targets)
+    ours = tfxattr.explain(tiny_model, images, name, target=targets, **options).attribution
+    np.testing.assert_allclose(got, ours, rtol=1e-4, atol=1e-6 * np.abs(ours).max())
+    assert not np.allclose(got[1], tfxattr.explain(tiny_model, images[1], name, target=1, **options).attribution)
+    assert {t for _, t in calls} == {1, 3} and max(n for n, _ in calls) <= 3  # one target per call, chunked
+
+
+def test_pair_evaluator_contract(tiny_model, tiny_images):
+    import tensorflow as tf
+
+    from tfxattr.interop import PairEvaluator
+    from tfxattr.models.contracts import GradientEvaluator
+
+    def own_class(x, call_model_args=None, expected_keys=None):  # takes no class: all logits, gradient of class 2
+        x = tf.constant(x, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = tiny_model(x)
+            score = logits[:, 2]
+        return {OUTPUT_LAYER_VALUES: logits.numpy(), INPUT_OUTPUT_GRADIENTS: tape.gradient(score, x).numpy()}
+
+    evaluator = PairEvaluator(own_class, batch_size=2)
+    with pytest.raises(AttributeError, match="num_classes"):
+        evaluator.num_classes
+    assert not isinstance(evaluator, GradientEvaluator)  # nothing is known before a call
+    logits = tiny_model(tiny_images).numpy()
+    np.testing.assert_allclose(evaluator.scores(tiny_images), logits, rtol=1e-5)
+    np.testing.assert_allclose(evaluator.values(tiny_images, [4, 0, 2]).numpy(), logits[[0, 1, 2], [4, 0, 2]],
+                               rtol=1e-5)  # (N, classes) values: each row's own target
+    assert evaluator.num_classes == 5 and evaluator.input_shape == (16, 16, 3)
+    assert isinstance(evaluator, GradientEvaluator) and evaluator.pixel_range == (0.0, 255.0)
+    with pytest.raises(ValueError, match="target"):
+        evaluator.values(tiny_images, [-1, 0, 0])
+    scalar = PairEvaluator(call_model_function(tiny_model, target=1), input_shape=(16, 16, 3), num_classes=5)
+    assert isinstance(scalar, GradientEvaluator)
+    with pytest.raises(ValueError, match="one value per example"):
+        scalar.scores(tiny_images)
+    with pytest.raises(ValueError, match="batch_size"):
+        PairEvaluator(own_class, batch_size=0)

@@ -109,7 +109,7 @@ def test_build_structure_and_blocks(name):
     assert penultimate.output.shape[1] > last.output.shape[1]
     # the last block is the final feature map: only pooling/flatten/dense (no conv) follow it
     after = model.layers[model.layers.index(last) + 1:]
-    assert not any(isinstance(l, keras.layers.Conv2D) for l in after), [l.name for l in after]
+    assert not any(isinstance(layer, keras.layers.Conv2D) for layer in after), [layer.name for layer in after]
     del model
     gc.collect()
 
@@ -117,9 +117,9 @@ def test_build_structure_and_blocks(name):
 def test_xception_block_names_are_session_independent():
     a = keras_apps.build("xception", weights=None)
     b = keras_apps.build("xception", weights=None)
-    names = [l.name for l in a.layers if isinstance(l, keras.layers.Add)]
+    names = [layer.name for layer in a.layers if isinstance(layer, keras.layers.Add)]
     assert names == [f"block{i}_add" for i in range(2, 14)]
-    assert names == [l.name for l in b.layers if isinstance(l, keras.layers.Add)]
+    assert names == [layer.name for layer in b.layers if isinstance(layer, keras.layers.Add)]
 
 
 def test_softmax_option_and_logits_forward():

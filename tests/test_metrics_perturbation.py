@@ -9,8 +9,8 @@ import tfxattr
 from tfxattr.metrics import METRICS, MetricResult, compute, get_metric
 
 SIZE = 20  # 400 pixels: 5% = 20 pixels, the region below = 100 pixels = 25%
-MAP_METRICS = ["sic_aic", "sic_aic_pair", "sic_aic_idgi", "sic_aic_idgi_msssim", "sic_aic_ggig", "insertion",
-               "deletion", "pos_neg", "adp_pic"]
+# every registered metric that scores maps of plain images: a new one gets the contract tests for free
+MAP_METRICS = [n for n, s in METRICS.items() if s.consumes == "maps"]
 
 
 def region_model():
@@ -161,6 +161,14 @@ def test_every_metric_takes_the_same_arguments(model, white, name):
     for key, values in res.scores.items():
         assert values.shape == (2,)
         assert all(np.isnan(values[i]) for i in res.skipped[key])
+
+
+@pytest.mark.parametrize("name", MAP_METRICS)
+def test_every_curve_has_a_declared_x_axis(model, white, name):
+    masks = np.zeros((2, SIZE, SIZE), bool)
+    res = METRICS[name](model, white, np.stack([region_map()] * 2), targets=None, masks=masks, batch_size=8)
+    assert set(res.curves) == set(METRICS[name].curve_axes)
+    assert all(label for label in METRICS[name].curve_axes.values())
 
 
 def test_bad_inputs_raise_clear_errors(model, white):

@@ -84,3 +84,100 @@ def test_ig_rejects_trapezoid_with_idgi(tiny_model, tiny_images):
         tfxattr.explain(tiny_model, tiny_images, "ig+idgi", rule="trapezoid")
     with pytest.raises(ValueError, match="steps"):
         tfxattr.explain(tiny_model, tiny_images, "ig", steps=0)
+
+
+# --------------------------------------------------------------------------- a path defined in a test
+class QuadraticPath:
+    """``b + a^2 (x - b)``, a in [0, 1]: the straight line, walked ever faster. A few lines make a path."""
+    adaptive = False
+
+    def __init__(self, steps):
+        self.plan = riemann_plan(steps, "left")  # gradient at each segment's left point
+
+    def points(self, x, b, point_ids, image_ids):
+        return b + tf.constant(self.plan.params[point_ids] ** 2, tf.float32)[:, None, None, None] * (x - b)
+
+    def deltas(self, x, b, seg_ids, image_ids, points=None):
+        a0, a1 = self.plan.params[self.plan.seg_start[seg_ids]], self.plan.params[self.plan.seg_end[seg_ids]]
+        return tf.constant(a1 ** 2 - a0 ** 2, tf.float32)[:, None, None, None] * (x - b)
+
+
+def test_a_toy_path_is_integrated_by_the_engine(tiny_model, tiny_images):
+    from tfxattr.engine import integrate
+
+    adapter = tfxattr.as_model(tiny_model, batch_size=5)
+    targets = np.array([0, 3, 1], np.int32)
+    baselines = np.zeros_like(tiny_images)
+    want = adapter.values(tiny_images, targets).numpy() - adapter.values(baselines, targets).numpy()
+    idgi = integrate(adapter, QuadraticPath(6), get_aggregator("idgi"), tiny_images, baselines, targets, 5)
+    np.testing.assert_allclose(idgi.reshape(3, -1).sum(1), want, rtol=1e-4)  # IDGI: exact at any step count
+    riemann = integrate(adapter, QuadraticPath(400), get_aggregator("riemann"), tiny_images, baselines, targets, 64)
+    ig = tfxattr.explain(tiny_model, tiny_images, "ig", target=targets, steps=400).attribution
+    assert np.abs(riemann - ig).max() < 1e-2 * np.abs(ig).max()  # the same line integral: IG
+    coarse = integrate(adapter, QuadraticPath(4), get_aggregator("riemann"), tiny_images, baselines, targets, 5)
+    assert np.abs(coarse - ig).max() > 1e-2 * np.abs(ig).max()  # ... which a 4-step Riemann sum misses
+
+
+def test_the_engine_refuses_a_path_that_does_not_say_its_kind(tiny_model, tiny_images):
+    from tfxattr.engine import integrate
+
+    class Undeclared(QuadraticPath):
+        adaptive = None
+
+    with pytest.raises(TypeError, match="adaptive = False"):
+        integrate(tfxattr.as_model(tiny_model), Undeclared(3), get_aggregator("riemann"), tiny_images,
+                  np.zeros_like(tiny_images), [0, 0, 0], 4)
+
+
+def test_paths_implement_their_protocols():
+    from tfxattr.models.contracts import AdaptivePath, Path, missing_members
+    from tfxattr.paths import ArrayPath, AscentPath, GuidedPath, StraightLinePath
+
+    fixed = [StraightLinePath(3), BlurPath(3), ArrayPath(np.zeros((3, 2, 2, 1)), 1, (2, 2, 1)), QuadraticPath(2)]
+    for path in fixed:
+        assert missing_members(path, Path) == [] and path.adaptive is False
+    for path in (GuidedPath(3), AscentPath(2, 3, 0.1)):
+        assert missing_members(path, AdaptivePath) == [] and path.adaptive is True
+    assert not hasattr(ArrayPath(np.zeros((3, 2, 2, 1)), 1, (2, 2, 1)), "bind")  # image ids are arguments
+
+
+def test_array_path_indexes_its_images_by_the_row_image_ids():
+    from tfxattr.paths import ArrayPath
+
+    arr = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2, 1, 1)  # 2 images, 3 points, 2x1x1
+    path = ArrayPath(arr, 2, (2, 1, 1))
+    pts = path.points(None, None, np.array([2, 0, 1]), np.array([1, 0, 1])).numpy()
+    np.testing.assert_array_equal(pts, arr[[1, 0, 1], [2, 0, 1]])
+    d = path.deltas(None, None, np.array([0, 1]), np.array([1, 0])).numpy()
+    np.testing.assert_array_equal(d, arr[[1, 0], [1, 2]] - arr[[1, 0], [0, 1]])
+
+
+def test_path_methods_declare_their_aggregators():
+    from tfxattr.methods.ggig import GGIG
+    from tfxattr.methods.guided_ig import GuidedIG
+
+    assert tuple(GuidedIG.aggregators) == ("riemann", "idgi") and tuple(GGIG.aggregators) == ("max",)
+    with pytest.raises(ValueError, match="aggregator"):
+        GuidedIG(aggregator="max")
+    with pytest.raises(ValueError, match="aggregator"):
+        GGIG(aggregator="idgi")
+
+
+def test_adaptive_mode_with_idgi_is_complete_per_start(tiny_model, tiny_images):
+    """Rows are (image, start) pairs: IDGI sums, over an image's starts, f(last point) - f(first point)."""
+    from tfxattr.engine import integrate
+    from tfxattr.paths import AscentPath
+
+    adapter = tfxattr.as_model(tiny_model, batch_size=4)
+    targets = np.array([2, 0, 4], np.int32)
+    path = AscentPath(starts=3, steps=4, lr=3e5)
+    got = integrate(adapter, path, get_aggregator("idgi"), tiny_images, np.zeros_like(tiny_images), targets, 4)
+    want = np.zeros(3)
+    for a in path.alphas:
+        x = tf.constant(a * tiny_images, tf.float32)
+        f0 = adapter.values(x, targets).numpy()
+        for _ in range(path.steps):
+            x = x + path.lr * adapter.values_and_gradients(x, targets)[1]
+        want += adapter.values(x, targets).numpy() - f0
+    np.testing.assert_allclose(got.reshape(3, -1).sum(1), want, rtol=1e-4)
+    assert np.abs(want).min() > 1e-2  # the ascent moved every image

@@ -1,4 +1,5 @@
 """tfxattr: batched, TF-native attribution methods and metrics for Keras image classifiers."""
+from . import evaluation  # noqa: F401 - registers the sanity-check metrics in tfxattr.metrics.METRICS
 from .explain import explain
 from .explanation import Explanation
 from .methods import METHODS, Method, get_method, register

@@ -12,10 +12,13 @@ a displacement ``delta_s`` (the path's step, in pixel space) and, at its ends, t
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Type
 
 import numpy as np
 import tensorflow as tf
+
+from .batching import per_image
+from .checks import did_you_mean
 
 
 class Aggregator:
@@ -63,14 +66,34 @@ class MaxGradient(Aggregator):
         return tf.cast(gradients, tf.float64)
 
 
-AGGREGATORS = {"riemann": Riemann, "idgi": IDGI, "max": MaxGradient}
+AGGREGATORS: Dict[str, Type[Aggregator]] = {"riemann": Riemann, "idgi": IDGI, "max": MaxGradient}
+# the aggregators every path method accepts, default first; one shared list, so an aggregator
+# registered later is accepted by every path method (and "<method>+<name>" resolves)
+PATH_AGGREGATORS: List[str] = ["riemann", "idgi"]
+
+
+def register_aggregator(cls: Type[Aggregator], path_methods: bool = True) -> Type[Aggregator]:
+    """Register ``cls`` under ``cls.name``; ``path_methods``: every path method accepts it."""
+    if cls.name in AGGREGATORS:
+        raise ValueError(f"an aggregator named {cls.name!r} is already registered")
+    AGGREGATORS[cls.name] = cls
+    if path_methods:
+        PATH_AGGREGATORS.append(cls.name)
+    return cls
+
+
+def unregister_aggregator(name: str) -> None:
+    AGGREGATORS.pop(name, None)
+    if name in PATH_AGGREGATORS:
+        PATH_AGGREGATORS.remove(name)
 
 
 def get_aggregator(name) -> Aggregator:
     if isinstance(name, Aggregator):
         return name
     if name not in AGGREGATORS:
-        raise ValueError(f"aggregator must be one of {sorted(AGGREGATORS)}, got {name!r}")
+        raise ValueError(f"aggregator must be one of {sorted(AGGREGATORS)}, got {name!r}"
+                         f"{did_you_mean(name, AGGREGATORS)}")
     return AGGREGATORS[name]()
 
 
@@ -102,12 +125,8 @@ class Accumulator:
         contrib = agg.contribution(gradients, deltas).numpy()
         image_ids = np.asarray(image_ids)
         if not agg.needs_values:
-            for i in np.unique(image_ids):
-                rows = contrib[image_ids == i]
-                if agg.reduce == "max":
-                    np.maximum(self.result[i], rows.max(0), out=self.result[i])
-                else:
-                    self.result[i] += rows.sum(0)
+            per_image(image_ids, contrib, len(self.result), np.maximum if agg.reduce == "max" else np.add,
+                      out=self.result)
             return
         for k, (i, s) in enumerate(zip(image_ids, np.asarray(seg_ids))):
             if self.seg_start[s] < 0 or self.seg_end[s] < 0:

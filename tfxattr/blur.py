@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# kernel radius in sigmas: scipy.ndimage.gaussian_filter's default `truncate` (what PAIR's BlurIG uses)
 TRUNCATE = 4.0
 
 

@@ -31,6 +31,20 @@ def positive_float(value, name: str, allow_zero: bool = False):
     return float(value)
 
 
+def number(value, name: str, low=None, high=None) -> float:
+    """``value`` as a finite float within [low, high] (either bound may be None)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and np.isfinite(value)
+    if not ok or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f" >= {low}" if low is not None else ""
+        if low is not None and high is not None:
+            bounds = f" in [{low}, {high}]"
+        elif high is not None:
+            bounds = f" <= {high}"
+        raise ValueError(f"{name} must be a number{bounds}, got {value!r}")
+    return float(value)
+
+
 def boolean(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
@@ -51,6 +65,17 @@ def did_you_mean(value, choices: Iterable) -> str:
         return ""
     close = difflib.get_close_matches(value, [str(c) for c in choices], n=CLOSE_MATCHES)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def pixel_range(value, name: str = "pixel_range") -> tuple:
+    """``(low, high)`` as finite floats with low < high."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be (low, high) numbers, got {value!r}") from err
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be finite with low < high, got {value!r}")
+    return (lo, hi)
 
 
 def known_keys(given: Iterable[str], valid: Iterable[str], what: str, owner: Optional[str] = None):

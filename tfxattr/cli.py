@@ -14,8 +14,10 @@ def _parser():
     e = sub.add_parser("explain", help="explain images and write PNG panels (image | heatmap | overlay)")
     e.add_argument("images", nargs="*", help="image files (default: the shipped demo image)")
     e.add_argument("--model", default="demo",
-                   help="'demo' (shipped model), a Keras application name, a SavedModel dir or a .keras file")
-    e.add_argument("--weights", default="imagenet", help="for Keras applications: 'imagenet' or a weights file path")
+                   help="'demo' (shipped model), a Keras application name, a SavedModel dir or a .keras file "
+                        "(`tfxattr models` lists the sources)")
+    e.add_argument("--weights", default="imagenet",
+                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
     e.add_argument("--method", default="ig", help="method name (see `tfxattr methods`)")
     e.add_argument("--target", type=int, default=None, help="class index (default: top-1 of each image)")
     e.add_argument("--steps", type=int, default=None, help="path steps (methods that take them)")
@@ -31,6 +33,9 @@ def _parser():
 
 
 def _add_eval_parser(sub):
+    from .evaluation import RESIZE, TARGETS, EvaluationConfig
+
+    d = EvaluationConfig()  # the flags' defaults are the config's
     v = sub.add_parser("eval", help="score methods with metrics on models over a data set (resumable)",
                        description="Score every method with every metric on every model. Results are appended "
                                    "to OUT/results.jsonl as images finish (a killed run resumes where it stopped); "
@@ -38,32 +43,32 @@ def _add_eval_parser(sub):
     v.add_argument("--data", required=True,
                    help="shapes:N (generated shapes with masks), an .npz (images, labels, masks), an image folder "
                         "(class subfolders or labels.csv), or a tfds name such as imagenet2012")
-    v.add_argument("--split", default="validation", help="tfds split (default: validation)")
-    v.add_argument("--data-dir", default=None, help="tfds data_dir")
-    v.add_argument("--manual-dir", default=None, help="tfds manual_dir: where the imagenet2012 archives are")
-    v.add_argument("--limit", type=int, default=None, help="read only the first LIMIT images")
+    v.add_argument("--split", default=d.split, help="tfds split (default: validation)")
+    v.add_argument("--data-dir", default=d.data_dir, help="tfds data_dir")
+    v.add_argument("--manual-dir", default=d.manual_dir, help="tfds manual_dir: where the imagenet2012 archives are")
+    v.add_argument("--limit", type=int, default=d.limit, help="read only the first LIMIT images")
     v.add_argument("--models", nargs="+", default=["demo"],
                    help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
-    v.add_argument("--weights", default="imagenet", help="Keras applications: imagenet, none (random!) or a path")
+    v.add_argument("--weights", default=d.weights, help="Keras applications: imagenet, none (random!) or a path")
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
-    v.add_argument("--target", default="label", choices=["label", "predicted"], help="class to explain")
-    v.add_argument("--resize", default="crop", choices=["crop", "stretch"], help="fitting images to a model's input")
-    v.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
-    v.add_argument("--images-per-batch", type=int, default=16,
+    v.add_argument("--target", default=d.target, choices=TARGETS, help="class to explain")
+    v.add_argument("--resize", default=d.resize, choices=RESIZE, help="fitting images to a model's input")
+    v.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="memory bound: images through the model at once")
+    v.add_argument("--images-per-batch", type=int, default=d.images_per_batch,
                    help="images attributed together (their records are written once the batch is scored)")
     v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
                    help="report aggregation per score instead of the metric's own, e.g. aic=mean")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=int, default=d.seed)
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _eval(args) -> int:
-    from .evaluate import STORE_NAME, evaluate
-    from .report import write_report
+    from .evaluation import STORE_NAME, EvaluationConfig, evaluate, write_report
 
     aggregation = {}
     for item in args.aggregation:
@@ -77,27 +82,17 @@ def _eval(args) -> int:
             raise ValueError(f"no results store at {store}")
         print(write_report(store, args.out, aggregation=aggregation))
         return 0
-    run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, correct_only=args.correct_only,
-                   target=args.target, limit=args.limit, weights=args.weights, batch_size=args.batch_size,
-                   images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
-                   manual_dir=args.manual_dir, resize=args.resize, seed=args.seed, progress=not args.no_progress,
-                   aggregation=aggregation)
+    config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
+                              weights=args.weights, batch_size=args.batch_size,
+                              images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
+                              manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
+                              progress=not args.no_progress, aggregation=aggregation)
+    run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, config)
     print(f"{run.computed} new results ({run.already_done} already in the store) -> {run.store}")
     print(f"report: {run.report}")
     if run.random_weights:
         print(f"WARNING: {', '.join(run.random_weights)} used RANDOM weights: the numbers are meaningless.")
     return 0
-
-
-def _load_model(name, weights):
-    if name == "demo":
-        from .demo import DEMO_CLASS_NAMES, load_demo_model
-        from .models import as_model
-
-        adapter = as_model(load_demo_model())
-        adapter.class_names = list(DEMO_CLASS_NAMES)
-        return adapter
-    return name
 
 
 def main(argv=None) -> int:
@@ -108,11 +103,9 @@ def main(argv=None) -> int:
             print(f"{name:16s} {summary}")
         return 0
     if args.command == "models":
-        import keras_apps
-        print("demo             the shipped 64x64 shapes classifier (trained by scripts/train_demo_model.py)")
-        for n in keras_apps.NAMES:
-            s = keras_apps.get(n)
-            print(f"{n:16s} {s.display_name} {s.input_size[0]}x{s.input_size[1]} (weights file {s.weights_file})")
+        from .models.sources import describe
+        for name, summary in describe():
+            print(f"{name:16s} {summary}".rstrip())
         return 0
     if args.command == "eval":
         try:
@@ -130,9 +123,8 @@ def main(argv=None) -> int:
     if args.baseline is not None:
         options["baseline"] = _number_or_name(args.baseline)
     try:
-        model = _load_model(args.model, args.weights)
-        exp = explain(model, [os.fspath(i) for i in images], method=args.method, target=args.target,
-                      output=args.output, batch_size=args.batch_size, weights=_weights(args.weights),
+        exp = explain(args.model, [os.fspath(i) for i in images], method=args.method, target=args.target,
+                      output=args.output, batch_size=args.batch_size, weights=args.weights,
                       progress=not args.no_progress, **options)
     except FileNotFoundError as err:  # includes keras_apps.WeightsUnavailableError
         print(f"tfxattr: {err}", file=sys.stderr)
@@ -145,10 +137,6 @@ def main(argv=None) -> int:
     for i, (path, img) in enumerate(zip(written, images)):
         print(f"{img}: class {targets[i]} ({exp.label(i)}) -> {path}")
     return 0
-
-
-def _weights(w):
-    return None if w in ("none", "None") else w
 
 
 def _number_or_name(v):

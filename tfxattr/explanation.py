@@ -14,12 +14,15 @@ from . import visualize
 class Explanation:
     """``attribution``: float32 (N,H,W,C), or (H,W,C) when one image was explained.
 
+    ``method``: the registered name of the method; ``options``: every option of that method;
+    ``run``: how it was run (output, batch_size, seed, model), which does not change the method.
     ``map``: the (N,)H,W map metrics use (``reduce`` over channels, default sum of |a|).
     """
     attribution: np.ndarray
     targets: np.ndarray
     method: str
     options: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
     images: Optional[np.ndarray] = None
     pixel_range: tuple = (0.0, 255.0)
     class_names: Optional[list] = None
@@ -32,9 +35,6 @@ class Explanation:
     @property
     def map(self) -> np.ndarray:
         return visualize.reduce_channels(self.attribution, self.reduce)
-
-    def maps(self, reduce: str = "sum_abs") -> np.ndarray:
-        return visualize.reduce_channels(self.attribution, reduce)
 
     def _batched(self):
         a = self.attribution[None] if self.single else self.attribution

@@ -17,13 +17,14 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
     single = False
     if isinstance(images, (str, os.PathLike)) or _is_pil(images):
         images, single = [images], True
-    if isinstance(images, (list, tuple)) and images and all(isinstance(i, (str, os.PathLike)) or _is_pil(i) for i in images):
+    if isinstance(images, (list, tuple)) and images and all(_is_file_or_pil(i) for i in images):
         arr = np.stack([_read_image(i, input_shape) for i in images]).astype(np.float32)
         return _check_pixels(arr), single
     try:
         arr = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
     except Exception as err:  # noqa: BLE001 - anything that is not array-like
-        raise TypeError(f"images must be an array, tf.Tensor, PIL image or file path(s); got {type(images).__name__}") from err
+        raise TypeError("images must be an array, tf.Tensor, PIL image or file path(s); "
+                        f"got {type(images).__name__}") from err
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 3:
@@ -50,6 +51,10 @@ def _check_pixels(arr):
     return arr
 
 
+def _is_file_or_pil(obj) -> bool:
+    return isinstance(obj, (str, os.PathLike)) or _is_pil(obj)
+
+
 def _is_pil(obj) -> bool:
     return type(obj).__module__.startswith("PIL.")
 
@@ -73,7 +78,8 @@ def _read_image(item, input_shape):
 
 
 def resolve_targets(target, n: int, num_classes: int, predict=None) -> np.ndarray:
-    """``None`` -> top-1 class of each image (``predict()`` gives the scores); int -> same for all; sequence -> one each."""
+    """``None`` -> top-1 class of each image (``predict()`` gives the scores); int -> same for all;
+    sequence -> one each."""
     if target is None:
         if predict is None:
             raise ValueError("target=None needs the model's predictions")

@@ -1,12 +1,20 @@
 """Paths: which points between a baseline and the input are evaluated.
 
-A path is a discrete plan (:class:`PathPlan`) plus a way to make its points and segment
-displacements for any chunk of (image, point) pairs, so that a whole path never has to sit in
-memory. Points are ordered from the baseline (start) to the input (end).
+Two kinds (the protocols are in :mod:`tfxattr.models.contracts`; each path declares which it is):
+
+* a fixed :class:`~tfxattr.models.contracts.Path` (``adaptive = False``) is a discrete plan
+  (:class:`PathPlan`) plus a way to make its points and segment displacements for any chunk of
+  (image, point) pairs, so that a whole path never has to sit in memory. Points are ordered from
+  the baseline (start) to the input (end). :class:`StraightLinePath`, :class:`BlurPath`,
+  :class:`ArrayPath`.
+* an :class:`~tfxattr.models.contracts.AdaptivePath` (``adaptive = True``): the next point depends
+  on the gradient at the current one, so rows walk their steps in lockstep. :class:`GuidedPath`
+  (Guided IG), :class:`AscentPath` (GGIG).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -67,18 +75,19 @@ def riemann_plan(steps: int, rule: str) -> PathPlan:
 
 
 class StraightLinePath:
-    """``x(a) = b + a (x - b)``, the IG path; segment displacement ``w_s (x - b)``."""
-    name = "straight_line"
+    """``x(a) = b + a (x - b)``, the IG path (Sundararajan et al. 2017, Eq. 1); segment displacement
+    ``w_s (x - b)``."""
+    adaptive = False
 
     def __init__(self, steps: int, rule: str = "left"):
         self.plan = riemann_plan(steps, rule)
         self.rule = rule
 
-    def points(self, x, b, point_ids):
+    def points(self, x, b, point_ids, image_ids):
         a = tf.constant(self.plan.params[point_ids], tf.float32)[:, None, None, None]
         return b + a * (x - b)
 
-    def deltas(self, x, b, seg_ids, points=None):
+    def deltas(self, x, b, seg_ids, image_ids, points=None):
         w = tf.constant(self.plan.seg_weight[seg_ids], tf.float32)[:, None, None, None]
         return w * (x - b)
 
@@ -90,7 +99,7 @@ class BlurPath:
 
     Ordered from the fully blurred image (start, value point ``steps``) to the input (value point 0).
     """
-    name = "blur"
+    adaptive = False
 
     def __init__(self, steps: int, max_sigma: float = 50.0, grad_step: float = 0.01, sqrt: bool = False):
         i = np.arange(steps + 1, dtype=np.float64)
@@ -99,10 +108,10 @@ class BlurPath:
         s = np.arange(steps)
         self.plan = PathPlan(self.sigmas, s, s + 1, s, np.diff(self.sigmas))
 
-    def points(self, x, b, point_ids):
+    def points(self, x, b, point_ids, image_ids):
         return gaussian_blur(x, self.plan.params[point_ids])
 
-    def deltas(self, x, b, seg_ids, points=None):
+    def deltas(self, x, b, seg_ids, image_ids, points=None):
         sig = self.plan.params[self.plan.seg_point[seg_ids]]
         if points is None:
             points = gaussian_blur(x, sig)
@@ -113,8 +122,9 @@ class BlurPath:
 
 class ArrayPath:
     """A user-given path: ``points`` of shape (S+1, H, W, C) shared by all images, or (N, S+1, H, W, C),
-    ordered from baseline to input; left-point gradients, displacement ``x_{s+1} - x_s``."""
-    name = "custom"
+    ordered from baseline to input; left-point gradients, displacement ``x_{s+1} - x_s``.
+    Rows index the per-image array by their ``image_ids``."""
+    adaptive = False
 
     def __init__(self, points, n_images: int, image_shape):
         arr = np.asarray(points.numpy() if hasattr(points, "numpy") else points, dtype=np.float32)
@@ -131,15 +141,143 @@ class ArrayPath:
         steps = arr.shape[1] - 1
         s = np.arange(steps)
         self.plan = PathPlan(np.arange(steps + 1, dtype=np.float64), s, s, s + 1, np.ones(steps))
-        self._image_ids = None
 
-    def bind(self, image_ids):
-        self._image_ids = np.asarray(image_ids)
+    def points(self, x, b, point_ids, image_ids):
+        return tf.constant(self.array[np.asarray(image_ids), point_ids])
 
-    def points(self, x, b, point_ids):
-        return tf.constant(self.array[self._image_ids, point_ids])
-
-    def deltas(self, x, b, seg_ids, points=None):
-        nxt = self.array[self._image_ids, self.plan.seg_end[seg_ids]]
-        cur = self.array[self._image_ids, self.plan.seg_point[seg_ids]]
+    def deltas(self, x, b, seg_ids, image_ids, points=None):
+        image_ids = np.asarray(image_ids)
+        nxt = self.array[image_ids, self.plan.seg_end[seg_ids]]
+        cur = self.array[image_ids, self.plan.seg_point[seg_ids]]
         return tf.constant(nxt - cur)
+
+
+# -- adaptive paths --------------------------------------------------------------------------------
+# PAIR's tolerance for "the L1 target is reached" (math.isclose with rel_tol = abs_tol = EPSILON)
+EPSILON = 1e-9
+# Guided IG's inner loop (Alg. 1, the "while gamma > 1" loop) sends at least a `fraction` of the
+# still-free features to their bound per pass, so ~1/fraction passes close a step; PAIR never caps
+# it, we cap it at ITERATION_CAP_FACTOR / fraction + ITERATION_CAP_MARGIN passes as a safety net.
+ITERATION_CAP_FACTOR = 4.0
+ITERATION_CAP_MARGIN = 100.0
+
+
+@tf.function(input_signature=[tf.TensorSpec((None, None), tf.float64)] * 4
+             + [tf.TensorSpec((), tf.float64)] * 4 + [tf.TensorSpec((None,), tf.float64)])
+def guided_step(x, x_in, x_b, grad, alpha_min, alpha_max, fraction, max_iter, l1_target):
+    """Move every row of ``x`` (N, D) one Guided IG step (Kapishnikov et al. 2021, Alg. 1 lines 6-17).
+
+    Features with the smallest ``|grad|`` (the ``fraction`` quantile, lower interpolation) move
+    toward ``x_max = b + alpha_max (x_in - b)``, features behind ``alpha_min`` are pulled up to it,
+    until the L1 distance to the input equals ``l1_target``. Returns the new x.
+    """
+    diff = x_in - x_b
+    x_min = x_b + diff * alpha_min
+    x_max = x_b + diff * alpha_max
+    abs_grad = tf.abs(grad)
+    n_feat = tf.shape(x)[1]
+    q_index = tf.cast(tf.floor(fraction * tf.cast(n_feat - 1, tf.float64)), tf.int32)
+    safe_diff = tf.where(diff != 0, diff, tf.ones_like(diff))
+    inf = tf.constant(np.inf, tf.float64)
+
+    def body(i, x, active):
+        x_alpha = tf.where(diff != 0, (x - x_b) / safe_diff, alpha_max)
+        x1 = tf.where(x_alpha < alpha_min, x_min, x)
+        l1_current = tf.reduce_sum(tf.abs(x1 - x_in), axis=1)
+        tol = tf.maximum(EPSILON * tf.maximum(tf.abs(l1_target), tf.abs(l1_current)), EPSILON)
+        close = tf.abs(l1_target - l1_current) <= tol
+        at_max = tf.equal(x1, x_max)
+        g = tf.where(at_max, inf, abs_grad)
+        threshold = tf.gather(tf.sort(g, axis=1), q_index, axis=1)
+        selected = (g <= threshold[:, None]) & ~at_max
+        l1_s = tf.reduce_sum(tf.abs(x1 - x_max) * tf.cast(selected, tf.float64), axis=1)
+        gamma = tf.where(l1_s > 0, (l1_current - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), inf)
+        moved = tf.where(gamma[:, None] > 1.0, x_max, x1 + gamma[:, None] * (x_max - x1))
+        x2 = tf.where(selected, moved, x1)
+        x_next = tf.where(close[:, None], x1, x2)
+        x_out = tf.where(active[:, None], x_next, x)
+        return i + 1, x_out, active & ~close & (gamma > 1.0)
+
+    active = tf.ones(tf.shape(x)[:1], tf.bool)
+    _, x, _ = tf.while_loop(lambda i, x, a: tf.reduce_any(a) & (tf.cast(i, tf.float64) < max_iter),
+                            body, (tf.constant(0), x, active))
+    return x
+
+
+@dataclass(frozen=True)
+class GuidedState:
+    """Where the rows of one chunk are on the Guided IG path: ``x`` (rows, D) float64, with the
+    flattened inputs, baselines and their L1 distance (Alg. 1 works on flat float64 vectors)."""
+    x: tf.Tensor
+    x_in: tf.Tensor
+    x_b: tf.Tensor
+    l1_total: tf.Tensor
+    shape: Tuple[int, ...]
+
+
+class GuidedPath:
+    """Guided IG (Kapishnikov et al., CVPR 2021, Algorithm 1) as an adaptive path.
+
+    ``steps`` steps from the baseline to the input: at step k the ``fraction`` of features with the
+    smallest absolute gradient move toward the input, staying within ``max_dist`` (relative L1) of
+    the straight line, until the L1 distance to the input has shrunk to ``1 - (k+1)/steps`` of the
+    whole. Same rule as PAIR's ``guided_ig_impl`` (float64 path state, gradient taken before each
+    move, the input itself never needs a gradient). One start per image.
+    """
+    adaptive = True
+    starts = 1
+
+    def __init__(self, steps: int, fraction: float = 0.25, max_dist: float = 0.02):
+        self.steps = int(steps)
+        self.fraction = float(fraction)
+        self.max_dist = float(max_dist)
+        self.max_iter = ITERATION_CAP_FACTOR / self.fraction + ITERATION_CAP_MARGIN
+
+    def start(self, x, b, start_ids, image_ids) -> GuidedState:
+        n = x.shape[0]
+        x_in = tf.reshape(tf.cast(x, tf.float64), (n, -1))
+        x_b = tf.reshape(tf.cast(b, tf.float64), (n, -1))
+        return GuidedState(x_b, x_in, x_b, tf.reduce_sum(tf.abs(x_in - x_b), axis=1), tuple(x.shape[1:]))
+
+    def points(self, state: GuidedState) -> tf.Tensor:
+        return tf.reshape(tf.cast(state.x, tf.float32), (-1,) + state.shape)
+
+    def advance(self, state: GuidedState, gradients, step: int) -> GuidedState:
+        done = (step + 1.0) / self.steps
+        grad = tf.reshape(tf.cast(gradients, tf.float64), (state.x.shape[0], -1))
+        x = guided_step(state.x, state.x_in, state.x_b, grad,
+                        tf.constant(max(done - self.max_dist, 0.0), tf.float64),
+                        tf.constant(min(done + self.max_dist, 1.0), tf.float64),
+                        tf.constant(self.fraction, tf.float64), tf.constant(self.max_iter, tf.float64),
+                        state.l1_total * (1.0 - done))
+        return replace(state, x=x)
+
+    def deltas(self, old: GuidedState, new: GuidedState) -> tf.Tensor:
+        return tf.reshape(new.x - old.x, (-1,) + old.shape)
+
+
+class AscentPath:
+    """GGIG's paths (Rahman, Lewis, Plis; Algorithm 1): from each of ``starts`` points
+    ``b + k/(starts-1) (x - b)`` on the straight line (the input alone when ``starts == 1``), take
+    ``steps`` gradient-ascent steps ``x <- x + lr * g``; the gradient is recorded before each step.
+    ``lr`` acts on the images as given (pixel space)."""
+    adaptive = True
+
+    def __init__(self, starts: int, steps: int, lr: float):
+        self.starts = int(starts)
+        self.steps = int(steps)
+        self.lr = float(lr)
+        self.alphas = np.linspace(0.0, 1.0, self.starts) if self.starts > 1 else np.ones(1)
+
+    def start(self, x, b, start_ids, image_ids) -> tf.Tensor:
+        a = tf.constant(self.alphas[start_ids], tf.float32)[:, None, None, None]
+        return b + a * (x - b)
+
+    def points(self, state) -> tf.Tensor:
+        return state
+
+    def advance(self, state, gradients, step: int) -> tf.Tensor:
+        return state + self.lr * gradients
+
+    def deltas(self, old, new) -> tf.Tensor:
+        return new - old

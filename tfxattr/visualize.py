@@ -63,7 +63,8 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, pixel_ra
 
 def panel(image, heatmap, title: str = "", pixel_range=(0.0, 255.0), scale: int = 1) -> np.ndarray:
     """Image | heatmap | overlay side by side, uint8; ``scale`` enlarges small images."""
-    parts = [to_uint8_image(image, pixel_range), colorize(normalize(heatmap)), overlay(image, heatmap, pixel_range=pixel_range)]
+    parts = [to_uint8_image(image, pixel_range), colorize(normalize(heatmap)),
+             overlay(image, heatmap, pixel_range=pixel_range)]
     gap = np.full((parts[0].shape[0], 4, 3), 255, np.uint8)
     out = np.concatenate([parts[0], gap, parts[1], gap, parts[2]], 1)
     if scale > 1:

@@ -1,81 +1,162 @@
-"""The method base class and the registry of named methods."""
+"""The method base class and the registry of named methods.
+
+A registered name is a Method class plus preset options (``ggig_paper`` = GGIG with the paper's
+preset). A class that accepts several aggregators (``aggregators = ("riemann", "idgi")``, default
+first) gets one derived name per other aggregator: registering ``ig`` also registers ``ig+idgi``.
+An instance knows the name it was made under (``name``) and the options it was given (``given``);
+validation checks options and never rewrites them, so one computation has one identity
+(:attr:`Method.changed`: the options that differ from its registered name's defaults).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Type
+from typing import Dict, Optional, Sequence, Type
 
-import numpy as np
-
+from ..checks import did_you_mean, known_keys
 from ..inputs import resolve_baseline
+
+AGGREGATOR_SEPARATOR = "+"  # "<path method>+<aggregator>", e.g. "ig+idgi"
 
 
 class Method:
-    """A named combination of a path and an aggregator (or any other attribution rule).
+    """A named attribution rule (a path plus an aggregator, a layer method, a wrapper, ...).
 
-    Subclasses set ``name``, ``summary`` (one line, shown by ``tfxattr methods``) and ``defaults``
-    (every option and its default), and implement ``attribute``.
+    Subclasses set ``name`` (the name they register under), ``summary`` (one line, shown by
+    ``tfxattr methods``), ``defaults`` (every option and its default), ``aggregators`` when they
+    accept an ``aggregator`` option (default first), and implement ``validate`` and ``attribute``.
     """
     name = "method"
     summary = ""
     defaults: Dict[str, object] = {}
+    aggregators: Sequence[str] = ()
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
-            raise ValueError(f"unknown option(s) {unknown} for method {self.name!r}; valid options: {valid}")
+        known_keys(options, self.defaults, "option", self.name)
+        self.given = dict(options)
         self.options = {**self.defaults, **options}
+        self.registered_defaults = dict(self.defaults)
+        if self.aggregators:
+            self.check_aggregator()
         self.validate()
+        spec = METHODS.get(type(self).name)
+        if spec is not None and spec.cls is type(self):  # made directly from its class: same identity
+            _rename(self, spec.name)
+
+    def check_aggregator(self):
+        agg = self.options["aggregator"]
+        if agg not in self.aggregators:
+            raise ValueError(f"aggregator must be one of {tuple(self.aggregators)} for method {self.name!r}, got "
+                             f"{agg!r}{did_you_mean(agg, self.aggregators)}")
 
     def validate(self):
-        """Check ``self.options``; raise ValueError naming the option."""
+        """Check ``self.options`` (never change them); raise ValueError naming the option."""
 
-    def attribute(self, adapter, images: np.ndarray, targets: np.ndarray, progress=False, seed=None) -> np.ndarray:
-        """float32 (N,H,W,C) attributions of float32 pixel ``images`` for int ``targets``."""
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        """float32 (N,H,W,C) (or (N,H,W,1)) attributions of float32 pixel ``images`` for int ``targets``.
+
+        ``evaluator``: a :class:`~tfxattr.models.contracts.GradientEvaluator` (layer methods need a
+        :class:`~tfxattr.models.contracts.KerasEvaluator`)."""
         raise NotImplementedError
 
-    def baselines(self, adapter, images):
-        return resolve_baseline(self.options.get("baseline"), images, adapter.pixel_range,
+    def baselines(self, evaluator, images):
+        return resolve_baseline(self.options.get("baseline"), images, evaluator.pixel_range,
                                 self.options.get("blur_sigma", 20.0))
 
+    @property
+    def changed(self) -> Dict[str, object]:
+        """The options that differ from the defaults of the name this instance is registered as."""
+        return {k: v for k, v in self.options.items() if self.registered_defaults.get(k, object()) != v}
+
     def __repr__(self):
-        return f"{type(self).__name__}({self.options})"
+        return f"{type(self).__name__}(name={self.name!r}, {self.changed})"
 
 
 # -- registry -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MethodSpec:
     """A registered name: a Method class plus preset options (``ig+idgi`` = IG with aggregator="idgi")."""
+    name: str
     cls: Type[Method]
     preset: Dict[str, object]
     summary: str
+    derived_from: Optional[str] = None  # "ig" for "ig+idgi"
 
     @property
     def defaults(self) -> Dict[str, object]:
         return {**self.cls.defaults, **self.preset}
 
     def __call__(self, **options) -> Method:
-        return self.cls(**{**self.preset, **options})
+        method = self.cls(**{**self.preset, **options})
+        method.given = dict(options)
+        _rename(method, self.derived_from or self.name)
+        return method
 
 
 METHODS: Dict[str, MethodSpec] = {}
 
 
 def register(name: str, cls: Type[Method], summary: str = None, **preset) -> MethodSpec:
-    """Register ``cls`` under ``name``; ``preset`` options become this name's defaults."""
-    unknown = sorted(set(preset) - set(cls.defaults))
-    if unknown:
-        raise ValueError(f"preset option(s) {unknown} are not options of {cls.__name__}")
-    METHODS[name] = MethodSpec(cls, dict(preset), summary or cls.summary)
+    """Register ``cls`` under ``name``; ``preset`` options become this name's defaults.
+
+    For every aggregator ``cls`` accepts besides its default, ``<name>+<aggregator>`` is registered too.
+    """
+    known_keys(preset, cls.defaults, "preset option", cls.__name__)
+    if name in METHODS:
+        raise ValueError(f"a method named {name!r} is already registered")
+    METHODS[name] = MethodSpec(name, cls, dict(preset), summary or cls.summary)
+    if cls.aggregators and "aggregator" not in preset:
+        for agg in cls.aggregators[1:]:
+            derived = _derive(METHODS[name], agg)
+            METHODS[derived.name] = derived
     return METHODS[name]
 
 
+def _derive(spec: MethodSpec, aggregator: str) -> MethodSpec:
+    return MethodSpec(f"{spec.name}{AGGREGATOR_SEPARATOR}{aggregator}", spec.cls,
+                      {**spec.preset, "aggregator": aggregator}, f"{spec.summary}; aggregated with {aggregator}",
+                      derived_from=spec.name)
+
+
+def find_spec(name: str) -> MethodSpec:
+    """The spec of a registered name, or of ``<registered path method>+<aggregator>`` for any
+    aggregator the method accepts (one registered after the method included)."""
+    key = name.lower() if isinstance(name, str) else name
+    if key in METHODS:
+        return METHODS[key]
+    if isinstance(key, str):
+        base, sep, agg = key.rpartition(AGGREGATOR_SEPARATOR)
+        spec = METHODS.get(base)
+        if sep and spec is not None and spec.derived_from is None and agg in spec.cls.aggregators \
+                and "aggregator" not in spec.preset:
+            return _derive(spec, agg)
+    raise ValueError(f"unknown method {name!r}{did_you_mean(key, METHODS)}; available: "
+                     f"{', '.join(sorted(METHODS))}")
+
+
+def unregister(name: str) -> None:
+    """Remove ``name`` and the names derived from it."""
+    for key in [k for k, s in METHODS.items() if k == name or s.derived_from == name]:
+        del METHODS[key]
+
+
 def get_method(name, **options) -> Method:
-    """An instance of the method registered as ``name`` (case-insensitive) with ``options``."""
+    """An instance of the method registered as ``name`` (case-insensitive) with ``options``.
+
+    ``get_method("ig", aggregator="idgi")`` and ``get_method("ig+idgi")`` are the same method: both
+    are named "ig+idgi" and have no changed options.
+    """
     if isinstance(name, Method):
         if options:
             raise ValueError("options cannot be given together with a Method instance")
         return name
-    if not isinstance(name, str) or name.lower() not in METHODS:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
-    return METHODS[name.lower()](**options)
+    return find_spec(name)(**options)
+
+
+def _rename(method: Method, base: str):
+    """Give ``method`` the registered name of its (base name, aggregator) and that name's defaults."""
+    spec = METHODS[base]
+    if method.aggregators and "aggregator" not in spec.preset \
+            and method.options["aggregator"] != spec.defaults.get("aggregator"):
+        spec = find_spec(f"{base}{AGGREGATOR_SEPARATOR}{method.options['aggregator']}")
+    method.name = spec.name
+    method.registered_defaults = spec.defaults

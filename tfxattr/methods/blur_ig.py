@@ -1,8 +1,8 @@
 """Blur IG (Xu et al., CVPR 2020, Eq. 4): integrate along a path of ever stronger Gaussian blur."""
 from __future__ import annotations
 
-from ..paths import BlurPath
 from ..checks import boolean, positive_float, positive_int
+from ..paths import BlurPath
 from .path import PathMethod
 
 
@@ -20,6 +20,6 @@ class BlurIG(PathMethod):
         positive_float(self.options["grad_step"], "grad_step")
         boolean(self.options["sqrt"], "sqrt")
 
-    def make_path(self, adapter, images):
+    def make_path(self, evaluator, images):
         o = self.options
         return BlurPath(o["steps"], o["max_sigma"], o["grad_step"], o["sqrt"])

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..models.layers import keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..batching import spans
 from ..checks import boolean
+from ..models.layers import keras_model_of, layer_chain, layer_graph, resolve_layers
 from .base import Method
 
 
@@ -33,11 +34,11 @@ class GradCAM(Method):
                 raise ValueError(f"{key} must be a layer/application name or None, got {v!r}")
         boolean(self.options["relu"], "relu")
 
-    def layer(self, adapter) -> str:
+    def layer(self, evaluator) -> str:
         """The full path of the layer this method explains at."""
-        model = keras_model_of(adapter, self.name)
+        model = keras_model_of(evaluator, self.name)
         path = resolve_layers(model, [self.options["layer"] or "last_block"], self.options["app"],
-                              getattr(adapter, "name", None))[0]
+                              getattr(evaluator, "name", None))[0]
         graph = layer_graph(model)
         key = graph.split_key(path)
         if len(graph.shapes[key]) != 4:
@@ -49,13 +50,13 @@ class GradCAM(Method):
     def weights(activations, gradients):
         return tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)
 
-    def attribute(self, adapter, images, targets, progress=False, seed=None):
-        chain = layer_chain(adapter, [self.layer(adapter)], self.name)
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        chain = layer_chain(evaluator, [self.layer(evaluator)], self.name)
         h, w = images.shape[1:3]
         fn = chain.function(f"{self.name}_{self.options['relu']}_{h}x{w}", lambda: self._build(chain, (h, w)))
         targets = np.asarray(targets, np.int32)
-        out = [fn(tf.constant(images[i:i + adapter.batch_size]), tf.constant(targets[i:i + adapter.batch_size]))
-               for i in range(0, len(images), adapter.batch_size)]
+        out = [fn(tf.constant(images[span]), tf.constant(targets[span]))
+               for span in spans(len(images), evaluator.batch_size)]
         return np.concatenate([o.numpy() for o in out]).astype(np.float32)
 
     def _build(self, chain, size):

@@ -15,7 +15,7 @@ class Gradient(Method):
     def validate(self):
         boolean(self.options["times_input"], "times_input")
 
-    def attribute(self, adapter, images, targets, progress=False, seed=None):
-        _, g = adapter.values_and_gradients(images, targets)
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        _, g = evaluator.values_and_gradients(images, targets)  # the evaluator chunks by its batch_size
         g = np.asarray(g, np.float32)
         return g * images if self.options["times_input"] else g

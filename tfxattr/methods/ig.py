@@ -1,8 +1,8 @@
 """Integrated Gradients (Sundararajan et al., ICML 2017, Eq. 1) on the straight line, any Riemann rule."""
 from __future__ import annotations
 
-from ..paths import RULES, StraightLinePath
 from ..checks import one_of, positive_float, positive_int
+from ..paths import RULES, StraightLinePath
 from .path import PathMethod
 
 
@@ -35,5 +35,5 @@ class IntegratedGradients(PathMethod):
             return self.options["rule"]
         return "left" if self.options["aggregator"] == "idgi" else "trapezoid"
 
-    def make_path(self, adapter, images):
+    def make_path(self, evaluator, images):
         return StraightLinePath(self.options["steps"], self.rule)

@@ -23,9 +23,10 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from ..batching import count, per_image, spans
+from ..checks import one_of, positive_int
 from ..models.layers import INPUT, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..progress import progress_bar
-from ..checks import one_of, positive_int
 from .base import Method
 
 RULES = {"left": 0.0, "midpoint": 0.5, "right": 1.0}  # a_k = (k + offset) / n, k = 0..n-1
@@ -69,11 +70,11 @@ class IIA(Method):
         return (layers,) if isinstance(layers, str) else tuple(layers)
 
     # -- plan --------------------------------------------------------------------------------
-    def plan(self, adapter):
+    def plan(self, evaluator):
         """``(representations input->output, interpolated flags)`` as full layer paths."""
-        model = keras_model_of(adapter, self.name)
+        model = keras_model_of(evaluator, self.name)
         graph = layer_graph(model)
-        app, hint = self.options["app"], getattr(adapter, "name", None)
+        app, hint = self.options["app"], getattr(evaluator, "name", None)
         given = self.layers
         layers = resolve_layers(model, given, app, hint)
         if len(set(layers)) != len(layers):
@@ -98,25 +99,25 @@ class IIA(Method):
         return ordered, [r in layers for r in ordered]
 
     # -- attribution -----------------------------------------------------------------------------
-    def attribute(self, adapter, images, targets, progress=False, seed=None):
-        reps, interpolated = self.plan(adapter)
-        chain = layer_chain(adapter, [r for r in reps if r != INPUT], self.name)
-        run = _Run(self, adapter, chain, reps, interpolated, images, np.asarray(targets, np.int32))
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        reps, interpolated = self.plan(evaluator)
+        chain = layer_chain(evaluator, [r for r in reps if r != INPUT], self.name)
+        run = _Run(self, evaluator, chain, reps, interpolated, images, np.asarray(targets, np.int32))
         return run.result(progress)
 
 
 class _Run:
     """One IIA evaluation: depth-first over the nested steps, every model call a chunk of batch_size."""
 
-    def __init__(self, method, adapter, chain, reps, interpolated, images, targets):
+    def __init__(self, method, evaluator, chain, reps, interpolated, images, targets):
         n = method.options["steps"]
         self.alphas = (np.arange(n) + RULES[method.options["rule"]]) / n
         self.method, self.chain, self.reps, self.interpolated = method, chain, reps, interpolated
         self.images, self.targets = images, targets
-        self.batch = adapter.batch_size
+        self.batch = evaluator.batch_size
         self.has_input = reps[0] == INPUT
         self.last = len(reps) - 1
-        self.baselines = method.baselines(adapter, images) if self.has_input else None
+        self.baselines = method.baselines(evaluator, images) if self.has_input else None
         self.zero_reference = method.options["reference"] == "zero"
         self.beta = sum(interpolated)
         self.integrand = _integrand_fn(chain, method.options["integrand"])
@@ -141,8 +142,8 @@ class _Run:
         n_img = len(self.images)
         self.acc = None
         with progress_bar(self._count_head_chunks(), self.method.name, progress) as self.bar:
-            for s in range(0, n_img, self.batch):
-                img = np.arange(s, min(n_img, s + self.batch))
+            for span in spans(n_img, self.batch):
+                img = np.arange(n_img)[span]
                 x = tf.constant(self.images[img])
                 self._level(0, x if self.has_input else self._stage(0)(x), img)
         maps = self.acc / float(len(self.alphas)) ** self.beta
@@ -156,35 +157,32 @@ class _Run:
         alphas = self._steps(level)
         rows = np.repeat(np.arange(len(img)), len(alphas))
         a = np.tile(alphas, len(img)).astype(np.float32)
-        for s in range(0, len(rows), self.batch):
-            rr = rows[s:s + self.batch]
+        for span in spans(len(rows), self.batch):
+            rr = rows[span]
             ug, rg = tf.gather(u, rr), tf.gather(r, rr)
-            aa = tf.reshape(tf.constant(a[s:s + self.batch]), [-1] + [1] * (len(u.shape) - 1))
+            aa = tf.reshape(tf.constant(a[span]), [-1] + [1] * (len(u.shape) - 1))
             v = rg + aa * (ug - rg)
             if level == self.last:
                 contrib = self.integrand(v, ug - rg, tf.constant(self.targets[img[rr]])).numpy()
-                if self.acc is None:
-                    self.acc = np.zeros((len(self.images),) + contrib.shape[1:], np.float64)
-                for i in np.unique(img[rr]):
-                    self.acc[i] += contrib[img[rr] == i].sum(0)
+                self.acc = per_image(img[rr], contrib, len(self.images), out=self.acc)
                 self.bar.update(1)
             else:
                 self._level(level + 1, self._stage(level + 1)(v), img[rr])
 
     def _count_head_chunks(self):
+        """How many head (gradient) chunks the nested walk makes, for the progress bar."""
         b = self.batch
 
         @functools.lru_cache(maxsize=None)
-        def count(level, m):
+        def head_chunks(level, m):  # m images' rows entering ``level``
             rows = m * len(self._steps(level))
             if level == self.last:
-                return -(-rows // b)
+                return count(rows, b)
             full, rem = divmod(rows, b)
-            return full * count(level + 1, b) + (count(level + 1, rem) if rem else 0)
+            return full * head_chunks(level + 1, b) + (head_chunks(level + 1, rem) if rem else 0)
 
-        n = len(self.images)
-        full, rem = divmod(n, b)
-        return full * count(0, b) + (count(0, rem) if rem else 0)
+        full, rem = divmod(len(self.images), b)
+        return full * head_chunks(0, b) + (head_chunks(0, rem) if rem else 0)
 
 
 def _spec(model):

@@ -1,28 +1,35 @@
-"""Path methods: a path (which points) + an aggregator (how gradients become attributions)."""
+"""Path methods: a path (which points) + an aggregator (how gradients become attributions).
+
+A subclass only states its options and builds its path (``make_path``); the engine
+(:func:`tfxattr.engine.integrate`) runs fixed and adaptive paths alike, in chunks of ``batch_size``.
+"""
 from __future__ import annotations
 
-from ..aggregate import get_aggregator
+from ..aggregate import PATH_AGGREGATORS, get_aggregator
 from ..engine import integrate
 from ..paths import ArrayPath
-from ..checks import one_of
 from .base import Method
 
 
 class PathMethod(Method):
-    """Base for IG-style methods; subclasses implement ``make_path(adapter, images)``."""
+    """Base for path methods; subclasses implement ``make_path(evaluator, images)``.
+
+    ``aggregators``: the aggregator names this method accepts (the first is the default); the
+    ``<name>+<aggregator>`` registry names are derived from it and :class:`Method` checks the
+    ``aggregator`` option against it. Methods with a ``baseline`` option
+    start their path there; the others get the images as ``b`` (BlurIG: the path defines its start).
+    """
+    aggregators = PATH_AGGREGATORS
     defaults = {"aggregator": "riemann"}
 
-    def validate(self):
-        one_of(self.options["aggregator"], "aggregator", ("riemann", "idgi"))
-
-    def make_path(self, adapter, images):
+    def make_path(self, evaluator, images):
         raise NotImplementedError
 
-    def attribute(self, adapter, images, targets, progress=False, seed=None):
-        path = self.make_path(adapter, images)
-        baselines = self.baselines(adapter, images) if "baseline" in self.options else images
-        return integrate(adapter, path, get_aggregator(self.options["aggregator"]), images, baselines,
-                         targets, adapter.batch_size, progress=progress, desc=self.name)
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        path = self.make_path(evaluator, images)
+        baselines = self.baselines(evaluator, images) if "baseline" in self.options else images
+        return integrate(evaluator, path, get_aggregator(self.options["aggregator"]), images, baselines,
+                         targets, evaluator.batch_size, progress=progress, desc=self.name)
 
 
 class CustomPath(PathMethod):
@@ -37,5 +44,5 @@ class CustomPath(PathMethod):
         if self.options["path"] is None:
             raise ValueError("method 'path' needs the option path=<array (S+1,H,W,C) or (N,S+1,H,W,C)>")
 
-    def make_path(self, adapter, images):
+    def make_path(self, evaluator, images):
         return ArrayPath(self.options["path"], len(images), images.shape[1:])

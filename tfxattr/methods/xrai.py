@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from ..progress import progress_bar
 from ..checks import one_of, positive_float
+from ..progress import progress_bar
 from .base import Method, get_method
 
 
@@ -55,7 +55,8 @@ class XRAI(Method):
 
     def regions(self, adapter, images, targets, progress=False, seed=None):
         """``(maps (N,H,W) float32 gain densities, ranks (N,H,W) int, 1 = most important region)``."""
-        from saliency.core import XRAI as PairXRAI, XRAIParameters
+        from saliency.core import XRAI as PairXRAI
+        from saliency.core import XRAIParameters
 
         base = self.base_attribution(adapter, images, targets, progress=progress, seed=seed)
         params = XRAIParameters(area_threshold=self.options["area_threshold"], return_xrai_segments=True,

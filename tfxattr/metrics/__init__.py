@@ -10,7 +10,8 @@ Calling convention (every entry of ``METRICS``; a runner can call them all the s
 * ``maps``: attribution maps (N,H,W); (N,H,W,C) is reduced like ``Explanation.map`` (sum of |a| over
   channels); or an ``Explanation`` (its map; its images/targets fill in ``images=None``/``targets=None``).
 * ``targets``: the class each map explains: one int, one per image, or None = each image's top-1.
-* ``masks``: bool object masks (N,H,W); required by "localization", checked but unused by the others.
+* ``masks``: bool object masks (N,H,W); required by metrics registered with ``needs_masks``, checked
+  but unused by the others.
 * ``batch_size``: the model's chunk size. All perturbed images of an image (every threshold or step)
   and of several images go through the model together, in chunks of ``batch_size``.
 * ``options``: metric-specific keywords (``METRICS[name].defaults`` lists them with their defaults);
@@ -37,47 +38,45 @@ Registered metrics (scores in brackets):
 * ``pos_neg`` [pos, neg]: IIA's positive/negative perturbation AUC (percent).
 * ``adp_pic`` [adp, pic]: IIA's Average Drop % and % Increase in Confidence (Grad-CAM++).
 * ``localization`` [f1, roc_auc, mae]: IDGI Sec. 4.6 against object masks.
+* ``grid_localization`` (consumes "grid"): Rao et al. grid localization (:mod:`tfxattr.metrics.grids`).
+* ``cascading_randomization``, ``sigma_perturbation`` (consumes "model"): the sanity checks, registered
+  by :mod:`tfxattr.evaluation.sanity` (they run explanations rather than score given maps).
+
+Capabilities are declared where a metric is registered (``register_metric(name, fn, summary,
+consumes=..., needs_masks=..., uses_labels=..., curve_axes=..., **preset)``) and read as
+``METRICS[name].consumes`` etc. by the evaluation runner, the report and the tests.
 """
-from .base import (METRIC_SUMMARIES, METRICS, Curve, MetricResult, compute, get_metric, metric_options,
-                   register_metric)
+from .base import METRICS, Curve, MetricResult, MetricSpec, compute, get_metric, metric_options, register_metric
+from .grids import grid_localization
 from .localization import localization
 from .perturbation import adp_pic, deletion, insertion, pos_neg
 from .pic import IDGI_THRESHOLDS, PAIR_THRESHOLDS, sic_aic
 
-register_metric("sic_aic", sic_aic)
+# x-axis labels of the curves (the report's plots)
+PIC_AXES = {"sic": "information level (normalised)", "aic": "information level (normalised)"}
+INSERTION_AXES = {"insertion": "fraction of pixels inserted", "insertion_ratio": "fraction of pixels inserted"}
+DELETION_AXES = {"deletion": "fraction of pixels deleted", "deletion_ratio": "fraction of pixels deleted"}
+POS_NEG_AXES = {"pos": "fraction of pixels removed", "neg": "fraction of pixels removed"}
+
+register_metric("sic_aic", sic_aic, curve_axes=PIC_AXES)
 register_metric("sic_aic_pair", sic_aic, "SIC/AIC with PAIR's notebook settings (min_pred_value 0.5)",
-                thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5, num_data_points=1000)
+                curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5,
+                num_data_points=1000)
 register_metric("sic_aic_idgi", sic_aic, "SIC/AIC as IDGI Table 2: PIL blur r=20 base, 25 thresholds, 100 points",
-                thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100, min_pred_value=0.5)
+                curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
+                min_pred_value=0.5)
 register_metric("sic_aic_idgi_msssim", sic_aic, "SIC/AIC as IDGI Table 3: information level = MS-SSIM",
-                thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100, min_pred_value=0.5,
-                information="msssim")
+                curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
+                min_pred_value=0.5, information="msssim")
 register_metric("sic_aic_ggig", sic_aic, "SIC/AIC as GGIG Table 2: information level = grey-level entropy",
-                thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
-register_metric("insertion", insertion)
-register_metric("deletion", deletion)
-register_metric("pos_neg", pos_neg)
+                curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
+register_metric("insertion", insertion, curve_axes=INSERTION_AXES)
+register_metric("deletion", deletion, curve_axes=DELETION_AXES)
+register_metric("pos_neg", pos_neg, uses_labels=True, curve_axes=POS_NEG_AXES)
 register_metric("adp_pic", adp_pic)
-register_metric("localization", localization)
+register_metric("localization", localization, needs_masks=True)
+register_metric("grid_localization", grid_localization, consumes="grid")
 
-# Rao et al. grid metrics and sanity checks register here (tfxattr/metrics/grids.py, sanity.py):
-# import them and call register_metric(name, fn, summary, **preset) like the lines above.
-
-
-def list_metrics() -> dict:
-    """Name -> one-line summary of every registered metric."""
-    return dict(sorted(METRIC_SUMMARIES.items()))
-
-
-__all__ = ["METRICS", "METRIC_SUMMARIES", "MetricResult", "Curve", "compute", "get_metric", "list_metrics",
-           "metric_options", "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic",
-           "localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS"]
-
-
-# -- Rao et al. grid localization and the sanity checks (tfxattr/metrics/grids.py, sanity.py) ------------
-from .grids import grid_localization  # noqa: E402
-from .sanity import cascading_randomization_metric, sigma_perturbation_metric  # noqa: E402
-
-register_metric("grid_localization", grid_localization)
-register_metric("cascading_randomization", cascading_randomization_metric)
-register_metric("sigma_perturbation", sigma_perturbation_metric)
+__all__ = ["METRICS", "MetricSpec", "MetricResult", "Curve", "compute", "get_metric", "metric_options",
+           "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic", "localization",
+           "grid_localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS"]

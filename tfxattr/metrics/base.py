@@ -4,7 +4,6 @@ See the package docstring (``tfxattr.metrics``) for the calling convention a run
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -12,9 +11,10 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from ..batching import spans
+from ..checks import boolean, did_you_mean, one_of, positive_int
 from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
-from ..checks import positive_int
 from ..models import ModelAdapter, as_model
 from ..visualize import reduce_channels
 
@@ -93,7 +93,7 @@ class MetricResult:
 
     def _reducer(self, method):
         method = method or self.aggregation
-        check_choice(method, "method", AGGREGATIONS)
+        one_of(method, "method", AGGREGATIONS)
         return np.mean if method == "mean" else np.median
 
     def summary(self, method: Optional[str] = None) -> str:
@@ -246,20 +246,6 @@ def check_step(step, name: str = "step") -> np.ndarray:
     return np.minimum(np.arange(n + 1) * float(step), 1.0)
 
 
-def check_choice(value, name: str, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
-def check_number(value, name: str, low=None, high=None):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or (low is not None and value < low) or (high is not None and value > high):
-        rng = f" >= {low}" if low is not None else ""
-        if low is not None and high is not None:
-            rng = f" in [{low}, {high}]"
-        raise ValueError(f"{name} must be a number{rng}, got {value!r}")
-
-
 def pixel_ranks(maps: np.ndarray) -> np.ndarray:
     """int (N,H,W): 0 for each map's highest value, 1 for the next, ... (ties in raster order)."""
     n, h, w = maps.shape
@@ -272,8 +258,8 @@ def pixel_ranks(maps: np.ndarray) -> np.ndarray:
 def image_groups(n_images: int, per_image: int, batch_size: int):
     """Consecutive ranges of images whose ``per_image`` perturbed copies fill a few model batches."""
     size = max(1, (GROUP_BATCHES * batch_size) // max(per_image, 1))
-    for start in range(0, n_images, size):
-        yield range(start, min(n_images, start + size))
+    for span in spans(n_images, size):
+        yield range(span.start, span.stop)
 
 
 def gather(probabilities: np.ndarray, targets) -> np.ndarray:
@@ -282,9 +268,9 @@ def gather(probabilities: np.ndarray, targets) -> np.ndarray:
 
 
 # -- registry -----------------------------------------------------------------------------
-METRICS: Dict[str, Callable[..., MetricResult]] = {}
-METRIC_SUMMARIES: Dict[str, str] = {}
-COMMON_ARGS = ("model", "images", "maps", "targets", "masks", "batch_size")
+#: what a metric scores: attribution maps of plain images, maps of grid images (Rao et al.), or the
+#: model itself (sanity checks recompute explanations on changed models)
+CONSUMES = ("maps", "grid", "model")
 
 
 def metric_options(fn: Callable) -> Dict[str, object]:
@@ -293,37 +279,74 @@ def metric_options(fn: Callable) -> Dict[str, object]:
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optional[str] = None, **preset):
-    """Register ``fn`` under ``name``; ``preset`` options become this name's defaults.
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric: its function, preset options and capabilities.
 
-    Unknown options raise ValueError listing the valid ones; the result's ``metric`` is ``name``.
+    ``consumes``: "maps" | "grid" | "model" (see :data:`CONSUMES`); ``needs_masks``: needs object
+    masks; ``uses_labels``: takes the ground-truth ``labels`` option; ``curve_axes``: score name ->
+    x-axis label of its curve. Calling it runs the metric with the common calling convention.
     """
+    name: str
+    fn: Callable[..., MetricResult]
+    preset: Dict[str, object]
+    summary: str
+    consumes: str = "maps"
+    needs_masks: bool = False
+    uses_labels: bool = False
+    curve_axes: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def defaults(self) -> Dict[str, object]:
+        """Every option of this name with its default (the preset overrides the function's)."""
+        return {**metric_options(self.fn), **self.preset}
+
+    def __call__(self, model, images, maps, targets=None, masks=None, batch_size=32, **options) -> MetricResult:
+        defaults = self.defaults
+        bad = sorted(set(options) - set(defaults))
+        if bad:
+            hints = "".join(did_you_mean(b, defaults) for b in bad)
+            raise ValueError(f"unknown option(s) {bad} for metric {self.name!r}{hints}; "
+                             f"valid options: {', '.join(sorted(defaults))}")
+        result = self.fn(model, images, maps, targets=targets, masks=masks, batch_size=batch_size,
+                         **{**self.preset, **options})
+        result.metric = self.name
+        return result
+
+
+METRICS: Dict[str, MetricSpec] = {}
+
+
+def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optional[str] = None, *,
+                    consumes: str = "maps", needs_masks: bool = False, uses_labels: bool = False,
+                    curve_axes: Optional[Dict[str, str]] = None, **preset) -> MetricSpec:
+    """Register ``fn`` under ``name`` with its capabilities; ``preset`` options become this name's defaults.
+
+    ``uses_labels`` needs a ``labels`` option in ``fn`` (the runner passes the data's labels there).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"metric name must be a non-empty string, got {name!r}")
     options = metric_options(fn)
     unknown = sorted(set(preset) - set(options))
     if unknown:
         raise ValueError(f"preset option(s) {unknown} are not options of {fn.__name__}")
-
-    @functools.wraps(fn)
-    def metric(model, images, maps, targets=None, masks=None, batch_size=32, **opts):
-        bad = sorted(set(opts) - set(options))
-        if bad:
-            raise ValueError(f"unknown option(s) {bad} for metric {name!r}; "
-                             f"valid options: {', '.join(sorted(options))}")
-        result = fn(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **{**preset, **opts})
-        result.metric = name
-        return result
-
-    metric.defaults = {**options, **preset}
-    metric.summary = summary or (fn.__doc__ or "").strip().splitlines()[0]
-    METRICS[name] = metric
-    METRIC_SUMMARIES[name] = metric.summary
-    return metric
+    one_of(consumes, "consumes", CONSUMES)
+    if boolean(uses_labels, "uses_labels") and "labels" not in options:
+        raise ValueError(f"metric {name!r}: uses_labels=True needs a keyword-only 'labels' option in {fn.__name__}")
+    curve_axes = dict(curve_axes or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in curve_axes.items()):
+        raise ValueError(f"curve_axes must map score names to x-axis labels (strings), got {curve_axes!r}")
+    spec = MetricSpec(name, fn, dict(preset), summary or (fn.__doc__ or "").strip().splitlines()[0],
+                      consumes, boolean(needs_masks, "needs_masks"), uses_labels, curve_axes)
+    METRICS[name] = spec
+    return spec
 
 
-def get_metric(name: str) -> Callable[..., MetricResult]:
+def get_metric(name: str) -> MetricSpec:
     """The registered metric ``name`` (ValueError listing the names if unknown)."""
     if not isinstance(name, str) or name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; available: {', '.join(sorted(METRICS))}")
+        raise ValueError(f"unknown metric {name!r}; available: {', '.join(sorted(METRICS))}"
+                         f"{did_you_mean(name, METRICS)}")
     return METRICS[name]
 
 

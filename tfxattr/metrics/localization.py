@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import MetricResult, check_choice, prepare
+from ..checks import one_of
+from .base import MetricResult, prepare
 
 
 def localization(model, images, maps, targets=None, masks=None, batch_size=32, *,
@@ -26,7 +27,7 @@ def localization(model, images, maps, targets=None, masks=None, batch_size=32, *
     ``model`` and ``targets`` are not needed (pass None); images only fix the expected shapes.
     Images whose mask is empty (F1, ROC-AUC) or full (ROC-AUC) are skipped with the reason.
     """
-    check_choice(mae, "mae", ("best_threshold", "continuous"))
+    one_of(mae, "mae", ("best_threshold", "continuous"))
     inputs = prepare(None, images, maps, targets, masks, batch_size, needs_model=False, needs_masks=True)
     n = len(inputs.maps)
     scores = {k: np.full(n, np.nan) for k in ("f1", "roc_auc", "mae")}

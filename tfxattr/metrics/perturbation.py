@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import number, one_of
 from ..inputs import resolve_baseline
 from ..progress import progress_bar
-from .base import Curve, MetricResult, check_choice, check_fractions, check_number, check_step, gather, \
-    image_groups, pixel_ranks, prepare
+from .base import Curve, MetricResult, check_fractions, check_step, gather, image_groups, pixel_ranks, prepare
 
 #: IIA (following Chefer et al. 2021): fractions of pixels removed, plus the unperturbed image at 0.
 POS_NEG_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -58,7 +58,7 @@ def deletion(model, images, maps, targets=None, masks=None, batch_size=32, *, st
 def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size, step, base, blur_sigma,
                    progress) -> MetricResult:
     fractions = check_step(step)
-    check_number(blur_sigma, "blur_sigma", 0.0)
+    number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
@@ -89,8 +89,8 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
     targets) or the target's probability (``measure="probability"``). Score: 100 * area over x in [0, 0.9].
     """
     fractions = check_fractions(fractions, "fractions")
-    check_choice(measure, "measure", ("accuracy", "probability"))
-    check_number(blur_sigma, "blur_sigma", 0.0)
+    one_of(measure, "measure", ("accuracy", "probability"))
+    number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     labels = inputs.targets if labels is None else _labels(labels, n)
@@ -122,7 +122,7 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
     Per image: adp = 100 * max(0, Y - O) / Y, pic = 100 * [O > Y]; the mean over images is the
     paper's number. A constant map (no ordering) is skipped.
     """
-    check_number(blur_sigma, "blur_sigma", 0.0)
+    number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n = len(inputs.images)
     flat = inputs.maps.reshape(n, -1).astype(np.float64)

@@ -27,9 +27,9 @@ import warnings
 
 import numpy as np
 
+from ..checks import number, one_of, positive_int
 from ..progress import progress_bar
-from .base import (AGGREGATIONS, Curve, MetricResult, check_choice, check_fractions, check_number,
-                   image_groups, prepare)
+from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, prepare
 
 #: PAIR's notebook thresholds (fractions of the most salient pixels revealed).
 PAIR_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
@@ -55,14 +55,13 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     lower, are skipped with the reason (PAIR raises ComputePicMetricError). ``masks`` is not used.
     """
     thresholds = check_fractions(thresholds, "thresholds")
-    check_choice(base, "base", BASES)
-    check_choice(information, "information", INFORMATION)
-    check_choice(aggregation, "aggregation", AGGREGATIONS)
-    check_number(min_pred_value, "min_pred_value")
-    check_number(random_fraction, "random_fraction", 0.0, 1.0)
-    check_number(blur_radius, "blur_radius", 0.0)
-    if isinstance(num_data_points, bool) or not isinstance(num_data_points, (int, np.integer)) or num_data_points < 1:
-        raise ValueError(f"num_data_points must be a positive integer, got {num_data_points!r}")
+    one_of(base, "base", BASES)
+    one_of(information, "information", INFORMATION)
+    one_of(aggregation, "aggregation", AGGREGATIONS)
+    number(min_pred_value, "min_pred_value")
+    number(random_fraction, "random_fraction", 0.0, 1.0)
+    number(blur_radius, "blur_radius", 0.0)
+    positive_int(num_data_points, "num_data_points")
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     adapter, n = inputs.adapter, len(inputs.images)
     lo, hi = adapter.pixel_range

@@ -15,96 +15,111 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from ..checks import positive_int
+from .. import checks
+from ..batching import chunks, spans
+from ..checks import one_of, positive_int
+from . import sources
+from .objective import OUTPUTS, Objective
+from .sources import WEIGHT_NONE
 
-OUTPUTS = ("logit", "probability")
 # adapters already built for a model object live on the object (attribute below), so repeated
 # explain() calls do not re-trace the model and the adapters die with the model
 _CACHE_ATTR = "_tfxattr_adapters"
 DEFAULT_BATCH_SIZE = 32
+# the softmax probe: a few random images at the model's size (PROBE_SIZE where the size is free)
+PROBE_IMAGES = 2
+PROBE_SIZE = 32
+# float32 softmax rows sum to 1 within ~1e-6; 1e-3 also accepts float16 heads, and no logit vector
+# of a trained model is that close to a probability vector on random images
+SOFTMAX_SUM_TOLERANCE = 1e-3
+SOFTMAX_NEGATIVE_TOLERANCE = 1e-6
 
 
 class ModelAdapter:
     """One differentiable view of a classifier: ``x (pixels) -> scores (N, classes)``.
 
-    ``values_and_gradients(x, targets)`` returns ``f_c(x)`` and ``df_c/dx`` from the
-    same forward pass, in chunks of ``batch_size`` through one ``tf.function``.
+    Implements :class:`~tfxattr.models.contracts.KerasEvaluator` (``keras_model`` is None for
+    SavedModels and callables). ``values_and_gradients(x, targets)`` returns ``f_c(x)`` and
+    ``df_c/dx`` from the same forward pass, in chunks of ``batch_size`` through one ``tf.function``;
+    the :class:`~tfxattr.models.objective.Objective` says which scalar ``f_c`` is.
     """
 
     def __init__(self, fn: Callable, input_shape: Sequence[Optional[int]], num_classes: int,
                  output: str = "logit", preprocess: Optional[Callable] = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, pixel_range=(0.0, 255.0),
                  ends_in_softmax: Optional[bool] = None, name: str = "model",
-                 class_names: Optional[Sequence[str]] = None, keras_model=None):
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+                 class_names: Optional[Sequence[str]] = None, keras_model=None, weights: Optional[str] = None,
+                 keep=None):
+        one_of(output, "output", OUTPUTS)
         positive_int(batch_size, "batch_size")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {tuple(input_shape)}")
         self._fn = fn
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
-        self.output = output
         self.preprocess = preprocess
         self.batch_size = int(batch_size)
-        try:
-            lo, hi = (float(v) for v in pixel_range)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"pixel_range must be (low, high) numbers, got {pixel_range!r}") from err
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"pixel_range must be finite with low < high, got {pixel_range!r}")
-        self.pixel_range = (lo, hi)
+        self.pixel_range = checks.pixel_range(pixel_range)
         self.name = name
         self.class_names = list(class_names) if class_names is not None else None
         self.keras_model = keras_model
-        self.ends_in_softmax = ends_in_softmax
+        self.weights = weights
+        self._keep = keep  # trackable objects (a loaded SavedModel) that must live as long as the adapter
         if ends_in_softmax is None:
-            self.ends_in_softmax = self._probe_softmax()
-        if self.ends_in_softmax and output == "logit":
+            ends_in_softmax = self._probe_softmax()
+        self.objective = Objective(output, bool(ends_in_softmax))
+        if self.objective.ends_in_softmax and output == "logit":
             warnings.warn(
                 f"{name}: the model already ends in a softmax, so output='logit' explains "
                 "probabilities. Build it without the final softmax (e.g. classifier_activation=None) "
                 "to explain logits, or pass output='probability' to silence this warning.",
                 UserWarning, stacklevel=3)
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
-        self._scores_fn = tf.function(self._scores, input_signature=[spec], reduce_retracing=True)
+        self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
+                                      reduce_retracing=True)
+        self._probabilities_fn = tf.function(lambda x: self.objective.probabilities(self._raw(x)),
+                                             input_signature=[spec], reduce_retracing=True)
         self._vg_fn = tf.function(self._values_and_gradients,
                                   input_signature=[spec, tf.TensorSpec((None,), tf.int32)],
                                   reduce_retracing=True)
+
+    @property
+    def output(self) -> str:
+        return self.objective.output
+
+    @property
+    def ends_in_softmax(self) -> bool:
+        return self.objective.ends_in_softmax
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights == WEIGHT_NONE
 
     # -- the differentiable function -------------------------------------------------
     def _raw(self, x):
         if self.preprocess is not None:
             x = self.preprocess(x)
-        out = self._fn(x)
-        return tf.cast(out, tf.float32)
-
-    def _scores(self, x):
-        out = self._raw(x)
-        if self.output == "probability" and not self.ends_in_softmax:
-            out = tf.nn.softmax(out, axis=-1)
-        return out
+        return self._fn(x)
 
     def _values_and_gradients(self, x, targets):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            scores = self._scores(x)
-            values = tf.gather(scores, targets, axis=1, batch_dims=1)
+            values = self.objective.explained(self._raw(x), targets)
         return values, tape.gradient(values, x)
 
     # -- public, chunked -------------------------------------------------------------
+    def _chunked(self, fn, x, batch_size, width):
+        x = tf.convert_to_tensor(x, tf.float32)
+        out = [fn(rows) for rows in chunks(x, batch_size or self.batch_size)]
+        return tf.concat(out, 0).numpy() if out else np.zeros((0, width), np.float32)
+
     def scores(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """Logits or probabilities (per ``output``) of pixel images ``x`` (N,H,W,C)."""
-        x = tf.convert_to_tensor(x, tf.float32)
-        chunks = [self._scores_fn(x[i:i + b]) for i, b in _chunks(len(x), batch_size or self.batch_size)]
-        return tf.concat(chunks, 0).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
+        return self._chunked(self._scores_fn, x, batch_size, self.num_classes)
 
     def probabilities(self, x, batch_size: Optional[int] = None) -> np.ndarray:
-        """Softmax probabilities, whatever ``output`` says (metrics use these)."""
-        s = self.scores(x, batch_size)
-        if self.output == "probability" or self.ends_in_softmax:
-            return s
-        return tf.nn.softmax(s, axis=-1).numpy()
+        """Class probabilities, whatever ``output`` says (metrics use these)."""
+        return self._chunked(self._probabilities_fn, x, batch_size, self.num_classes)
 
     def values_and_gradients(self, x, targets, batch_size: Optional[int] = None):
         """``(f_c(x) (N,), df_c/dx (N,H,W,C))`` as tf.Tensors, chunked by ``batch_size``."""
@@ -113,12 +128,8 @@ class ModelAdapter:
         b = batch_size or self.batch_size
         if len(x) <= b:
             return self._vg_fn(x, targets)
-        vals, grads = [], []
-        for i, n in _chunks(len(x), b):
-            v, g = self._vg_fn(x[i:i + n], targets[i:i + n])
-            vals.append(v)
-            grads.append(g)
-        return tf.concat(vals, 0), tf.concat(grads, 0)
+        parts = [self._vg_fn(x[span], targets[span]) for span in spans(len(x), b)]
+        return tf.concat([v for v, _ in parts], 0), tf.concat([g for _, g in parts], 0)
 
     def values(self, x, targets, batch_size: Optional[int] = None) -> tf.Tensor:
         """``f_c(x)`` only (one forward pass, no gradient)."""
@@ -138,24 +149,23 @@ class ModelAdapter:
                             output=output or self.output, preprocess=self.preprocess,
                             batch_size=batch_size or self.batch_size, pixel_range=self.pixel_range,
                             ends_in_softmax=self.ends_in_softmax, name=self.name,
-                            class_names=self.class_names, keras_model=self.keras_model)
+                            class_names=self.class_names, keras_model=self.keras_model, weights=self.weights,
+                            keep=self._keep)
 
     def _probe_softmax(self) -> bool:
-        h, w, c = (s if s is not None else 32 for s in self.input_shape)
+        """Whether the raw output already holds probabilities: on random images every row is
+        non-negative and sums to one."""
+        h, w, c = (s if s is not None else PROBE_SIZE for s in self.input_shape)
         rng = np.random.default_rng(0)
         lo, hi = self.pixel_range
-        probe = tf.constant(rng.uniform(lo, hi, (2, h, w, c)), tf.float32)
-        out = self._raw(probe).numpy()
-        return bool(np.all(out >= -1e-6) and np.allclose(out.sum(-1), 1.0, atol=1e-3))
+        probe = tf.constant(rng.uniform(lo, hi, (PROBE_IMAGES, h, w, c)), tf.float32)
+        out = tf.cast(self._raw(probe), tf.float32).numpy()
+        return bool(np.all(out >= -SOFTMAX_NEGATIVE_TOLERANCE)
+                    and np.allclose(out.sum(-1), 1.0, atol=SOFTMAX_SUM_TOLERANCE))
 
     def __repr__(self):
         return (f"ModelAdapter({self.name!r}, input_shape={self.input_shape}, classes={self.num_classes}, "
                 f"output={self.output!r}, batch_size={self.batch_size})")
-
-
-def _chunks(n: int, size: int):
-    for i in range(0, n, size):
-        yield i, min(size, n - i)
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,61 +202,37 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
 
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
                    output_index) -> ModelAdapter:
-    import keras
-
     if isinstance(model, ModelAdapter):
         if preprocess is not None:
             raise ValueError("preprocess cannot be changed on an existing ModelAdapter; pass the raw model")
         return model.with_options(output=output, batch_size=batch_size)
-    class_names = None
-    ends_in_softmax = None
-    name = getattr(model, "name", type(model).__name__)
+    loaded = sources.load(model, weights)
+    preprocess = preprocess or loaded.preprocess
+    input_shape = input_shape or loaded.input_shape
+    ends_in_softmax = loaded.ends_in_softmax
     keras_model = None
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        if os.path.isdir(path):
-            return _from_saved_model(path, output, preprocess, batch_size, input_shape, num_classes,
-                                     pixel_range, output_index)
-        if os.path.isfile(path) and path.endswith((".keras", ".h5")):
-            model = keras.models.load_model(path, compile=False)
-            name = os.path.basename(path)
-        else:
-            import keras_apps
-            try:
-                spec = keras_apps.get(path)
-            except ValueError as err:
-                raise ValueError(
-                    f"model {path!r} is neither a SavedModel directory, a .keras/.h5 file, nor a Keras "
-                    f"application name ({', '.join(keras_apps.NAMES)})") from err
-            model = keras_apps.build(spec.name, weights=weights)
-            preprocess = preprocess or spec.preprocess
-            class_names = keras_apps.class_names()
-            ends_in_softmax = False
-            name = spec.name
-    if isinstance(model, keras.Model) or hasattr(model, "layers") and hasattr(model, "inputs"):
-        keras_model = model
-        fn, shape, k = _keras_fn(model, output_index)
+    if sources.find_source(loaded.model).name == "keras_model":
+        keras_model = loaded.model
+        fn, shape, k = _keras_fn(keras_model, output_index)
         input_shape = input_shape or shape
         num_classes = num_classes or k
         if ends_in_softmax is None:
-            ends_in_softmax = _keras_ends_in_softmax(model)
-    elif callable(model):
-        fn = _select_output(model, output_index)
+            ends_in_softmax = _keras_ends_in_softmax(keras_model)
     else:
-        raise TypeError(f"model must be a keras.Model, a Keras application name, a SavedModel directory "
-                        f"or a callable, got {type(model).__name__}")
+        fn = _select_output(loaded.model, output_index)
     if input_shape is None:
-        raise ValueError("input_shape=(H, W, C) is required for a model whose input shape is unknown")
+        raise ValueError(f"input_shape=(H, W, C) is required: the input shape of {loaded.name!r} is unknown")
     input_shape = tuple(input_shape)
     if num_classes is None:
         num_classes = _probe_num_classes(fn, input_shape, preprocess)
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
                         batch_size=batch_size, pixel_range=pixel_range, ends_in_softmax=ends_in_softmax,
-                        name=name, class_names=class_names, keras_model=keras_model)
+                        name=loaded.name, class_names=loaded.class_names, keras_model=keras_model,
+                        weights=loaded.weights, keep=loaded.keep)
 
 
 def _keras_fn(model, output_index):
-    outputs = model.outputs if getattr(model, "_functional", None) is not None or hasattr(model, "outputs") else None
+    outputs = getattr(model, "outputs", None)
     try:
         in_shape = tuple(model.inputs[0].shape[1:])
     except (AttributeError, IndexError, TypeError, ValueError):
@@ -333,7 +319,7 @@ def _keras_ends_in_softmax(model) -> Optional[bool]:
 
 
 def _probe_num_classes(fn, input_shape, preprocess):
-    h, w, c = (s if s is not None else 32 for s in input_shape)
+    h, w, c = (s if s is not None else PROBE_SIZE for s in input_shape)
     x = tf.zeros((1, h, w, c), tf.float32)
     if preprocess is not None:
         x = preprocess(x)
@@ -341,42 +327,3 @@ def _probe_num_classes(fn, input_shape, preprocess):
     if len(out.shape) != 2:
         raise ValueError(f"the model output must be (N, classes), got shape {tuple(out.shape)}")
     return int(out.shape[-1])
-
-
-def _from_saved_model(path, output, preprocess, batch_size, input_shape, num_classes, pixel_range, output_index):
-    loaded = tf.saved_model.load(path)
-    call = None
-    spec_shape = None
-    if hasattr(loaded, "serve") and callable(loaded.serve):
-        call = loaded.serve
-        sigs = getattr(call, "_list_all_concrete_functions_for_serialization", lambda: [])()
-        for cf in sigs:
-            args = cf.structured_input_signature[0]
-            if args:
-                spec_shape = tuple(args[0].shape[1:])
-                break
-    elif "serving_default" in getattr(loaded, "signatures", {}):
-        sig = loaded.signatures["serving_default"]
-        kw = sig.structured_input_signature[1]
-        if len(kw) != 1:
-            raise ValueError(f"SavedModel {path!r}: serving_default takes {len(kw)} inputs; expected one image input")
-        arg_name, arg_spec = next(iter(kw.items()))
-        spec_shape = tuple(arg_spec.shape[1:])
-
-        def call(x, _sig=sig, _n=arg_name):
-            return _sig(**{_n: x})
-    elif callable(loaded):
-        call = loaded
-    else:
-        raise ValueError(f"SavedModel {path!r} has neither a 'serve' endpoint nor a 'serving_default' signature")
-    fn = _select_output(call, output_index)
-    if input_shape is None and spec_shape is not None and len(spec_shape) == 3:
-        input_shape = spec_shape
-    if input_shape is None:
-        raise ValueError(f"SavedModel {path!r}: input shape unknown, pass input_shape=(H, W, C)")
-    if num_classes is None:
-        num_classes = _probe_num_classes(fn, input_shape, preprocess)
-    adapter = ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
-                           batch_size=batch_size, pixel_range=pixel_range, name=os.path.basename(path.rstrip("/")))
-    adapter._saved_model = loaded  # keep the trackable objects alive
-    return adapter

@@ -47,38 +47,46 @@ class KerasEvaluator(GradientEvaluator, Protocol):
 
 class Path(Protocol):
     """Fixed points from a baseline ``b`` to the input ``x``, described by a ``plan``
-    (:class:`~tfxattr.paths.PathPlan`). ``x``, ``b`` are the rows of one chunk; ``image_ids`` says
-    which image each row belongs to (paths with per-image data index by it)."""
+    (:class:`~tfxattr.paths.PathPlan`: point parameters; per segment the point where its gradient is
+    taken, its end points and weight). ``x``, ``b`` are the rows of one chunk; ``image_ids`` says
+    which image each row belongs to (paths with per-image data index by it; nothing is bound).
+    The engine takes any chunk of (image, point) pairs on its own, so memory never holds a whole path.
+    """
+    adaptive: bool  # False: the engine integrates the plan (see AdaptivePath)
     plan: Any
 
     def points(self, x, b, point_ids, image_ids) -> tf.Tensor:
-        """The path points ``point_ids`` (one per row) of rows ``x``/``b``."""
+        """Float32 (rows, H, W, C): the path point ``point_ids[i]`` of row i."""
 
     def deltas(self, x, b, seg_ids, image_ids, points=None) -> tf.Tensor:
-        """The displacement of segments ``seg_ids`` (one per row), weight included."""
+        """(rows, H, W, C): the displacement of segment ``seg_ids[i]`` of row i, weight included
+        (Riemann aggregation). ``points``: the rows' gradient points, if already computed."""
 
 
 class AdaptivePath(Protocol):
     """A path whose next point depends on the gradient at the current one (Guided IG, GGIG).
 
-    The engine walks ``steps`` steps with all rows in lockstep: ``start`` gives the first points;
-    ``advance(state, gradients, step)`` gives the next state. ``points(state)`` are where gradients
-    are taken. Rows are (image, start point) pairs: ``starts`` start points per image.
+    Rows are (image, start point) pairs, ``starts`` start points per image. The engine cuts them into
+    chunks of ``batch_size`` rows and walks each chunk through ``steps`` steps in lockstep: gradient
+    at ``points(state)`` -> aggregator (with ``deltas(state, next)`` or the f-values at both ends) ->
+    ``next = advance(state, gradients, step)``. The state is whatever the path needs (a tensor, a
+    dataclass); only the path reads it.
     """
+    adaptive: bool  # True: the engine walks the path in lockstep (see Path)
     steps: int
     starts: int
 
-    def start(self, x, b, start_ids) -> Any:
-        """The state at step 0 for rows ``x``/``b`` starting at ``start_ids``."""
+    def start(self, x, b, start_ids, image_ids) -> Any:
+        """The state at step 0 of rows ``x``/``b`` (image ``image_ids[i]``, start ``start_ids[i]``)."""
 
     def points(self, state) -> tf.Tensor:
-        """Float32 (rows, H, W, C) points of ``state``."""
+        """Float32 (rows, H, W, C): where the gradients of this step are taken."""
 
     def advance(self, state, gradients, step: int) -> Any:
-        """The state after ``step`` given the gradients at ``points(state)``."""
+        """The state after ``step`` (0-based) given the gradients at ``points(state)``."""
 
-    def delta(self, old, new) -> tf.Tensor:
-        """The displacement from state ``old`` to ``new`` (for Riemann aggregation)."""
+    def deltas(self, old, new) -> tf.Tensor:
+        """(rows, H, W, C): the displacement from state ``old`` to ``new`` (Riemann aggregation)."""
 
 
 def missing_members(obj, protocol) -> Sequence[str]:

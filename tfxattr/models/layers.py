@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
-import tensorflow as tf
+
+from . import compat
+from .objective import Objective
 
 INPUT = "input"  # the model input (pixels, before the adapter's preprocess) in layer lists
 
@@ -81,8 +83,9 @@ class LayerGraph:
                 key = (inst, id(t))
                 self._record_tensor(key, t)
                 self._add(_Step(None, prefix + "<input>", (outer,), (key,), _alias(outer)))
-        for depth in sorted(graph._nodes_by_depth, reverse=True):
-            for node in graph._nodes_by_depth[depth]:
+        by_depth = compat.nodes_by_depth(graph)
+        for depth in sorted(by_depth, reverse=True):
+            for node in by_depth[depth]:
                 if node.is_input or node.operation is None:
                     continue
                 op = node.operation
@@ -225,22 +228,22 @@ def _alias(src):
 
 
 def _node_fill(node, inst):
-    tensors = node.arguments.keras_tensors
+    tensors = compat.node_tensors(node)
 
     def fill(values):
         local = {id(t): values[(inst, id(t))] for t in tensors}
-        return node.arguments.fill_in(local)
+        return compat.node_call(node, local)
     return fill
 
 
 def _nested_graph(op):
     """The Functional graph of a nested Functional/Sequential model, or None for a primitive layer."""
     if isinstance(op, keras.Sequential):
-        graph = getattr(op, "_functional", None)
+        graph = compat.sequential_graph(op)
         if graph is None:
             raise ValueError(f"nested Sequential {op.name!r} is not built; give it a keras.Input first")
         return graph
-    if isinstance(op, keras.Model) and hasattr(op, "_nodes_by_depth"):
+    if isinstance(op, keras.Model) and compat.has_graph(op):
         return op
     return None
 
@@ -420,17 +423,17 @@ def _area(shape):
 
 # -- running a split model for a layer method -----------------------------------------------------
 class LayerChain:
-    """Pixels -> ``preprocess`` -> ``stages[0]`` -> ... -> ``stages[-1]`` -> explained scores.
+    """Pixels -> ``preprocess`` -> ``stages[0]`` -> ... -> ``stages[-1]`` -> the explained scalar.
 
     ``stages`` are the sub-models of ``split_model(model, names)`` (the whole model when ``names`` is
-    empty); the last stage's output becomes logits or softmax probabilities per ``probability``.
+    empty); the last stage's output is turned into ``f_c`` by the same :class:`Objective` as the adapter's.
     """
 
-    def __init__(self, model, names: Sequence[str], preprocess=None, probability: bool = False):
+    def __init__(self, model, names: Sequence[str], preprocess=None, objective: Objective = Objective()):
         self.names = list(names)
         self.stages = list(split_model(model, self.names)) if self.names else [model]
         self.preprocess = preprocess
-        self.probability = probability
+        self.objective = objective
         self.functions: Dict[str, Callable] = {}  # tf.functions built by the methods, traced once
 
     def stage(self, i: int, x):
@@ -440,10 +443,7 @@ class LayerChain:
 
     def explained(self, h, targets):
         """``f_c`` of the last stage's input ``h`` for int ``targets`` (N,)."""
-        out = tf.cast(self.stage(len(self.stages) - 1, h), tf.float32)
-        if self.probability:
-            out = tf.nn.softmax(out, axis=-1)
-        return tf.gather(out, targets, axis=1, batch_dims=1)
+        return self.objective.explained(self.stage(len(self.stages) - 1, h), targets)
 
     def function(self, key: str, build: Callable) -> Callable:
         if key not in self.functions:
@@ -451,22 +451,23 @@ class LayerChain:
         return self.functions[key]
 
 
-def keras_model_of(adapter, method: str):
-    """The keras.Model behind ``adapter``; TypeError when there is none."""
-    model = getattr(adapter, "keras_model", None)
+def keras_model_of(evaluator, method: str):
+    """The keras.Model behind ``evaluator`` (a :class:`~tfxattr.models.contracts.KerasEvaluator`);
+    TypeError when there is none."""
+    model = getattr(evaluator, "keras_model", None)
     if model is None:
         raise TypeError(f"method {method!r} splits the model at named layers and needs a Keras model "
-                        f"(Functional or Sequential); {getattr(adapter, 'name', adapter)!r} is a SavedModel or a "
-                        "plain callable. Load it as a keras.Model, or use a gradient method such as 'ig'.")
+                        f"(Functional or Sequential); {getattr(evaluator, 'name', evaluator)!r} is a SavedModel, a "
+                        "plain callable or a PAIR call_model_function. Load it as a keras.Model, or use a gradient "
+                        "method such as 'ig'.")
     return model
 
 
-def layer_chain(adapter, names: Sequence[str], method: str) -> LayerChain:
-    """The (cached) :class:`LayerChain` of ``adapter``'s Keras model cut at ``names`` (full paths)."""
-    model = keras_model_of(adapter, method)
-    probability = adapter.output == "probability" and not adapter.ends_in_softmax
-    key = (tuple(names), adapter.preprocess, probability)
+def layer_chain(evaluator, names: Sequence[str], method: str) -> LayerChain:
+    """The (cached) :class:`LayerChain` of ``evaluator``'s Keras model cut at ``names`` (full paths)."""
+    model = keras_model_of(evaluator, method)
+    key = (tuple(names), evaluator.preprocess, evaluator.objective)
     per_model = _model_cache(model).setdefault("chains", {})
     if key not in per_model:
-        per_model[key] = LayerChain(model, names, adapter.preprocess, probability)
+        per_model[key] = LayerChain(model, names, evaluator.preprocess, evaluator.objective)
     return per_model[key]

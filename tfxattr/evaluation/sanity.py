@@ -10,6 +10,9 @@
 Similarity of two attributions (N,H,W,C): Spearman rank correlation of the channel-summed map (signed)
 and of ``sum |a|`` over channels (abs), and SSIM (``tf.image.ssim``) of the abs maps min-max scaled to
 [0, 1]. Both checks work on a clone of the model: the user's model is never modified.
+
+They run explanations rather than score given maps, so they live here, not in :mod:`tfxattr.metrics`;
+importing this module registers them in ``METRICS`` with ``consumes="model"`` (``import tfxattr`` does).
 """
 from __future__ import annotations
 
@@ -21,12 +24,19 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import spearmanr
 
+from ..checks import positive_int
 from ..explain import explain
+from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
+from ..metrics.base import MetricResult, register_metric
 from ..models import as_model
 
 INITIALIZED = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "gamma", "beta", "moving_mean",
                "moving_variance", "embeddings", "recurrent_kernel")
+# tf.image.ssim's default window (shrunk for maps smaller than it)
+SSIM_FILTER_SIZE = 11
+# seed offset between randomization steps: above any layer's variable count, so seeds (seed + i) differ per step
+STEP_SEED_STRIDE = 1000
 
 
 @dataclass
@@ -71,7 +81,7 @@ def ssim(a, b) -> np.ndarray:
         lo = m.min(axis=(1, 2), keepdims=True)
         span = m.max(axis=(1, 2), keepdims=True) - lo
         return np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)[..., None]
-    size = int(min(11, a.shape[1], a.shape[2]))
+    size = int(min(SSIM_FILTER_SIZE, a.shape[1], a.shape[2]))
     return tf.image.ssim(unit(a), unit(b), max_val=1.0, filter_size=size).numpy().astype(np.float64)
 
 
@@ -139,7 +149,7 @@ def randomization_steps(model, randomize="layer") -> list:
     ``"layer"``: every weighted layer alone; ``"block"``: weighted layers sharing the name prefix before
     the first ``_`` (``block1_conv``, ``block1_bn``) together; or an explicit list of name lists.
     """
-    names = [l.name for l in weighted_layers(model)][::-1]
+    names = [layer.name for layer in weighted_layers(model)][::-1]
     if randomize == "layer":
         return [[n] for n in names]
     if randomize == "block":
@@ -187,13 +197,13 @@ def cascading_randomization(model, images, method: str = "gradient", target=None
     """
     probe = _Probe(model, images, method, target, batch_size, preprocess, output, seed, options)
     groups = randomization_steps(probe.clone, randomize)
-    layers = {l.name: l for l in weighted_layers(probe.clone)}
+    layers = {layer.name: layer for layer in weighted_layers(probe.clone)}
     reference, prob0 = probe.explain(), probe.probability()
     rows, per_step = [], []
     for k in range(len(groups) + 1):
         if k:
             for name in groups[k - 1]:
-                reinitialize(layers[name], seed + 1000 * k)
+                reinitialize(layers[name], seed + STEP_SEED_STRIDE * k)
         sims, prob = similarity(reference, probe.explain()), probe.probability()
         label = {"step": k, "layers": "none" if k == 0 else "+".join(groups[k - 1])}
         rows.append(_row(label, sims, prob, prob0))
@@ -217,8 +227,7 @@ def sigma_perturbation(model, images, method: str = "gradient", target=None, *,
     eps = [float(e) for e in np.atleast_1d(eps)]
     if any(not np.isfinite(e) or e < 0 for e in eps):
         raise ValueError(f"eps must be non-negative numbers, got {eps}")
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    positive_int(draws, "draws")
     probe = _Probe(model, images, method, target, batch_size, preprocess, output, seed, options)
     trainable = {id(v) for v in probe.clone.trainable_weights}
     noisy = [id(v) in trainable for v in probe.clone.weights]
@@ -246,14 +255,9 @@ def sigma_perturbation(model, images, method: str = "gradient", target=None, *,
 # -- the metrics-registry view -----------------------------------------------------------------------
 def _method_of(maps, method, method_options):
     """Method name and options: given, or those of the Explanation passed as ``maps``."""
-    from ..explanation import Explanation
-
     options = dict(method_options or {})
-    if isinstance(maps, Explanation):
-        used = {k: v for k, v in maps.options.items() if k not in ("output", "batch_size", "seed", "smooth")}
-        if maps.options.get("smooth") not in (None, False):
-            used["smooth"] = maps.options["smooth"]
-        return method or maps.method, {**used, **options}, maps.options.get("output", "logit")
+    if isinstance(maps, Explanation):  # its options are the method's; how it ran is apart, in ``run``
+        return method or maps.method, {**maps.options, **options}, maps.run.get("output", "logit")
     if maps is not None:
         raise ValueError("maps must be None or an Explanation: the check recomputes the explanation on "
                          "changed models, so it needs the method (pass method=...), not fixed maps")
@@ -263,8 +267,6 @@ def _method_of(maps, method, method_options):
 
 
 def _as_metric(res: SanityResult, name):
-    from .base import MetricResult
-
     keys = ("spearman", "spearman_abs", "ssim")
     scores = {k: res.per_image[k][-1].astype(np.float64) for k in keys}
     scores["probability"] = res.per_image["probability"][-1].astype(np.float64)
@@ -301,3 +303,7 @@ def sigma_perturbation_metric(model, images, maps=None, targets=None, masks=None
                              batch_size=batch_size, preprocess=preprocess, output=output or used_output or "logit",
                              **options)
     return _as_metric(res, "sigma_perturbation")
+
+
+register_metric("cascading_randomization", cascading_randomization_metric, consumes="model")
+register_metric("sigma_perturbation", sigma_perturbation_metric, consumes="model")

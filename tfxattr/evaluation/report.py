@@ -1,10 +1,10 @@
-"""Reports of an evaluation store: Markdown tables and PNG curves (pillow only, no matplotlib).
+"""Reports of an evaluation store: Markdown tables and PNG curves.
 
-``write_report(store, out)`` reads ``results.jsonl`` (see :mod:`tfxattr.evaluate`) and writes
-``report.md`` (per model and method: the metric's paper aggregate, mean ± std, median [IQR], images
-used and skipped), ``summary.json`` (the same rows) and ``plots/*.png`` (the aggregated curves of
-every score that has one: SIC/AIC, insertion/deletion, POS/NEG). :func:`line_plot` is the small
-PIL.ImageDraw line-plot helper (axes, ticks, grid, legend).
+``write_report(store, out)`` reads ``results.jsonl`` (written by :mod:`tfxattr.evaluation.runner`)
+and writes ``report.md`` (per model and method: the metric's paper aggregate, mean ± std, median [IQR],
+images used and skipped), ``summary.json`` (the same rows) and ``plots/*.png`` (the aggregated curves
+of every score that has one, drawn by :mod:`tfxattr.evaluation.plots`, x-axes labelled from the metric's
+``curve_axes``).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-AGGREGATIONS = ("mean", "median")
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (0, 0, 0), (255, 215, 0))
+from ..metrics import METRICS
+from ..metrics.base import AGGREGATIONS
+from .plots import line_plot
+from .store import read_records, result_key
 
 
 # -- reading the store --------------------------------------------------------------------------------
@@ -33,8 +34,7 @@ class StoreView:
 
 
 def load_store(path) -> StoreView:
-    from .evaluate import read_records, result_key
-
+    """The records of the store at ``path`` (a torn last line is ignored)."""
     config, models, metrics, results, seen = {}, {}, {}, [], set()
     for r in read_records(path):
         kind = r.get("kind")
@@ -226,109 +226,19 @@ def _plots(view, rows, metric, out_dir) -> List[str]:
             rel = os.path.join("plots", f"{_safe(model)}__{_safe(metric)}__{score}.png")
             scale = view.metrics[metric]["curves"][score]["scale"]
             line_plot([(m, x, scale * y) for m, (x, y) in curves.items()], os.path.join(out_dir, rel),
-                      title=f"{score} ({how} over images), {model}", xlabel=_xlabel(metric, score), ylabel=score)
+                      title=f"{score} ({how} over images), {model}", xlabel=curve_axis(view.metrics[metric], score),
+                      ylabel=score)
             written.append(rel)
     return written
 
 
-def _xlabel(metric, score) -> str:
-    if score in ("sic", "aic"):
-        return "information level (normalised)"
-    if score in ("pos", "neg"):
-        return "fraction of pixels removed"
-    return "fraction of pixels " + ("inserted" if "insertion" in score else "deleted")
+def curve_axis(info: dict, score: str) -> str:
+    """The x-axis label of ``score``'s curve from a store's metric record (the metric's ``curve_axes``)."""
+    axes = info.get("curve_axes")
+    if axes is None:  # a store written before the record held the axes: ask the registry
+        axes = METRICS[info["name"]].curve_axes if info.get("name") in METRICS else {}
+    return axes.get(score, "")
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")
-
-
-# -- a tiny line plot ---------------------------------------------------------------------------------
-def nice_ticks(lo: float, hi: float, count: int = 5) -> List[float]:
-    """About ``count`` round tick values covering [lo, hi] (steps 1, 2, 2.5 or 5 times a power of ten)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"tick range must be finite, got [{lo}, {hi}]")
-    if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
-    raw = (hi - lo) / max(count, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.floor(lo / step + 1e-9) * step
-    ticks = []
-    t = first
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 12))
-        t += step
-    if ticks[-1] < hi:
-        ticks.append(round(t, 12))
-    return ticks
-
-
-def line_plot(series, path, title: str = "", xlabel: str = "", ylabel: str = "", size=(800, 440)) -> str:
-    """Draw ``series`` = [(label, x, y), ...] as lines with axes, ticks, grid and a legend; save a PNG.
-
-    Non-finite y values break a line. Returns ``path``.
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    series = [(str(lab), np.asarray(x, np.float64), np.asarray(y, np.float64)) for lab, x, y in series]
-    if not series:
-        raise ValueError("series is empty: pass [(label, x, y), ...]")
-    for lab, x, y in series:
-        if x.shape != y.shape or x.ndim != 1:
-            raise ValueError(f"series {lab!r}: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
-    xs = np.concatenate([x for _, x, _ in series])
-    ys = np.concatenate([y[np.isfinite(y)] for _, _, y in series] + [np.zeros(0)])
-    xt = nice_ticks(float(xs.min()), float(xs.max()))
-    yt = nice_ticks(float(ys.min()) if len(ys) else 0.0, float(ys.max()) if len(ys) else 1.0)
-    try:
-        font = ImageFont.load_default(size=13)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    width, height = size
-    left, right, top, bottom = 64, 230, 34, 50
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    x0, x1, y0, y1 = left, width - right, top, height - bottom
-
-    def px(x, y):
-        return (x0 + (x - xt[0]) / (xt[-1] - xt[0]) * (x1 - x0), y1 - (y - yt[0]) / (yt[-1] - yt[0]) * (y1 - y0))
-
-    for t in xt:
-        X = px(t, yt[0])[0]
-        draw.line([(X, y0), (X, y1)], fill=(232, 232, 232))
-        draw.line([(X, y1), (X, y1 + 4)], fill="black")
-        draw.text((X, y1 + 6), f"{t:g}", fill="black", font=font, anchor="ma")
-    for t in yt:
-        Y = px(xt[0], t)[1]
-        draw.line([(x0, Y), (x1, Y)], fill=(232, 232, 232))
-        draw.line([(x0 - 4, Y), (x0, Y)], fill="black")
-        draw.text((x0 - 6, Y), f"{t:g}", fill="black", font=font, anchor="rm")
-    draw.rectangle([x0, y0, x1, y1], outline="black")
-    for k, (lab, x, y) in enumerate(series):
-        color = PALETTE[k % len(PALETTE)]
-        segment = []
-        for xv, yv in zip(x, y):
-            if np.isfinite(yv):
-                segment.append(px(xv, yv))
-            else:
-                _polyline(draw, segment, color)
-                segment = []
-        _polyline(draw, segment, color)
-        ly = y0 + 8 + 18 * k
-        draw.line([(x1 + 12, ly), (x1 + 36, ly)], fill=color, width=3)
-        draw.text((x1 + 42, ly), lab if len(lab) <= 26 else lab[:25] + "…", fill="black", font=font, anchor="lm")
-    draw.text(((x0 + x1) / 2, 10), title, fill="black", font=font, anchor="ma")
-    draw.text(((x0 + x1) / 2, height - 18), xlabel, fill="black", font=font, anchor="ma")
-    draw.text((6, y0 - 22), ylabel, fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
-    return path
-
-
-def _polyline(draw, points, color):
-    if len(points) == 1:
-        x, y = points[0]
-        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
-    elif len(points) > 1:
-        draw.line(points, fill=color, width=2, joint="curve")

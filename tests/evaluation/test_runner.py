@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfxattr import evaluate as ev
-from tfxattr.report import line_plot, load_store, nice_ticks, summarize
+from tfxattr import evaluation as ev
+from tfxattr.evaluation.plots import line_plot, nice_ticks
+from tfxattr.evaluation.report import load_store, summarize
 
 METHODS = ["gradient", "ig:steps=4"]
 METRICS = ["insertion", "localization"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfxattr import explain
-from tfxattr.metrics import sanity as S
+from tfxattr.evaluation import sanity as S
 
 
 def _weights(model):
@@ -153,3 +153,14 @@ def test_registered_in_metrics(small, images):
     assert [r["eps"] for r in res.extras["rows"]] == [0.0, 0.5] and not res.higher_is_better["spearman"]
     with pytest.raises(ValueError, match="unknown option"):
         compute("cascading_randomization", small, images, None, method="gradient", steps=3)
+
+
+def test_sanity_checks_take_smooth_as_any_method(small, images):
+    """SmoothGrad is a registered method: the checks rerun it (with its base) on every changed model."""
+    ex = explain(small, images, "smooth", base="ig+idgi", base_options={"steps": 4}, samples=2, seed=0)
+    res = S.cascading_randomization_metric(small, images, ex, randomize="block", seed=0)
+    assert res.options["method"] == "smooth" and res.options["base"] == "ig+idgi"
+    assert res.scores["spearman"].shape == (3,)
+    np.testing.assert_allclose(res.extras["rows"][0]["spearman"], 1.0)  # same seed: the same noise
+    shortcut = explain(small, images, "ig+idgi", steps=4, smooth={"samples": 2}, seed=0)
+    assert shortcut.method == "smooth" and shortcut.options["samples"] == 2

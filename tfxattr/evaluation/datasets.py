@@ -12,6 +12,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..batching import spans
+from ..checks import positive_int
 from .specs import parse_spec
 
 RESIZE = ("crop", "stretch")
@@ -73,10 +75,9 @@ class Dataset(Source):
                        None if self.masks is None else self.masks[:limit], self.class_names)
 
     def chunks(self, size):
-        for i in range(0, len(self), size):
-            yield Chunk(self.ids[i:i + size], self.images[i:i + size],
-                        None if self.labels is None else self.labels[i:i + size],
-                        None if self.masks is None else self.masks[i:i + size])
+        for span in spans(len(self), size):
+            yield Chunk(self.ids[span], self.images[span], None if self.labels is None else self.labels[span],
+                        None if self.masks is None else self.masks[span])
 
 
 def load_data(data, limit: Optional[int] = None, split: str = "validation", data_dir=None, manual_dir=None,
@@ -95,8 +96,7 @@ def load_data(data, limit: Optional[int] = None, split: str = "validation", data
     ``limit``: only the first ``limit`` images (in the source's order). Folders and tfds are read
     chunk by chunk while the runner goes, so memory does not grow with the data set.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    positive_int(limit, "limit", allow_none=True)
     if isinstance(data, Dataset):
         return data.limited(limit)
     if isinstance(data, Source):
@@ -120,7 +120,7 @@ def load_data(data, limit: Optional[int] = None, split: str = "validation", data
 
 
 def _shapes(text, limit) -> Dataset:
-    from .demo import DEMO_CLASS_NAMES, make_demo_data
+    from ..demo import DEMO_CLASS_NAMES, make_demo_data
 
     parts = text.split(":")
     options = parse_spec("shapes:" + ",".join(parts[2:]), "data").options
@@ -201,10 +201,10 @@ class FolderSource(Source):
             with Image.open(os.path.join(self.root, name)) as img:
                 return np.asarray(img.convert(mode))
 
-        for i in range(0, len(self.files), size):
-            files = self.files[i:i + size]
-            masks = None if self.mask_files is None else [read(m, "L") > 0 for m in self.mask_files[i:i + size]]
-            yield Chunk(list(files), [read(f, "RGB") for f in files], self.labels[i:i + size], masks)
+        for span in spans(len(self.files), size):
+            files = self.files[span]
+            masks = None if self.mask_files is None else [read(m, "L") > 0 for m in self.mask_files[span]]
+            yield Chunk(list(files), [read(f, "RGB") for f in files], self.labels[span], masks)
 
 
 def _read_labels_csv(path) -> List[dict]:

@@ -1,0 +1,66 @@
+"""Every Keras private attribute tfxattr reads (tfxattr/models/compat.py), checked on the models layer
+splitting meets: fails loudly when a Keras upgrade changes one of them."""
+import keras
+import pytest
+
+from tfxattr.models import compat
+
+
+def _functional():
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)
+    skip = keras.layers.Conv2D(4, 1, name="skip")(inp)
+    out = keras.layers.Add(name="add")([h, skip])
+    return keras.Model(inp, out, name="f")
+
+
+def test_keras_version_was_verified():
+    assert compat.keras_version() in compat.VERIFIED_KERAS, (
+        f"Keras {keras.__version__} is not among the versions tfxattr/models/compat.py was checked against "
+        f"{compat.VERIFIED_KERAS}: run tests/models/test_compat.py and tests/test_layers.py, then add it")
+
+
+def test_nodes_by_depth_lists_every_call_of_a_functional_model():
+    model = _functional()
+    assert compat.has_graph(model)
+    ops = {node.operation.name for nodes in compat.nodes_by_depth(model).values() for node in nodes
+           if node.operation is not None and not node.is_input}
+    assert {"c1", "skip", "add"} <= ops
+
+
+def test_node_arguments_are_refilled_with_other_tensors():
+    model = _functional()
+    add = next(node for nodes in compat.nodes_by_depth(model).values() for node in nodes
+               if node.operation is not None and node.operation.name == "add")
+    tensors = compat.node_tensors(add)
+    assert len(tensors) == 2
+    args, kwargs = compat.node_call(add, {id(t): i for i, t in enumerate(tensors)})
+    assert args == ([0, 1],) and kwargs == {}
+
+
+def test_sequential_exposes_its_functional_graph_once_built():
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")])
+    graph = compat.sequential_graph(seq)
+    assert graph is not None and compat.has_graph(graph)
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    assert compat.sequential_graph(unbuilt) is None
+
+
+def test_subclassed_models_have_no_graph():
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    assert not compat.has_graph(Sub())
+
+
+@pytest.mark.parametrize("attr", ["_nodes_by_depth", "_functional", "arguments"])
+def test_private_attributes_are_used_only_in_compat(attr):
+    import pathlib
+    import re
+
+    pattern = re.compile(rf"""(\.|["']){attr}\b(?![_(])""")  # attribute access or getattr name, not a call
+    root = pathlib.Path(compat.__file__).parents[1]
+    users = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+             if pattern.search(p.read_text()) and p.name != "compat.py"]
+    assert users == [], f"{attr} used outside tfxattr/models/compat.py: {users}"

@@ -1,0 +1,144 @@
+"""The extension recipes of CONTRIBUTING.md, each with a toy defined here in a few lines.
+
+A toy path method registered in this file alone gets ``+idgi``, ``smooth``, the shared contract
+and the evaluation runner without any other file being touched.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfxattr
+from tfxattr.aggregate import Riemann, register_aggregator, unregister_aggregator
+from tfxattr.checks import positive_int
+from tfxattr.methods import METHODS, get_method, register, unregister
+from tfxattr.methods.path import PathMethod
+from tfxattr.paths import riemann_plan
+
+
+class QuadraticPath:
+    """``x(a) = b + a^2 (x - b)``: the straight line walked at a growing speed; left Riemann rule."""
+    adaptive = False
+
+    def __init__(self, steps):
+        self.plan = riemann_plan(steps, "left")
+
+    def points(self, x, b, point_ids, image_ids):
+        a = tf.constant(self.plan.params[point_ids] ** 2, tf.float32)[:, None, None, None]
+        return b + a * (x - b)
+
+    def deltas(self, x, b, seg_ids, image_ids, points=None):
+        p = self.plan
+        step = p.params[p.seg_end[seg_ids]] ** 2 - p.params[p.seg_start[seg_ids]] ** 2
+        return tf.constant(step, tf.float32)[:, None, None, None] * (x - b)
+
+
+class QuadraticIG(PathMethod):
+    name = "quadratic_ig"
+    summary = "IG along the straight line with quadratic speed"
+    defaults = {"aggregator": "riemann", "steps": 20, "baseline": "black"}
+
+    def validate(self):
+        super().validate()
+        positive_int(self.options["steps"], "steps")
+
+    def make_path(self, evaluator, images):
+        return QuadraticPath(self.options["steps"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_method():
+    register("quadratic_ig", QuadraticIG)
+    yield
+    unregister("quadratic_ig")
+
+
+@pytest.fixture(scope="module")
+def model_and_images():
+    from conftest import build_tiny_cnn
+
+    images = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    return build_tiny_cnn(), images
+
+
+def test_toy_path_method_gets_its_idgi_name_and_one_identity():
+    assert "quadratic_ig+idgi" in METHODS
+    by_name, by_option = get_method("quadratic_ig+idgi"), get_method("quadratic_ig", aggregator="idgi")
+    assert by_name.name == by_option.name == "quadratic_ig+idgi"
+    assert by_name.changed == by_option.changed == {}
+
+
+@pytest.mark.parametrize("name", ["quadratic_ig", "quadratic_ig+idgi"])
+def test_toy_path_method_passes_the_shared_contract(name, model_and_images):
+    import test_contract as contract
+
+    contract.test_method_contract(name, model_and_images)
+    contract.test_method_rejects_bad_input(name, model_and_images)
+
+
+def test_toy_path_method_is_a_path_integral(model_and_images):
+    """Any path from the baseline gives IG's completeness; IDGI's is exact at any number of steps."""
+    model, images = model_and_images
+    adapter = tfxattr.as_model(model)
+    targets = np.array([0, 3, 1])
+    gap = (adapter.values(images, targets) - adapter.values(np.zeros_like(images), targets)).numpy()
+    idgi = tfxattr.explain(model, images, "quadratic_ig+idgi", target=targets, steps=5).attribution
+    np.testing.assert_allclose(idgi.reshape(3, -1).sum(1), gap, rtol=1e-4)
+    riemann = tfxattr.explain(model, images, "quadratic_ig", target=targets, steps=400).attribution
+    np.testing.assert_allclose(riemann.reshape(3, -1).sum(1), gap, rtol=2e-2)
+
+
+def test_toy_path_method_is_smoothed_by_smooth(model_and_images):
+    model, images = model_and_images
+    smooth = tfxattr.explain(model, images, "smooth", target=1, base="quadratic_ig+idgi", base_options={"steps": 4},
+                             samples=2, seed=0)
+    plain = tfxattr.explain(model, images, "quadratic_ig+idgi", target=1, steps=4)
+    assert smooth.method == "smooth" and smooth.options["base"] == "quadratic_ig+idgi"
+    assert smooth.attribution.shape == plain.attribution.shape and not np.allclose(smooth.attribution,
+                                                                                   plain.attribution)
+
+
+def test_toy_path_method_runs_in_the_evaluation_runner(tmp_path):
+    from tfxattr.evaluation import evaluate, read_records
+
+    run = evaluate("shapes:3", ["demo"], ["quadratic_ig+idgi:steps=4", "smooth:base=quadratic_ig,samples=2"],
+                   ["insertion"], tmp_path, progress=False, log=lambda msg: None)
+    records = [r for r in read_records(run.store) if r["kind"] == "result"]
+    assert {r["method"] for r in records} == {"quadratic_ig+idgi:steps=4", "smooth:base=quadratic_ig,samples=2"}
+    assert all(np.isfinite(r["scores"]["insertion"]["insertion"]) for r in records)
+
+
+class AbsRiemann(Riemann):
+    """A toy aggregator: the path integral of |g * delta| (how much each feature moved f, either way)."""
+    name = "abs"
+
+    def contribution(self, gradients, deltas):
+        return tf.abs(super().contribution(gradients, deltas))
+
+
+@pytest.fixture
+def toy_aggregator():
+    register_aggregator(AbsRiemann)
+    yield
+    unregister_aggregator("abs")
+
+
+@pytest.mark.parametrize("name", ["ig+abs", "blur_ig+abs", "quadratic_ig+abs"])
+def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_and_images):
+    import test_contract as contract
+
+    contract.test_method_contract(name, model_and_images)
+    model, images = model_and_images
+    base = name.split("+")[0]
+    summed = tfxattr.explain(model, images, name, target=2, steps=4)
+    plain = tfxattr.explain(model, images, base, target=2, steps=4)
+    assert summed.method == name and get_method(base, aggregator="abs").name == name
+    assert np.all(summed.attribution >= 0)
+    # same path and Riemann weights: |sum of terms| <= sum of |terms|, feature by feature
+    assert np.all(summed.attribution * (1 + 1e-5) + 1e-9 >= np.abs(plain.attribution))
+
+
+def test_unknown_aggregator_is_named():
+    with pytest.raises(ValueError, match="unknown method 'ig\\+abs'"):
+        get_method("ig+abs")
+    with pytest.raises(ValueError, match="aggregator must be one of"):
+        get_method("ig", aggregator="abss")

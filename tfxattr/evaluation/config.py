@@ -1,0 +1,85 @@
+"""The options of an evaluation run, checked once: :class:`EvaluationConfig`."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from ..checks import boolean, known_keys, one_of, positive_int
+from ..metrics.base import AGGREGATIONS
+from ..visualize import REDUCTIONS
+from .datasets import RESIZE
+
+TARGETS = ("label", "predicted")
+#: "auto": sum of |a| over channels, except single-channel maps (Grad-CAM, IIA, XRAI), kept as they are
+MAP_REDUCTIONS = ("auto",) + tuple(REDUCTIONS)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How :func:`~tfxattr.evaluation.evaluate` runs (everything but what it runs on).
+
+    ``correct_only``: keep only images the model classifies correctly (IDGI). ``target``: explain the
+    "label" or the "predicted" class. ``limit``: read only the first ``limit`` images. ``weights``:
+    Keras applications' weights ("imagenet", "none" = random, or a file). ``batch_size``: images through
+    the model at once (memory bound); ``images_per_batch``: images attributed together; ``chunk_size``:
+    images read and fitted to a model at a time. ``split``, ``data_dir``, ``manual_dir``: for tfds data.
+    ``resize``: "crop" or "stretch" to a model's input size. ``reduce``: channel reduction of (N,H,W,C)
+    attributions to maps (:data:`MAP_REDUCTIONS`). ``report``: write ``report.md`` at the end;
+    ``aggregation``: its per-score overrides (e.g. {"aic": "mean"}). ``log``: where messages go
+    (default: stderr).
+    """
+    correct_only: bool = False
+    target: str = "label"
+    limit: Optional[int] = None
+    weights: Optional[str] = "imagenet"
+    batch_size: int = 32
+    images_per_batch: int = 16
+    split: str = "validation"
+    data_dir: Optional[str] = None
+    manual_dir: Optional[str] = None
+    resize: str = "crop"
+    reduce: str = "auto"
+    seed: int = 0
+    progress: bool = True
+    report: bool = True
+    aggregation: Optional[Dict[str, str]] = None
+    chunk_size: int = 256
+    log: Optional[Callable[[str], None]] = None
+
+    def __post_init__(self):
+        boolean(self.correct_only, "correct_only")
+        one_of(self.target, "target", TARGETS)
+        positive_int(self.limit, "limit", allow_none=True)
+        for name in ("batch_size", "images_per_batch", "chunk_size"):
+            positive_int(getattr(self, name), name)
+        for name in ("weights", "data_dir", "manual_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise ValueError(f"{name} must be a string, a path or None, got {value!r}")
+        if not isinstance(self.split, str) or not self.split:
+            raise ValueError(f"split must be a non-empty string, got {self.split!r}")
+        one_of(self.resize, "resize", RESIZE)
+        one_of(self.reduce, "reduce", MAP_REDUCTIONS)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        boolean(self.progress, "progress")
+        boolean(self.report, "report")
+        if self.aggregation is not None:
+            if not isinstance(self.aggregation, dict):
+                raise ValueError(f"aggregation must be a dict of score -> mean|median, got {self.aggregation!r}")
+            for how in self.aggregation.values():
+                one_of(how, "aggregation values", AGGREGATIONS)
+        if self.log is not None and not callable(self.log):
+            raise ValueError(f"log must be a function of one string or None, got {self.log!r}")
+
+    def with_options(self, **options) -> "EvaluationConfig":
+        """A copy with ``options`` replacing fields (checked again); an unknown name raises ValueError."""
+        known_keys(options, FIELDS, "option", "evaluate")
+        return dataclasses.replace(self, **options) if options else self
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(EvaluationConfig))

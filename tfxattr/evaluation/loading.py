@@ -1,0 +1,39 @@
+"""Models for the evaluation runner: a spec (anything a model source recognises by name, e.g. "demo",
+a .keras/.h5 file, a SavedModel dir, a Keras application, optionally "name:weights=none|PATH") or a
+model object, loaded as a :class:`LoadedModel` with the label its results are stored under."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..checks import known_keys
+from ..models import as_model, sources
+from .specs import Spec, parse_spec
+
+SPEC_OPTIONS = ("weights",)  # what a model spec may say after its name
+
+
+@dataclass
+class LoadedModel:
+    label: str
+    adapter: object
+    random_weights: bool
+    weights: Optional[str]
+
+
+def check_model(spec: Spec, weights="imagenet"):
+    """Fail early, before anything is loaded: the spec's source must recognise it and accept its weights."""
+    known_keys(spec.options, SPEC_OPTIONS, "option", f"model {spec.label}")
+    sources.check(spec.name, spec.options.get("weights", weights))
+
+
+def load_model(model, weights="imagenet", batch_size: int = 32) -> LoadedModel:
+    """A :class:`LoadedModel` from a spec string / Spec, or a model object (keras.Model, ModelAdapter, ...)."""
+    if not isinstance(model, (str, Spec, tuple)):
+        adapter = as_model(model, batch_size=batch_size)
+        return LoadedModel(adapter.name, adapter, adapter.random_weights, adapter.weights)
+    spec = parse_spec(model, "model")
+    check_model(spec, weights)
+    adapter = as_model(spec.name, batch_size=batch_size, weights=spec.options.get("weights", weights))
+    label = adapter.name if adapter.weights in (None, "imagenet") else f"{adapter.name}:weights={adapter.weights}"
+    return LoadedModel(label, adapter, adapter.random_weights, adapter.weights)

@@ -1,0 +1,285 @@
+"""The evaluation runner: methods x metrics x models over a data set, resumable (``tfxattr eval``).
+
+>>> evaluate("shapes:40", ["demo"], ["gradient", "ig+idgi:steps=200"], ["insertion", "localization"],
+...          out="runs/demo", correct_only=True)
+
+For every model the images are fitted to its input size; for every method the attributions of a batch
+of images are computed once and fed to every metric; one record per (model, method, image, target)
+is appended to ``<out>/results.jsonl`` as soon as its batch is scored. A run that is killed resumes
+where it stopped: keys already in the store are skipped, a torn last line is dropped, nothing is
+counted twice. ``<out>/report.md`` (tables and PNG curves, :mod:`tfxattr.evaluation.report`) is rebuilt
+from the store at the end.
+
+What a metric needs is read from the registry (``METRICS[name].consumes``, ``.needs_masks``,
+``.uses_labels``, ``.curve_axes``); options come as an :class:`EvaluationConfig`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from ..batching import spans
+from ..checks import did_you_mean
+from ..methods import Method, get_method
+from ..metrics import METRICS, get_metric
+from ..visualize import reduce_channels
+from .config import EvaluationConfig
+from .datasets import Chunk, Source, fit_to_input, load_data
+from .loading import LoadedModel, check_model, load_model
+from .report import write_report
+from .specs import Spec, parse_spec
+from .store import STORE_NAME, ResultStore, json_safe, rounded
+
+RANDOM_WEIGHTS_WARNING = ("WARNING: {models} run(s) with RANDOM weights (--weights none): the numbers are "
+                          "meaningless for judging attribution methods; they only show that the pipeline runs.")
+#: where metrics that do not score maps of plain images (grids, sanity checks) are run instead
+ELSEWHERE = "use eval/rao_grids.py (grids) or tfxattr.evaluation.sanity directly"
+
+
+@dataclass
+class RunSummary:
+    store: str
+    report: Optional[str]
+    computed: int   # records written by this call
+    already_done: int  # records found in the store and skipped
+    random_weights: List[str] = field(default_factory=list)
+
+
+def method_label(method) -> str:
+    """The store's name of a method (a spec string or a Method): its registered name plus the options
+    that differ from that name's defaults, so "ig+idgi", "ig:aggregator=idgi" and
+    ``get_method("ig+idgi")`` are one label."""
+    method = _method(method)
+    return Spec(method.name, method.changed).label
+
+
+def _method(method):
+    if isinstance(method, Method):
+        return method
+    spec = parse_spec(method, "method")
+    return get_method(spec.name, **spec.options)
+
+
+def _metric_specs(metrics) -> List[Spec]:
+    """Parsed metric specs; unknown options and metrics that do not score maps of plain images refused."""
+    specs = [parse_spec(m, "metric") for m in metrics]
+    for s in specs:
+        metric = get_metric(s.name)
+        bad = sorted(set(s.options) - set(metric.defaults))
+        if bad:
+            hints = "".join(did_you_mean(b, metric.defaults) for b in bad)
+            raise ValueError(f"unknown option(s) {bad} for metric {s.name!r}{hints}; "
+                             f"valid: {', '.join(sorted(metric.defaults))}")
+        if metric.consumes != "maps":
+            raise ValueError(f"metric {s.name!r} does not score attribution maps of plain images (it consumes "
+                             f"{metric.consumes!r}); {ELSEWHERE}")
+    if len({s.label for s in specs}) != len(specs):
+        raise ValueError("metrics are listed twice")
+    return specs
+
+
+def _check_data(source: Source, metric_specs: List[Spec], config: EvaluationConfig):
+    """The data has what the metrics and the target need (masks, labels)."""
+    for s in metric_specs:
+        if METRICS[s.name].needs_masks and not source.has_masks:
+            raise ValueError(f"metric {s.name!r} needs object masks; data {source.name!r} has none")
+    if (config.correct_only or config.target == "label") and not source.has_labels:
+        raise ValueError(f"data {source.name!r} has no labels: use target='predicted' without correct_only")
+
+
+def _nonempty(items, what):
+    items = [items] if isinstance(items, (str, Spec)) else list(items or [])
+    if not items:
+        raise ValueError(f"{what} is empty: give at least one")
+    return items
+
+
+def _stderr(message: str):
+    print(message, file=sys.stderr)
+
+
+def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationConfig] = None,
+             **options) -> RunSummary:
+    """Score every method with every metric on every model; results go to ``<out>/results.jsonl``.
+
+    ``models``: "demo", Keras application names (optionally "name:weights=none|PATH"), .keras files,
+    SavedModel dirs, or keras.Model / ModelAdapter objects. ``methods`` / ``metrics``: spec strings
+    ("ig+idgi:steps=200", "insertion:base=blur") or Method instances. ``config``: an
+    :class:`EvaluationConfig`; ``options`` (``correct_only=True``, ``batch_size=8``, ...) override its
+    fields, and an unknown option raises ValueError naming the closest valid ones.
+    """
+    if config is not None and not isinstance(config, EvaluationConfig):
+        raise TypeError(f"config must be an EvaluationConfig or None, got {type(config).__name__}")
+    config = (config or EvaluationConfig()).with_options(**options)
+    log = config.log or _stderr
+    metric_specs = _metric_specs(_nonempty(metrics, "metrics"))
+    method_objs = [(method_label(m), _method(m)) for m in _nonempty(methods, "methods")]
+    if len({label for label, _ in method_objs}) != len(method_objs):
+        raise ValueError("methods are listed twice")
+    model_items = _nonempty(models, "models")
+    for m in model_items:
+        if isinstance(m, (str, Spec, tuple)):
+            check_model(parse_spec(m, "model"), config.weights)
+    source = load_data(data, config.limit, config.split, config.data_dir, config.manual_dir)
+    _check_data(source, metric_specs, config)
+    run_config = {"data": source.name, "target": config.target, "resize": config.resize, "reduce": config.reduce,
+                  "seed": config.seed, "metrics": {s.label: json_safe(s.options) for s in metric_specs}}
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    store_path = os.path.join(out, STORE_NAME)
+    summary = RunSummary(store_path, None, 0, 0)
+    with ResultStore(store_path) as store:
+        check_config(store, run_config)
+        for model in model_items:
+            loaded = load_model(model, config.weights, config.batch_size)
+            if loaded.random_weights:
+                summary.random_weights.append(loaded.label)
+                log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
+            _run_model(store, loaded, source, method_objs, metric_specs, summary, config, log)
+    if config.report:
+        summary.report = write_report(store_path, out, aggregation=config.aggregation)
+    return summary
+
+
+def check_config(store: ResultStore, config: dict):
+    """Record ``config`` in a new store; refuse a store written with another one."""
+    previous = store.config()
+    if previous is None:
+        store.append({"kind": "run", "config": config})
+        return
+    diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+    if diff:
+        detail = "; ".join(f"{k}: {previous.get(k)!r} then, {config.get(k)!r} now" for k in diff)
+        raise ValueError(f"results store {store.path} was written with another configuration ({detail}); "
+                         f"use another output directory, or delete the store to start over")
+
+
+def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summary, config: EvaluationConfig,
+               log):
+    """One model over the whole source, chunk by chunk; then the model's record (counts, exclusions)."""
+    from tqdm.auto import tqdm
+
+    adapter = loaded.adapter
+    total = None if source.size is None else source.size * len(methods)
+    seen, correct, excluded = 0, 0, []
+    with tqdm(total=total, desc=loaded.label, unit="img", disable=not config.progress, leave=False) as bar:
+        for chunk in source.chunks(config.chunk_size):
+            x, masks = fit_to_input(chunk.images, _input_size(adapter, chunk), config.resize, chunk.masks)
+            _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
+            probs = adapter.probabilities(x)
+            predicted = probs.argmax(-1)
+            keep = np.arange(len(x))
+            if chunk.labels is not None:
+                correct += int(np.sum(predicted == chunk.labels))
+                if config.correct_only:
+                    keep = np.flatnonzero(predicted == chunk.labels)
+                    excluded += [chunk.ids[i] for i in np.setdiff1d(np.arange(len(x)), keep)]
+            seen += len(x)
+            targets = (chunk.labels if config.target == "label" else predicted).astype(np.int32)
+            batch = _Batch(chunk, x, masks, targets, predicted, probs)
+            for label, method in methods:
+                todo = {i for i in keep if (loaded.label, label, chunk.ids[i], int(targets[i])) not in store.done}
+                summary.already_done += len(keep) - len(todo)
+                bar.set_postfix_str(label)
+                bar.update(len(x) - len(todo))
+                # fixed batches over the kept images: a resumed run sees the same batches as an uninterrupted one
+                for span in spans(len(keep), config.images_per_batch):
+                    idx = np.array([i for i in keep[span] if i in todo], dtype=int)
+                    if len(idx) == 0:
+                        continue
+                    for record in _score_batch(loaded, label, method, batch, idx, metric_specs, store, config):
+                        store.append(record)
+                        summary.computed += 1
+                    bar.update(len(idx))
+    store.append({"kind": "model", "model": loaded.label, "weights": loaded.weights,
+                  "random_weights": loaded.random_weights, "input_shape": list(adapter.input_shape),
+                  "images": seen, "correct": correct if source.has_labels else None,
+                  "correct_only": config.correct_only, "excluded": excluded})
+    log(f"{loaded.label}: {seen} images"
+        + (f", {len(excluded)} excluded as misclassified" if config.correct_only else ""))
+
+
+@dataclass
+class _Batch:
+    """A chunk fitted to one model: pixels, masks, targets and the model's predictions."""
+    chunk: Chunk
+    x: np.ndarray
+    masks: Optional[np.ndarray]
+    targets: np.ndarray
+    predicted: np.ndarray
+    probs: np.ndarray
+
+
+def _input_size(adapter, chunk):
+    h, w = adapter.input_shape[:2]
+    return (h, w) if h is not None and w is not None else chunk.images[0].shape[:2]
+
+
+def _check_labels(chunk, loaded, adapter, target, correct_only):
+    if chunk.labels is None or not len(chunk.labels):
+        return
+    if chunk.labels.max() >= adapter.num_classes:
+        raise ValueError(f"labels go up to {chunk.labels.max()} but model {loaded.label!r} has "
+                         f"{adapter.num_classes} classes")
+    if (target == "label" or correct_only) and chunk.labels.min() < 0:
+        bad = chunk.ids[int(np.argmin(chunk.labels))]
+        raise ValueError(f"image {bad!r} has no label ({chunk.labels.min()}): use target='predicted' "
+                         "without correct_only for unlabelled data")
+
+
+def attribution_maps(attributions: np.ndarray, reduce: str = "auto") -> np.ndarray:
+    """(N,H,W) maps: ``reduce`` over channels; "auto" = sum of |a|, but a single-channel attribution
+    (a method's own map: Grad-CAM, IIA, XRAI) is kept signed."""
+    if reduce == "auto":
+        reduce = "sum" if attributions.shape[-1] == 1 else "sum_abs"
+    return reduce_channels(attributions, reduce)
+
+
+def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config: EvaluationConfig) -> List[dict]:
+    """Attribute images ``idx`` of ``batch`` once, score the maps with every metric, one record per image."""
+    adapter, chunk, x, targets = loaded.adapter, batch.chunk, batch.x, batch.targets
+    start = time.perf_counter()
+    attr = np.asarray(method.attribute(adapter, x[idx], targets[idx], progress=False, seed=config.seed))
+    seconds = (time.perf_counter() - start) / len(idx)
+    if not np.all(np.isfinite(attr)):
+        bad = [chunk.ids[i] for i, a in zip(idx, attr) if not np.all(np.isfinite(a))]
+        raise FloatingPointError(f"{loaded.label} / {label}: non-finite attributions for images {bad}")
+    maps = attribution_maps(attr, config.reduce)
+    results = {}
+    for spec in metric_specs:
+        metric = METRICS[spec.name]
+        options = dict(spec.options)
+        if metric.uses_labels and chunk.labels is not None and "labels" not in options:
+            options["labels"] = chunk.labels[idx]  # e.g. POS/NEG count hits against the ground truth
+        results[spec.label] = metric(adapter, x[idx], maps, targets=targets[idx], batch_size=config.batch_size,
+                                     masks=None if batch.masks is None else batch.masks[idx], **options)
+        _describe_metric(store, spec, results[spec.label])
+    records = []
+    for j, i in enumerate(idx):
+        rec = {"kind": "result", "model": loaded.label, "method": label, "image": chunk.ids[i],
+               "target": int(targets[i]), "label": None if chunk.labels is None else int(chunk.labels[i]),
+               "predicted": int(batch.predicted[i]), "probability": json_safe(batch.probs[i, targets[i]]),
+               "seconds": round(seconds, 4), "scores": {}, "skipped": {}, "curves": {}}
+        for name, r in results.items():
+            rec["scores"][name] = {k: json_safe(v[j]) for k, v in r.scores.items()}
+            rec["skipped"][name] = {k: s[j] for k, s in r.skipped.items() if j in s}
+            if r.curves:
+                rec["curves"][name] = {k: rounded(c.y[j]) for k, c in r.curves.items()}
+        records.append(rec)
+    return records
+
+
+def _describe_metric(store, spec, result):
+    """Once per metric: its options, aggregation, directions, curve x values and x-axis labels (for the report)."""
+    if ("metric", spec.label) in store.named:
+        return
+    axes = METRICS[spec.name].curve_axes
+    store.append({"kind": "metric", "metric": spec.label, "name": spec.name, "options": json_safe(result.options),
+                  "aggregation": result.aggregation, "higher_is_better": dict(result.higher_is_better),
+                  "curves": {k: {"x": rounded(c.x, 8), "scale": float(c.scale)} for k, c in result.curves.items()},
+                  "curve_axes": {k: axes.get(k, "") for k in result.curves}})

@@ -1,0 +1,41 @@
+"""Every use of Keras private attributes, in one place.
+
+Layer splitting has to read a Functional model's graph, which Keras 3 exposes only through private
+attributes. They are read here and nowhere else; ``tests/models/test_compat.py`` checks each one on
+Functional, Sequential and nested models and fails loudly when a Keras upgrade changes them.
+"""
+from __future__ import annotations
+
+import keras
+
+# Keras versions (major.minor) on which every accessor below was checked by tests/models/test_compat.py
+VERIFIED_KERAS = ("3.15",)
+
+
+def keras_version() -> str:
+    return ".".join(keras.__version__.split(".")[:2])
+
+
+def nodes_by_depth(graph) -> dict:
+    """Depth -> the call nodes of a Functional graph (``Functional._nodes_by_depth``)."""
+    return graph._nodes_by_depth
+
+
+def has_graph(model) -> bool:
+    """True for a Functional model (it carries a node graph); subclassed models have none."""
+    return hasattr(model, "_nodes_by_depth")
+
+
+def sequential_graph(model):
+    """The Functional graph Keras builds inside a built Sequential (``Sequential._functional``), or None."""
+    return getattr(model, "_functional", None)
+
+
+def node_tensors(node) -> list:
+    """The KerasTensors a call node was given, in call order (``node.arguments.keras_tensors``)."""
+    return node.arguments.keras_tensors
+
+
+def node_call(node, values: dict):
+    """``(args, kwargs)`` of a node's call with each of its KerasTensors replaced by ``values[id(tensor)]``."""
+    return node.arguments.fill_in(values)

@@ -1,0 +1,247 @@
+"""Where models come from: one ordered registry of model sources.
+
+``explain``, ``as_model``, the CLI (``tfxattr models``) and the evaluation runner all recognise a
+model through :func:`find_source`: the first source whose ``matches`` accepts the object wins.
+A source turns the object into a :class:`Loaded` (the differentiable model plus what the source
+knows about it: preprocessing, class names, input shape, weights). A new kind of model is one
+``register_source(ModelSource(...))`` call.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence
+
+from ..checks import did_you_mean
+
+WEIGHT_NONE = "none"  # the spelling of "random weights" on the command line and in specs
+
+
+@dataclass
+class Loaded:
+    """A model ready for the adapter. ``model``: a ``keras.Model`` or a TF callable
+    ``(N,H,W,C) -> (N, classes)`` (or a dict/list of outputs); the rest may be None (unknown)."""
+    model: Any
+    name: str
+    source: str
+    preprocess: Optional[Callable] = None
+    class_names: Optional[Sequence[str]] = None
+    ends_in_softmax: Optional[bool] = None
+    input_shape: Optional[tuple] = None
+    weights: Optional[str] = None      # what the weights are: "imagenet", a file path, "none" (random)
+    keep: Any = None                   # objects that must stay alive with the adapter (a loaded SavedModel)
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights == WEIGHT_NONE
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One kind of model: ``matches(obj)`` recognises it, ``load(obj, weights)`` loads it and
+    ``check(obj, weights)`` fails early (before any loading) when it cannot be loaded."""
+    name: str
+    summary: str
+    matches: Callable[[Any], bool]
+    load: Callable[[Any, Optional[str]], Loaded]
+    check: Optional[Callable[[Any, Optional[str]], None]] = None
+
+
+SOURCES: List[ModelSource] = []
+
+
+def register_source(source: ModelSource, before: Optional[str] = None) -> ModelSource:
+    """Add ``source`` at the end, or just before the source named ``before`` (to take precedence)."""
+    if any(s.name == source.name for s in SOURCES):
+        raise ValueError(f"a model source named {source.name!r} is already registered")
+    names = [s.name for s in SOURCES]
+    if before is not None and before not in names:
+        raise ValueError(f"before={before!r} is not a registered source{did_you_mean(before, names)}")
+    SOURCES.insert(names.index(before) if before else len(SOURCES), source)
+    return source
+
+
+def unregister_source(name: str) -> None:
+    SOURCES[:] = [s for s in SOURCES if s.name != name]
+
+
+def parse_weights(weights) -> Optional[str]:
+    """``"imagenet"``, a file path, or None for random weights (``None`` or "none" in any case)."""
+    if weights is None or (isinstance(weights, str) and weights.lower() == WEIGHT_NONE):
+        return None
+    if isinstance(weights, os.PathLike):
+        return os.fspath(weights)
+    if not isinstance(weights, str):
+        raise ValueError(f"weights must be 'imagenet', 'none' or a file path, got {weights!r}")
+    return weights
+
+
+def find_source(model) -> ModelSource:
+    """The first registered source that recognises ``model``; a ValueError listing them otherwise."""
+    for source in SOURCES:
+        if source.matches(model):
+            return source
+    kinds = "; ".join(f"{s.name}: {s.summary}" for s in SOURCES)
+    hint = ""
+    if isinstance(model, (str, os.PathLike)):
+        names = _string_names()
+        hint = (f"{did_you_mean(os.fspath(model), names)}: no such file or directory, and not a model name "
+                f"({', '.join(names)})")
+    raise ValueError(f"unknown model {model!r}{hint}. Model sources: {kinds}")
+
+
+def check(model, weights="imagenet") -> ModelSource:
+    """Fail early (a clear error, nothing loaded) when ``model`` cannot be loaded; return its source."""
+    source = find_source(model)
+    if source.check is not None:
+        source.check(model, parse_weights(weights))
+    return source
+
+
+def load(model, weights="imagenet") -> Loaded:
+    """``model`` loaded by its source (``weights`` applies to the sources that take weights)."""
+    source = check(model, weights)
+    return source.load(model, parse_weights(weights))
+
+
+def describe() -> List[tuple]:
+    """(name, summary) of every source and of every model name a string can give (``tfxattr models``)."""
+    import keras_apps
+
+    rows = [(s.name, s.summary) for s in SOURCES]
+    rows.append(("", ""))
+    from ..demo import DEMO_IMAGE_SIZE
+
+    rows.append(("demo", f"the shipped {DEMO_IMAGE_SIZE}x{DEMO_IMAGE_SIZE} shapes classifier "
+                         "(trained by scripts/train_demo_model.py)"))
+    for n in keras_apps.NAMES:
+        s = keras_apps.get(n)
+        rows.append((n, f"{s.display_name} {s.input_size[0]}x{s.input_size[1]} (weights file {s.weights_file})"))
+    return rows
+
+
+def _string_names() -> List[str]:
+    import keras_apps
+
+    return ["demo", *keras_apps.NAMES]
+
+
+# -- the built-in sources, in the order they are tried ---------------------------------------------
+def _is_keras_model(obj) -> bool:
+    import keras
+
+    return isinstance(obj, keras.Model) or (hasattr(obj, "layers") and hasattr(obj, "inputs"))
+
+
+def _load_keras_model(model, weights) -> Loaded:
+    return Loaded(model, getattr(model, "name", type(model).__name__), "keras_model")
+
+
+def _is_demo(obj) -> bool:
+    return isinstance(obj, str) and obj == "demo"
+
+
+def _load_demo(_, weights) -> Loaded:
+    from ..demo import DEMO_CLASS_NAMES, load_demo_model
+
+    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES))
+
+
+def _is_path(obj) -> bool:
+    return isinstance(obj, (str, os.PathLike))
+
+
+def _is_saved_model(obj) -> bool:
+    return _is_path(obj) and os.path.isdir(os.fspath(obj))
+
+
+def _load_saved_model(path, weights) -> Loaded:
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    loaded = tf.saved_model.load(path)
+    shape = None
+    if hasattr(loaded, "serve") and callable(loaded.serve):
+        call = loaded.serve
+        for cf in getattr(call, "_list_all_concrete_functions_for_serialization", lambda: [])():
+            args = cf.structured_input_signature[0]
+            if args:
+                shape = tuple(args[0].shape[1:])
+                break
+    elif "serving_default" in getattr(loaded, "signatures", {}):
+        sig = loaded.signatures["serving_default"]
+        kw = sig.structured_input_signature[1]
+        if len(kw) != 1:
+            raise ValueError(f"SavedModel {path!r}: serving_default takes {len(kw)} inputs; expected one image input")
+        arg_name, arg_spec = next(iter(kw.items()))
+        shape = tuple(arg_spec.shape[1:])
+
+        def call(x, _sig=sig, _n=arg_name):
+            return _sig(**{_n: x})
+    elif callable(loaded):
+        call = loaded
+    else:
+        raise ValueError(f"SavedModel {path!r} has neither a 'serve' endpoint nor a 'serving_default' signature")
+    return Loaded(call, os.path.basename(path.rstrip("/")), "saved_model",
+                  input_shape=shape if shape is not None and len(shape) == 3 else None, keep=loaded)
+
+
+KERAS_FILE_SUFFIXES = (".keras", ".h5")
+
+
+def _is_keras_file(obj) -> bool:
+    return _is_path(obj) and os.path.isfile(os.fspath(obj)) and os.fspath(obj).endswith(KERAS_FILE_SUFFIXES)
+
+
+def _load_keras_file(path, weights) -> Loaded:
+    import keras
+
+    path = os.fspath(path)
+    return Loaded(keras.models.load_model(path, compile=False), os.path.basename(path), "keras_file")
+
+
+def _is_keras_app(obj) -> bool:
+    import keras_apps
+
+    if not isinstance(obj, str):
+        return False
+    try:
+        keras_apps.get(obj)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_keras_app(name, weights) -> None:
+    import keras_apps
+
+    app = keras_apps.get(name)
+    if weights == "imagenet":
+        keras_apps.fetch_weights(app)  # raises WeightsUnavailableError saying where to put the file
+    elif weights is not None and not os.path.isfile(weights):
+        raise ValueError(f"model {app.name!r}: weights file {weights!r} not found")
+
+
+def _load_keras_app(name, weights) -> Loaded:
+    import keras_apps
+
+    app = keras_apps.get(name)
+    return Loaded(keras_apps.build(app.name, weights=weights), app.name, "keras_app", preprocess=app.preprocess,
+                  class_names=keras_apps.class_names(), ends_in_softmax=False,
+                  weights=WEIGHT_NONE if weights is None else weights)
+
+
+def _load_callable(fn, weights) -> Loaded:
+    return Loaded(fn, getattr(fn, "__name__", type(fn).__name__), "callable")
+
+
+register_source(ModelSource("keras_model", "a keras.Model object (Functional, Sequential or subclassed)",
+                            _is_keras_model, _load_keras_model))
+register_source(ModelSource("demo", "'demo': the shipped shapes classifier", _is_demo, _load_demo))
+register_source(ModelSource("saved_model", "a SavedModel directory (tf.saved_model.save or model.export)",
+                            _is_saved_model, _load_saved_model))
+register_source(ModelSource("keras_file", "a .keras or .h5 file", _is_keras_file, _load_keras_file))
+register_source(ModelSource("keras_app", "a Keras application name (keras_apps; weights='imagenet', 'none' or a "
+                            "file)", _is_keras_app, _load_keras_app, _check_keras_app))
+register_source(ModelSource("callable", "a TF-differentiable callable (N,H,W,C) -> (N, classes)", callable,
+                            _load_callable))
