@@ -13,7 +13,8 @@ from .models import DEFAULT_BATCH_SIZE, as_model
 
 def explain(model, images, method="ig", target=None, *, output: str = "logit",
             batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
-            preprocess=None, weights="imagenet", output_index=None, **options) -> Explanation:
+            preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
+            head=None, **options) -> Explanation:
     """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
@@ -21,25 +22,36 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     ``images``: (H,W,C) or (N,H,W,C) pixels (uint8 or float; numpy, tf.Tensor), PIL image(s) or file
     path(s). ``method``: a registered name or a Method. ``output``: "logit" or "probability".
     ``batch_size`` bounds memory. ``smooth``: shortcut for ``method="smooth", base=method`` (True,
-    samples, or dict(samples, noise, magnitude)). Other ``options`` go to the method (``steps``,
+    samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
+    ``pixel_range``: the range of your images (default: the model's own, e.g. 0..255); a warning
+    names it when the images cannot be in that scale. ``input_shape``, ``head``, ``output_index``:
+    see :func:`~tfxattr.models.as_model`. Other ``options`` go to the method (``steps``,
     ``baseline``, ``rule``, ``aggregator``, ...).
     """
     positive_int(batch_size, "batch_size")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
-                       output_index=output_index)
+                       output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head)
     arr, single = load_images(images, adapter.input_shape)
+    adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:
         raise ValueError(f"images must have {adapter.input_shape[2]} channels, got {arr.shape[-1]}")
-    targets = resolve_targets(target, len(arr), adapter.num_classes, lambda: adapter.scores(arr))
+    scores = adapter.scores(arr)
+    targets = resolve_targets(target, len(arr), adapter.num_classes, lambda: scores, class_names=adapter.class_names)
+    rows = np.arange(len(arr))
+    explained, probability = scores[rows, targets], adapter.probabilities(arr)[rows, targets]
     attr = m.attribute(adapter, arr, targets, progress=progress, seed=seed)
     if not np.all(np.isfinite(attr)):
         raise FloatingPointError(f"method {m.name!r} produced non-finite attributions; check the model and inputs")
     return Explanation(attribution=attr[0] if single else attr, targets=targets[0] if single else targets,
                        method=m.name, options=dict(m.options),
-                       run={"output": output, "batch_size": batch_size, "seed": seed, "model": adapter.name},
+                       run={"output": output, "batch_size": batch_size, "seed": seed, "model": adapter.name,
+                            "head": adapter.head},
                        images=arr[0] if single else arr, pixel_range=adapter.pixel_range,
-                       class_names=adapter.class_names)
+                       class_names=adapter.class_names, scores=explained[0] if single else explained,
+                       probabilities=probability[0] if single else probability)
 
 
 def _method(method, smooth, options) -> Method:

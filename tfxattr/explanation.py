@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from . import visualize
+from .checks import positive_int
 
 
 @dataclass
@@ -16,6 +17,8 @@ class Explanation:
 
     ``method``: the registered name of the method; ``options``: every option of that method;
     ``run``: how it was run (output, batch_size, seed, model), which does not change the method.
+    ``scores``: the explained value f_c of each image (a logit or a probability, per ``run["output"]``);
+    ``probabilities``: the probability of each image's target class.
     ``map``: the (N,)H,W map metrics use (``reduce`` over channels, default sum of |a|).
     """
     attribution: np.ndarray
@@ -27,6 +30,8 @@ class Explanation:
     pixel_range: tuple = (0.0, 255.0)
     class_names: Optional[list] = None
     reduce: str = "sum_abs"
+    scores: Optional[np.ndarray] = None
+    probabilities: Optional[np.ndarray] = None
 
     @property
     def single(self) -> bool:
@@ -42,7 +47,7 @@ class Explanation:
         t = np.atleast_1d(self.targets)
         return a, imgs, t
 
-    def overlay(self, index: int = 0, alpha: float = 0.5) -> np.ndarray:
+    def overlay(self, index: int = 0, alpha: float = visualize.OVERLAY_ALPHA) -> np.ndarray:
         """uint8 (H,W,3): the heatmap of image ``index`` over the image."""
         a, imgs, _ = self._batched()
         if imgs is None:
@@ -50,25 +55,49 @@ class Explanation:
         heat = visualize.reduce_channels(a[index], self.reduce)
         return visualize.overlay(imgs[index], heat, alpha=alpha, pixel_range=self.pixel_range)
 
-    def save(self, path: str, index: Optional[int] = None, scale: Optional[int] = None) -> list:
-        """Write PNG panels (image | heatmap | overlay). Several images: ``path`` gets ``_<i>`` suffixes."""
-        from PIL import Image
+    def title(self, index: int = 0) -> str:
+        """The figure's title: the method with the options that differ from its registered defaults,
+        then the class, the explained score (a logit or a probability, per ``run["output"]``) and the
+        class probability of image ``index``."""
+        from .methods.base import find_spec
 
-        a, imgs, t = self._batched()
+        try:
+            defaults = find_spec(self.method).defaults
+        except ValueError:  # a name that is not (or no longer) registered: every option is shown
+            defaults = {}
+        target = int(np.atleast_1d(self.targets)[index])
+        score = None if self.scores is None else np.atleast_1d(self.scores)[index]
+        probability = None if self.probabilities is None else np.atleast_1d(self.probabilities)[index]
+        return visualize.figure_title(self.method, visualize.changed_options(self.options, defaults),
+                                      self.label(index), target, score, probability,
+                                      self.run.get("output", "logit"))
+
+    def plot(self, index: int = 0, dpi: int = visualize.DPI):
+        """A matplotlib Figure of image ``index``: image | heatmap | overlay panels, :meth:`title`
+        and a colour bar of the map's values (displayed inline by notebooks)."""
+        a, imgs, _ = self._batched()
+        if imgs is None:
+            raise ValueError("this Explanation holds no images to plot")
+        heat = visualize.reduce_channels(a[index], self.reduce)
+        return visualize.explanation_figure(imgs[index], heat, self.title(index), pixel_range=self.pixel_range,
+                                            reduce=self.reduce, dpi=dpi)
+
+    def save(self, path: str, index: Optional[int] = None, scale: Optional[int] = None) -> list:
+        """Write the :meth:`plot` figure as RGB PNG(s). Several images: ``path`` gets ``_<i>`` suffixes.
+
+        ``scale`` multiplies the resolution (default 1: about 1100 x 400 pixels for a square image).
+        """
+        a, imgs, _ = self._batched()
         if imgs is None:
             raise ValueError("this Explanation holds no images to save")
+        positive_int(scale, "scale", allow_none=True)
         indices = range(len(a)) if index is None else [index]
-        root, ext = os.path.splitext(path)
+        root, ext = os.path.splitext(os.fspath(path))
         ext = ext or ".png"
         written = []
         for i in indices:
-            heat = visualize.reduce_channels(a[i], self.reduce)
-            s = scale or max(1, 256 // max(heat.shape))
-            out = visualize.panel(imgs[i], heat, pixel_range=self.pixel_range, scale=s)
             target = f"{root}{'' if len(indices) == 1 else f'_{i}'}{ext}"
-            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-            Image.fromarray(out).save(target)
-            written.append(target)
+            written.append(visualize.save_png(self.plot(i, dpi=visualize.DPI * (scale or 1)), target))
         return written
 
     def label(self, index: int = 0) -> str:

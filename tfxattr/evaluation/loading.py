@@ -35,5 +35,7 @@ def load_model(model, weights="imagenet", batch_size: int = 32) -> LoadedModel:
     spec = parse_spec(model, "model")
     check_model(spec, weights)
     adapter = as_model(spec.name, batch_size=batch_size, weights=spec.options.get("weights", weights))
-    label = adapter.name if adapter.weights in (None, "imagenet") else f"{adapter.name}:weights={adapter.weights}"
+    label = spec.name  # files and directories keep their path: unique in the store
+    if adapter.weights is not None:  # a Keras application: its canonical name, and its weights unless ImageNet's
+        label = adapter.name if adapter.weights == "imagenet" else f"{adapter.name}:weights={adapter.weights}"
     return LoadedModel(label, adapter, adapter.random_weights, adapter.weights)

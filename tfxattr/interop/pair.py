@@ -47,6 +47,11 @@ def _target_from_args(call_model_args, default):
     return default
 
 
+def _check_target(target, num_classes, name):
+    if target is not None and not 0 <= target < num_classes:
+        raise ValueError(f"{name} {target} is out of range: the model has {num_classes} classes")
+
+
 def call_model_function(model, target=None, **adapter_options):
     """PAIR contract: ``f(x_value_batch, call_model_args=None, expected_keys=None) -> dict``.
 
@@ -55,10 +60,12 @@ def call_model_function(model, target=None, **adapter_options):
     ``OUTPUT_LAYER_VALUES`` is the explained score f_c (N,); gradients have the batch's shape/dtype.
     """
     adapter = as_model(model, **adapter_options)
+    _check_target(target, adapter.num_classes, "target")
 
     def fn(x_value_batch, call_model_args=None, expected_keys=None):
         x = np.asarray(x_value_batch)
         t = _target_from_args(call_model_args, target)
+        _check_target(t, adapter.num_classes, "call_model_args' target")
         targets = (np.argmax(adapter.scores(x), -1) if t is None else np.full(len(x), t)).astype(np.int32)
         values, grads = adapter.values_and_gradients(x.astype(np.float32), targets)
         out = {OUTPUT_LAYER_VALUES: values.numpy()}
@@ -185,6 +192,10 @@ class PairEvaluator:
             out = self._call(x[rows], args, [OUTPUT_LAYER_VALUES])
             vals[rows] = self._scalar_values(out[OUTPUT_LAYER_VALUES], targets[rows])
         return tf.constant(vals)
+
+    def network_view(self):
+        """A cmf hides its preprocessing: its input is the network's input as far as we can tell."""
+        return (lambda x: x), self
 
     def scores(self, x) -> np.ndarray:
         """Every class's value (N, classes), when the cmf returns them (top-1 targets come from these)."""

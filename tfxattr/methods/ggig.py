@@ -2,25 +2,40 @@
 the per-feature maximum.
 
 From each of ``points`` points ``b + k/(points-1) (x - b)`` on the straight line, take
-``ascent_steps`` steps of gradient ascent on the class score, ``x <- x + lr * grad``, recording the
+``ascent_steps`` steps of gradient ascent on the class score, ``z <- z + lr * grad``, recording the
 gradient before every step (:class:`~tfxattr.paths.AscentPath`); the attribution is the per-feature
 (signed, per-channel) maximum of all recorded gradients (:class:`~tfxattr.aggregate.MaxGradient`,
-line 10). No ``(x - b)`` factor (Sec. 3). ``lr`` acts on the images as given (pixel space here); the
-paper's ImageNet preset ``ggig_paper`` (51 points, 100 steps, lr 1e-4) is applied literally. The
-engine walks all (image, point) pairs in chunks of ``batch_size``.
+line 10). No ``(x - b)`` factor (Sec. 3).
+
+As in the authors' code, everything happens in the space of the tensor the network sees: after
+``preprocess`` and the model's leading Rescaling/Normalization layers
+(:meth:`~tfxattr.models.ModelAdapter.network_view`). So ``lr`` is a step in that space (lr 1e-4 on
+0..255 pixels would not move an image at all), the same network with its normalisation inside the
+model or in ``preprocess`` gives the same map, and the attribution is the network-space gradient.
+The default baseline ``"network_zero"`` is the authors' reference: zero in that space (the mean
+colour for mean-centred inputs); other baselines are pixel images mapped through the same
+preprocessing. The engine walks all (image, point) pairs in chunks of ``batch_size``.
 """
 from __future__ import annotations
 
+import numpy as np
+import tensorflow as tf
+
+from ..aggregate import get_aggregator
+from ..batching import chunks
 from ..checks import positive_float, positive_int
+from ..engine import integrate
 from ..paths import AscentPath
 from .path import PathMethod
+
+NETWORK_ZERO = "network_zero"  # the zero of the network's input tensor (after normalisation)
 
 
 class GGIG(PathMethod):
     name = "ggig"
-    summary = "Geometrically Guided IG: per-pixel max of gradients during ascent from points on the line"
+    summary = "Geometrically Guided IG: per-pixel max of gradients during ascent (in the network's input space)"
     aggregators = ("max",)
-    defaults = {"aggregator": "max", "points": 20, "ascent_steps": 10, "lr": 1e-4, "baseline": "black",
+    defaults = {"aggregator": "max", "points": 20, "ascent_steps": 10, "lr": 1e-4, "baseline": NETWORK_ZERO,
                 "blur_sigma": 20.0}
 
     def validate(self):
@@ -32,3 +47,20 @@ class GGIG(PathMethod):
     def make_path(self, evaluator, images):
         o = self.options
         return AscentPath(o["points"], o["ascent_steps"], o["lr"])
+
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        to_network, network = evaluator.network_view()
+        z = _mapped(to_network, images, evaluator.batch_size)
+        if z.shape != images.shape:
+            raise ValueError(f"{self.name} ascends in the network's input space, which must have the images' shape "
+                             f"{images.shape[1:]}; the preprocessing makes it {z.shape[1:]}")
+        if self.options["baseline"] == NETWORK_ZERO:
+            z_b = np.zeros_like(z)
+        else:
+            z_b = _mapped(to_network, self.baselines(evaluator, images), evaluator.batch_size)
+        return integrate(network, self.make_path(evaluator, images), get_aggregator(self.options["aggregator"]),
+                         z, z_b, targets, evaluator.batch_size, progress=progress, desc=self.name)
+
+
+def _mapped(fn, images, batch_size) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(tf.constant(rows)), np.float32) for rows in chunks(images, batch_size)])

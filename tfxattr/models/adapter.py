@@ -1,14 +1,12 @@
 """Model adapters: what scalar f_c(x) is explained, and its gradient, batched.
 
-Every model a user can hand us (a ``keras.Model``, a Keras application name, a
-SavedModel directory, a TF-differentiable callable) becomes one
-:class:`ModelAdapter`. Preprocessing is composed *inside* the differentiable
-function, so images, baselines and attributions all live in pixel space.
+Every model a user can hand us (anything a model source recognises: ``tfxattr/models/sources.py``)
+becomes one :class:`ModelAdapter`. Preprocessing is composed *inside* the differentiable function,
+so images, baselines and attributions all live in the user's pixel space.
 """
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from typing import Callable, Optional, Sequence
 
@@ -17,22 +15,30 @@ import tensorflow as tf
 
 from .. import checks
 from ..batching import chunks, spans
-from ..checks import one_of, positive_int
+from ..checks import did_you_mean, one_of, positive_int
 from . import sources
-from .objective import OUTPUTS, Objective
+from .objective import HEADS, OUTPUTS, Objective, objective_for
 from .sources import WEIGHT_NONE
 
 # adapters already built for a model object live on the object (attribute below), so repeated
 # explain() calls do not re-trace the model and the adapters die with the model
 _CACHE_ATTR = "_tfxattr_adapters"
 DEFAULT_BATCH_SIZE = 32
-# the softmax probe: a few random images at the model's size (PROBE_SIZE where the size is free)
+DEFAULT_PIXEL_RANGE = (0.0, 255.0)  # 8-bit pixels: what Keras applications and most image models read
+# the head probe: a few random images at the model's size (PROBE_SIZE where the size is free)
 PROBE_IMAGES = 2
 PROBE_SIZE = 32
 # float32 softmax rows sum to 1 within ~1e-6; 1e-3 also accepts float16 heads, and no logit vector
 # of a trained model is that close to a probability vector on random images
 SOFTMAX_SUM_TOLERANCE = 1e-3
 SOFTMAX_NEGATIVE_TOLERANCE = 1e-6
+# channels-first detection: a leading axis this small in front of two larger ones is a channel axis
+MAX_CHANNELS = 4
+# images "cannot be in the declared scale" when the range spans more than this many units (0..255)
+# while every value lies within [-1, 1] (or the reverse): the two conventions differ by ~100x
+UNIT_SCALE = 2.0
+# the nominal value range of a network's own input (after normalisation); only names it, never rescales
+NETWORK_RANGE = (-1.0, 1.0)
 
 
 class ModelAdapter:
@@ -42,38 +48,43 @@ class ModelAdapter:
     SavedModels and callables). ``values_and_gradients(x, targets)`` returns ``f_c(x)`` and
     ``df_c/dx`` from the same forward pass, in chunks of ``batch_size`` through one ``tf.function``;
     the :class:`~tfxattr.models.objective.Objective` says which scalar ``f_c`` is.
+    ``num_classes`` is the model's output width (one sigmoid unit is two classes).
+    ``pixel_range``: the range of the images the user passes; ``model_range``: the range the model
+    reads. When they differ, images are mapped linearly from one to the other inside the gradient.
     """
 
     def __init__(self, fn: Callable, input_shape: Sequence[Optional[int]], num_classes: int,
                  output: str = "logit", preprocess: Optional[Callable] = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, pixel_range=(0.0, 255.0),
+                 batch_size: int = DEFAULT_BATCH_SIZE, pixel_range=None,
                  ends_in_softmax: Optional[bool] = None, name: str = "model",
                  class_names: Optional[Sequence[str]] = None, keras_model=None, weights: Optional[str] = None,
-                 keep=None):
+                 keep=None, head: Optional[str] = None, model_range=None, objective: Optional[Objective] = None):
         one_of(output, "output", OUTPUTS)
         positive_int(batch_size, "batch_size")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {tuple(input_shape)}")
         self._fn = fn
         self.input_shape = tuple(input_shape)
-        self.num_classes = int(num_classes)
-        self.preprocess = preprocess
+        self.units = int(num_classes)
+        self.user_preprocess = preprocess
         self.batch_size = int(batch_size)
-        self.pixel_range = checks.pixel_range(pixel_range)
+        self.model_range = checks.pixel_range(model_range or DEFAULT_PIXEL_RANGE, "model_range")
+        self.pixel_range = checks.pixel_range(pixel_range or self.model_range)
+        self.preprocess = _compose(_range_map(self.pixel_range, self.model_range), preprocess)
         self.name = name
         self.class_names = list(class_names) if class_names is not None else None
         self.keras_model = keras_model
         self.weights = weights
         self._keep = keep  # trackable objects (a loaded SavedModel) that must live as long as the adapter
-        if ends_in_softmax is None:
-            ends_in_softmax = self._probe_softmax()
-        self.objective = Objective(output, bool(ends_in_softmax))
-        if self.objective.ends_in_softmax and output == "logit":
-            warnings.warn(
-                f"{name}: the model already ends in a softmax, so output='logit' explains "
-                "probabilities. Build it without the final softmax (e.g. classifier_activation=None) "
-                "to explain logits, or pass output='probability' to silence this warning.",
-                UserWarning, stacklevel=3)
+        self._network = None
+        if objective is None:
+            if head is None:
+                head = "softmax" if ends_in_softmax else "softmax_logits" if ends_in_softmax is False \
+                    else self._probe_head()
+            objective = objective_for(head, output, self.units)
+        self.objective = objective.with_output(output)
+        self.num_classes = self.objective.classes(self.units)
+        self._warn_explained_probabilities()
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
         self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
                                       reduce_retracing=True)
@@ -88,12 +99,35 @@ class ModelAdapter:
         return self.objective.output
 
     @property
+    def head(self) -> str:
+        """What the model's raw output is (see :data:`~tfxattr.models.objective.HEADS`)."""
+        return self.objective.head
+
+    @property
     def ends_in_softmax(self) -> bool:
-        return self.objective.ends_in_softmax
+        return self.objective.head == "softmax"
 
     @property
     def random_weights(self) -> bool:
         return self.weights == WEIGHT_NONE
+
+    def describe(self) -> str:
+        """What was detected: the head, the input, the pixel ranges."""
+        return (f"{self.name}: {self.objective.describe(self.units)}; input {self.input_shape}; images in "
+                f"{self.pixel_range}, the model reads {self.model_range}")
+
+    def _warn_explained_probabilities(self):
+        if self.output != "logit" or self.head not in ("softmax", "sigmoid"):
+            return
+        if self.head == "softmax":
+            msg = ("the model already ends in a softmax, so output='logit' explains probabilities. Build it "
+                   "without the final softmax (e.g. classifier_activation=None) to explain logits, or pass "
+                   "output='probability' to silence this warning.")
+        else:
+            msg = ("the model ends in a sigmoid, so its logits are recovered as log(p) - log(1 - p), which "
+                   "saturates for |logit| > 16. Build it without the final sigmoid to explain exact logits, or "
+                   "pass output='probability' to silence this warning.")
+        warnings.warn(f"{self.name}: {msg}", UserWarning, stacklevel=4)
 
     # -- the differentiable function -------------------------------------------------
     def _raw(self, x):
@@ -136,6 +170,21 @@ class ModelAdapter:
         s = self.scores(x, batch_size)
         return tf.gather(tf.convert_to_tensor(s), tf.convert_to_tensor(targets, tf.int32), axis=1, batch_dims=1)
 
+    def check_pixels(self, images: np.ndarray, argument: str = "images"):
+        """Warn, naming ``pixel_range``, when ``images`` cannot be in the declared range's scale."""
+        lo, hi = self.pixel_range
+        vmin, vmax = float(np.min(images)), float(np.max(images))
+        if vmin == vmax:  # a constant image says nothing about the scale
+            return
+        if hi - lo > UNIT_SCALE and vmin >= -1.0 and vmax <= 1.0:
+            seen = "[0, 1]" if vmin >= 0 else "[-1, 1]"
+            warnings.warn(f"{argument}: every value lies in {seen}, but the model {self.name!r} reads pixels in "
+                          f"{self.pixel_range}; pass pixel_range=(0, 1) (or (-1, 1)) to say how your images are "
+                          "scaled, or scale them", UserWarning, stacklevel=3)
+        elif hi - lo <= UNIT_SCALE and vmax > hi + UNIT_SCALE:
+            warnings.warn(f"{argument}: values go up to {vmax:g}, but pixel_range is {self.pixel_range}; pass "
+                          f"pixel_range=(0, 255) if your images are 8-bit pixels", UserWarning, stacklevel=3)
+
     def with_options(self, output: Optional[str] = None, batch_size: Optional[int] = None) -> "ModelAdapter":
         """A copy with another ``output`` or ``batch_size`` (shares the model)."""
         if output is None or output == self.output:
@@ -145,63 +194,112 @@ class ModelAdapter:
             twin = copy.copy(self)  # shares the traced functions: batch_size is not part of them
             twin.batch_size = int(batch_size)
             return twin
-        return ModelAdapter(self._fn, self.input_shape, self.num_classes,
-                            output=output or self.output, preprocess=self.preprocess,
-                            batch_size=batch_size or self.batch_size, pixel_range=self.pixel_range,
-                            ends_in_softmax=self.ends_in_softmax, name=self.name,
+        return ModelAdapter(self._fn, self.input_shape, self.units, output=output or self.output,
+                            preprocess=self.user_preprocess, batch_size=batch_size or self.batch_size,
+                            pixel_range=self.pixel_range, model_range=self.model_range, name=self.name,
                             class_names=self.class_names, keras_model=self.keras_model, weights=self.weights,
-                            keep=self._keep)
+                            keep=self._keep, objective=self.objective)
 
-    def _probe_softmax(self) -> bool:
-        """Whether the raw output already holds probabilities: on random images every row is
-        non-negative and sums to one."""
+    def network_view(self):
+        """``(to_network, evaluator)``: the map from pixels to the tensor the network itself sees (the
+        preprocessing, then the model's leading Rescaling/Normalization layers), and an evaluator
+        of the network from that tensor on. Methods that act "in the model's input space" (GGIG's
+        ascent) work there, so normalisation inside the model or in ``preprocess`` is the same."""
+        if self._network is None:
+            from .layers import leading_preprocessing, split_model
+
+            stem, fn = None, self._fn
+            cut = leading_preprocessing(self.keras_model) if self.keras_model is not None else None
+            if cut is not None and fn is not None:
+                stem, head = split_model(self.keras_model, cut)
+                fn = _select_output(lambda z: head(z, training=False), None)
+            outer = self.preprocess
+
+            def to_network(x):
+                x = tf.convert_to_tensor(x, tf.float32)
+                x = outer(x) if outer is not None else x
+                return tf.cast(stem(x, training=False), tf.float32) if stem is not None else x
+
+            shape = tuple(to_network(tf.zeros((1,) + tuple(s or PROBE_SIZE for s in self.input_shape))).shape[1:])
+            if any(s is None for s in self.input_shape[:2]):
+                shape = (None, None, shape[-1])
+            network = ModelAdapter(fn, shape, self.units, output=self.output, batch_size=self.batch_size,
+                                   pixel_range=NETWORK_RANGE, model_range=NETWORK_RANGE,
+                                   name=f"{self.name} (network input)",
+                                   class_names=self.class_names, objective=self.objective)
+            self._network = (to_network, network)
+        return self._network
+
+    def _probe_head(self) -> str:
+        """Guess the head of a model without layers: probabilities on random images (rows of a
+        softmax sum to one; one unit in [0, 1] is a sigmoid), else logits (one unit: a binary logit)."""
         h, w, c = (s if s is not None else PROBE_SIZE for s in self.input_shape)
         rng = np.random.default_rng(0)
         lo, hi = self.pixel_range
         probe = tf.constant(rng.uniform(lo, hi, (PROBE_IMAGES, h, w, c)), tf.float32)
         out = tf.cast(self._raw(probe), tf.float32).numpy()
-        return bool(np.all(out >= -SOFTMAX_NEGATIVE_TOLERANCE)
-                    and np.allclose(out.sum(-1), 1.0, atol=SOFTMAX_SUM_TOLERANCE))
+        in_unit = bool(np.all(out >= -SOFTMAX_NEGATIVE_TOLERANCE) and np.all(out <= 1 + SOFTMAX_NEGATIVE_TOLERANCE))
+        if self.units == 1:
+            return "sigmoid" if in_unit else "sigmoid_logits"
+        return "softmax" if in_unit and np.allclose(out.sum(-1), 1.0, atol=SOFTMAX_SUM_TOLERANCE) else "softmax_logits"
 
     def __repr__(self):
         return (f"ModelAdapter({self.name!r}, input_shape={self.input_shape}, classes={self.num_classes}, "
-                f"output={self.output!r}, batch_size={self.batch_size})")
+                f"head={self.head!r}, output={self.output!r}, batch_size={self.batch_size})")
+
+
+def _range_map(source, target) -> Optional[Callable]:
+    """The linear map taking ``source`` (low, high) onto ``target``, or None when they are equal."""
+    if tuple(source) == tuple(target):
+        return None
+    (a, b), (c, d) = source, target
+    scale = (d - c) / (b - a)
+    return lambda x: (x - a) * scale + c
+
+
+def _compose(first: Optional[Callable], then: Optional[Callable]) -> Optional[Callable]:
+    if first is None or then is None:
+        return first or then
+    return lambda x: then(first(x))
 
 
 # ---------------------------------------------------------------------------------------
 def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None,
              batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None, num_classes=None,
-             pixel_range=(0.0, 255.0), weights="imagenet", output_index=None) -> ModelAdapter:
+             pixel_range=None, weights="imagenet", output_index=None, head: Optional[str] = None) -> ModelAdapter:
     """Turn ``model`` into a :class:`ModelAdapter`.
 
-    ``model``: a ModelAdapter, ``keras.Model``, Keras application name (see ``keras_apps``),
-    SavedModel directory, ``.keras``/``.h5`` file, or a TF-differentiable callable
-    ``(N,H,W,C) -> (N, classes)``. ``preprocess`` is applied inside the gradient (a Keras
-    application name brings its own ``preprocess_input``). ``output_index`` picks one output
-    of a multi-output model (an int or an output name).
+    ``model``: a ModelAdapter or anything a model source recognises (``tfxattr models``).
+    ``preprocess`` is applied inside the gradient (a Keras application name brings its own
+    ``preprocess_input``). ``pixel_range``: the range of your images (default: the range the model
+    declares — Keras applications and the demo model read 0..255, a model whose first layer is a
+    ``Rescaling`` implies its own — else 0..255). ``output_index`` picks one output of a
+    multi-output model: an int, an output key of a dict-output model, or an output layer name.
+    ``head``: what the raw output is (detected; one of ``HEADS``). ``input_shape`` (H, W, C) for
+    models that do not say it (subclassed models, Sequentials built without an input).
     """
-    key = (output, preprocess, output_index, tuple(pixel_range),
-           None if input_shape is None else tuple(input_shape), num_classes)
-    if not isinstance(model, (str, os.PathLike, ModelAdapter)):
-        cache = getattr(model, _CACHE_ATTR, None)
-        if cache is None:
-            cache = {}
-            try:
-                object.__setattr__(model, _CACHE_ATTR, cache)  # bypasses Keras' attribute tracking
-            except (AttributeError, TypeError):  # objects without a __dict__: no cache
-                pass
-        if key in cache:
-            return cache[key].with_options(batch_size=batch_size)
-        adapter = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                                 weights, output_index)
-        cache[key] = adapter
-        return adapter
-    return _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
-                          output_index)
+    if head is not None:
+        one_of(head, "head", HEADS)
+    key = (output, preprocess, output_index, None if pixel_range is None else tuple(pixel_range),
+           None if input_shape is None else tuple(input_shape), num_classes, head)
+    if isinstance(model, ModelAdapter) or sources.find_source(model).name != "keras_model":
+        return _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
+                              weights, output_index, head)
+    cache = getattr(model, _CACHE_ATTR, None)
+    if cache is None:
+        cache = {}
+        try:
+            object.__setattr__(model, _CACHE_ATTR, cache)  # bypasses Keras' attribute tracking
+        except (AttributeError, TypeError):  # objects without a __dict__: no cache
+            pass
+    if key not in cache:
+        cache[key] = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
+                                    weights, output_index, head)
+    return cache[key].with_options(batch_size=batch_size)
 
 
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
-                   output_index) -> ModelAdapter:
+                   output_index, head) -> ModelAdapter:
     if isinstance(model, ModelAdapter):
         if preprocess is not None:
             raise ValueError("preprocess cannot be changed on an existing ModelAdapter; pass the raw model")
@@ -209,118 +307,176 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
     loaded = sources.load(model, weights)
     preprocess = preprocess or loaded.preprocess
     input_shape = input_shape or loaded.input_shape
-    ends_in_softmax = loaded.ends_in_softmax
+    model_range = loaded.pixel_range
     keras_model = None
     if sources.find_source(loaded.model).name == "keras_model":
         keras_model = loaded.model
-        fn, shape, k = _keras_fn(keras_model, output_index)
+        _check_keras_input(keras_model, loaded.name)
+        fn, shape, units = _keras_fn(keras_model, output_index)
         input_shape = input_shape or shape
-        num_classes = num_classes or k
-        if ends_in_softmax is None:
-            ends_in_softmax = _keras_ends_in_softmax(keras_model)
+        num_classes = num_classes or units
+        head = head or loaded.head or _keras_head(keras_model, num_classes)
+        model_range = model_range or _implied_range(keras_model)
     else:
         fn = _select_output(loaded.model, output_index)
+        head = head or loaded.head
     if input_shape is None:
-        raise ValueError(f"input_shape=(H, W, C) is required: the input shape of {loaded.name!r} is unknown")
+        raise ValueError(f"the input shape of {loaded.name!r} is unknown: pass input_shape=(H, W, C) to explain "
+                         "(or as_model)")
     input_shape = tuple(input_shape)
+    _check_channels_last(input_shape, loaded.name)
     if num_classes is None:
-        num_classes = _probe_num_classes(fn, input_shape, preprocess)
+        num_classes = _probe_units(fn, input_shape, preprocess, model_range)
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
-                        batch_size=batch_size, pixel_range=pixel_range, ends_in_softmax=ends_in_softmax,
+                        batch_size=batch_size, pixel_range=pixel_range, model_range=model_range, head=head,
                         name=loaded.name, class_names=loaded.class_names, keras_model=keras_model,
                         weights=loaded.weights, keep=loaded.keep)
 
 
+def _check_keras_input(model, name):
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1:
+        raise ValueError(f"model {name!r} takes {len(inputs)} inputs; tfxattr explains models with one image input")
+    dtype = str(getattr(inputs[0], "dtype", "float32")) if inputs else "float32"
+    if not any(kind in dtype for kind in ("float", "bfloat")):
+        raise ValueError(f"model {name!r} takes {dtype} inputs: gradients need float inputs. Give it a float "
+                         "input (cast inside the model after the input layer)")
+
+
+def _check_channels_last(shape, name):
+    c0, h, w = shape
+    if c0 is not None and c0 <= MAX_CHANNELS and (h is None or h > MAX_CHANNELS) and (w is None or w > MAX_CHANNELS):
+        raise ValueError(f"model {name!r} takes channels-first images (N, C, H, W) = (N, {c0}, {h}, {w}); "
+                         "tfxattr needs channels-last images (N, H, W, C): build the model with "
+                         "data_format='channels_last' (the Keras default) or transpose inside it")
+
+
 def _keras_fn(model, output_index):
-    outputs = getattr(model, "outputs", None)
     try:
         in_shape = tuple(model.inputs[0].shape[1:])
     except (AttributeError, IndexError, TypeError, ValueError):
         in_shape = None
-    n_out = len(model.outputs) if outputs else 1
-    if n_out > 1 and output_index is None:
-        names = [getattr(t, "name", str(i)) for i, t in enumerate(model.outputs)]
-        raise ValueError(f"model has {n_out} outputs ({names}); pass output_index=<int or name> to choose one")
-
-    def fn(x):
-        return model(x, training=False)
-
-    fn = _select_output(fn, output_index, model=model)
-    k = None
-    try:
-        out = model.outputs[_resolve_index(model, output_index)] if n_out > 1 else model.outputs[0]
+    fn = _select_output(lambda x: model(x, training=False), output_index, model)
+    units = None
+    outputs = getattr(model, "outputs", None)
+    if outputs:
+        out = outputs[_output_position(model, output_index)]
         if len(out.shape) != 2:
             raise ValueError(f"the model output must be (N, classes), got shape {tuple(out.shape)}; "
                              "pass output_index for a multi-output model or wrap the model")
-        k = out.shape[-1]
-    except (AttributeError, IndexError, TypeError):
-        pass
+        units = out.shape[-1]
     if in_shape is not None and any(s is None for s in in_shape[:2]):
         in_shape = (None, None, in_shape[2])
-    return fn, in_shape, k
+    return fn, in_shape, units
 
 
-def _resolve_index(model, output_index):
+def _output_names(model) -> dict:
+    """Selector -> position in the flattened outputs (``keras.tree.flatten`` order, = ``model.outputs``):
+    dict keys, output layer names, and positions."""
+    names = list(getattr(model, "output_names", None) or [])
+    out = {name: i for i, name in enumerate(names)}
+    structure = getattr(model, "output", None)
+    if isinstance(structure, dict):
+        out.update({key: i for i, key in enumerate(sorted(structure))})
+    return out
+
+
+def _output_position(model, output_index) -> int:
+    outputs = getattr(model, "outputs", None) or []
+    n = len(outputs) or 1
+    names = _output_names(model)
     if output_index is None:
+        if n > 1:
+            raise ValueError(f"model has {n} outputs ({sorted(names)}); pass output_index=<int, output key or "
+                             "output layer name> to choose one")
         return 0
     if isinstance(output_index, str):
-        names = list(getattr(model, "output_names", []) or [])
         if output_index not in names:
-            raise ValueError(f"output_index {output_index!r} not among the model outputs {names}")
-        return names.index(output_index)
-    names = list(getattr(model, "output_names", []) or [])
-    n_out = len(getattr(model, "outputs", None) or names) or 1
+            hint = did_you_mean(output_index, names)
+            raise ValueError(f"output_index {output_index!r} is not an output of the model{hint}; "
+                             f"outputs: {sorted(names)} or an int in [0, {n})")
+        return names[output_index]
     if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) \
-            or not 0 <= output_index < n_out:
-        raise ValueError(f"output_index must be an output name or an int in [0, {n_out}), got {output_index!r}")
+            or not 0 <= output_index < n:
+        raise ValueError(f"output_index must be an output key or name ({sorted(names)}) or an int in [0, {n}), "
+                         f"got {output_index!r}")
     return int(output_index)
 
 
 def _select_output(fn, output_index, model=None):
-    if output_index is None:
-        def select(x):
-            out = fn(x)
-            if isinstance(out, dict):
-                if len(out) != 1:
-                    raise ValueError(f"model returns {len(out)} outputs {sorted(out)}; pass output_index")
-                out = next(iter(out.values()))
-            elif isinstance(out, (list, tuple)):
-                if len(out) != 1:
-                    raise ValueError(f"model returns {len(out)} outputs; pass output_index")
-                out = out[0]
-            return out
-        return select
+    """``fn`` followed by picking one output. Keras models: resolved once from the model's outputs;
+    other callables: at call time from what they return (a dict key, or a list/tuple position)."""
+    position = _output_position(model, output_index) if model is not None else None
 
-    def select_indexed(x):
+    def select(x):
         out = fn(x)
-        if isinstance(out, dict):
+        if not isinstance(out, (dict, list, tuple)):
+            return out
+        flat = [out[k] for k in sorted(out)] if isinstance(out, dict) else list(out)
+        if position is not None:
+            return flat[position]
+        if output_index is None:
+            if len(flat) != 1:
+                keys = sorted(out) if isinstance(out, dict) else list(range(len(flat)))
+                raise ValueError(f"model returns {len(flat)} outputs {keys}; pass output_index=<key or int>")
+            return flat[0]
+        if isinstance(out, dict) and isinstance(output_index, str):
             if output_index not in out:
-                raise ValueError(f"output_index {output_index!r} not among the model outputs {sorted(out)}")
+                raise ValueError(f"output_index {output_index!r} is not an output of the model"
+                                 f"{did_you_mean(output_index, out)}; outputs: {sorted(out)}")
             return out[output_index]
-        if isinstance(out, (list, tuple)):
-            idx = _resolve_index(model, output_index) if model is not None else int(output_index)
-            return out[idx]
-        return out
-    return select_indexed
+        if isinstance(output_index, bool) or not isinstance(output_index, (int, np.integer)) \
+                or not 0 <= output_index < len(flat):
+            raise ValueError(f"output_index must be an int in [0, {len(flat)}) or an output key, got {output_index!r}")
+        return flat[int(output_index)]
+    return select
 
 
-def _keras_ends_in_softmax(model) -> Optional[bool]:
+def _last_layer(model):
     layer = model.layers[-1] if getattr(model, "layers", None) else None
-    while layer is not None and hasattr(layer, "layers") and layer.layers:
+    while layer is not None and getattr(layer, "layers", None):
         layer = layer.layers[-1]
+    return layer
+
+
+def _keras_head(model, units) -> Optional[str]:
+    """The head from the last layer's activation (None: unknown, probe it)."""
+    layer = _last_layer(model)
     if layer is None:
         return None
-    if type(layer).__name__ == "Softmax":
-        return True
-    act = getattr(layer, "activation", None)
-    if act is not None:
-        return getattr(act, "__name__", "") == "softmax"
+    kind = type(layer).__name__
+    if kind == "Softmax":
+        return "softmax"
+    act = getattr(getattr(layer, "activation", None), "__name__", None)
+    if act in ("softmax", "sigmoid"):
+        return act
+    if act == "linear" or kind in ("Dense", "Conv2D"):
+        return "sigmoid_logits" if units == 1 else "softmax_logits"
     return None
 
 
-def _probe_num_classes(fn, input_shape, preprocess):
+def _implied_range(model) -> Optional[tuple]:
+    """The pixel range a model's leading ``Rescaling`` implies: ``Rescaling(1/255)`` reads 0..255 into
+    [0, 1], ``Rescaling(1/127.5, offset=-1)`` reads 0..255 into [-1, 1]; None for any other first layer."""
+    import keras
+
+    layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers or not isinstance(layers[0], keras.layers.Rescaling):
+        return None
+    scale, offset = np.asarray(layers[0].scale, np.float64), np.asarray(layers[0].offset, np.float64)
+    if scale.size != 1 or offset.size != 1 or float(scale) <= 0:
+        return None
+    scale, offset = float(scale), float(offset)
+    if offset == 0.0:
+        return (0.0, 1.0 / scale)
+    if offset == -1.0:
+        return (0.0, 2.0 / scale)
+    return None
+
+
+def _probe_units(fn, input_shape, preprocess, model_range):
     h, w, c = (s if s is not None else PROBE_SIZE for s in input_shape)
-    x = tf.zeros((1, h, w, c), tf.float32)
+    x = tf.fill((1, h, w, c), float((model_range or DEFAULT_PIXEL_RANGE)[0]))
     if preprocess is not None:
         x = preprocess(x)
     out = fn(x)

@@ -34,6 +34,10 @@ class GradientEvaluator(Protocol):
     def scores(self, x) -> np.ndarray:
         """The explained score of every class (N, classes) (top-1 targets are taken from it)."""
 
+    def network_view(self) -> Tuple[Callable, "GradientEvaluator"]:
+        """``(to_network, evaluator)``: pixels -> the tensor the network itself sees, and an evaluator
+        of the network from that tensor on (identity and itself when the evaluator cannot tell)."""
+
 
 @runtime_checkable
 class KerasEvaluator(GradientEvaluator, Protocol):

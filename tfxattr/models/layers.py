@@ -336,6 +336,29 @@ def find_layer(model, name: str):
     return graph.layers[graph.resolve(name)]
 
 
+# elementwise affine maps of the pixels that models carry as their first layers
+PREPROCESSING_LAYERS = ("Rescaling", "Normalization")
+
+
+def leading_preprocessing(model) -> Optional[str]:
+    """The path of the last of the model's leading preprocessing layers (``Rescaling``,
+    ``Normalization``) when the model can be split there, else None: after it starts the network."""
+    try:
+        graph = layer_graph(model)
+    except (TypeError, ValueError):  # subclassed or multi-output models: no layer graph to split
+        return None
+    last = None
+    for step in graph.steps:
+        if step.layer is None:  # the input alias of a nested model
+            continue
+        if type(step.layer).__name__ not in PREPROCESSING_LAYERS:
+            break
+        last = step
+    if last is None or len(last.outputs) != 1 or last.outputs[0] not in graph.dominators:
+        return None
+    return last.path
+
+
 # -- the blocks IIA and GradCAM use -------------------------------------------------------------
 BLOCKS = ("last_block", "penultimate_block")
 

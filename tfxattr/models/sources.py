@@ -15,6 +15,7 @@ from typing import Any, Callable, List, Optional, Sequence
 from ..checks import did_you_mean
 
 WEIGHT_NONE = "none"  # the spelling of "random weights" on the command line and in specs
+EIGHT_BIT = (0.0, 255.0)  # Keras applications and the demo model read 8-bit pixel values
 
 
 @dataclass
@@ -26,8 +27,9 @@ class Loaded:
     source: str
     preprocess: Optional[Callable] = None
     class_names: Optional[Sequence[str]] = None
-    ends_in_softmax: Optional[bool] = None
+    head: Optional[str] = None         # what the raw output is (tfxattr.models.objective.HEADS); None: detect
     input_shape: Optional[tuple] = None
+    pixel_range: Optional[tuple] = None  # the range of pixels the model reads; None: implied or 0..255
     weights: Optional[str] = None      # what the weights are: "imagenet", a file path, "none" (random)
     keep: Any = None                   # objects that must stay alive with the adapter (a loaded SavedModel)
 
@@ -144,7 +146,7 @@ def _is_demo(obj) -> bool:
 def _load_demo(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_model
 
-    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES))
+    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES), pixel_range=EIGHT_BIT)
 
 
 def _is_path(obj) -> bool:
@@ -159,7 +161,11 @@ def _load_saved_model(path, weights) -> Loaded:
     import tensorflow as tf
 
     path = os.fspath(path)
-    loaded = tf.saved_model.load(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as err:  # noqa: BLE001 - TF raises many kinds for a directory that is no SavedModel
+        raise ValueError(f"could not load the SavedModel directory {path!r}: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
     shape = None
     if hasattr(loaded, "serve") and callable(loaded.serve):
         call = loaded.serve
@@ -197,7 +203,11 @@ def _load_keras_file(path, weights) -> Loaded:
     import keras
 
     path = os.fspath(path)
-    return Loaded(keras.models.load_model(path, compile=False), os.path.basename(path), "keras_file")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001 - Keras raises many kinds (even "file not found") for a bad file
+        raise ValueError(f"could not load the model file {path!r}: {type(err).__name__}: {err}") from err
+    return Loaded(model, os.path.splitext(os.path.basename(path))[0], "keras_file")
 
 
 def _is_keras_app(obj) -> bool:
@@ -227,7 +237,7 @@ def _load_keras_app(name, weights) -> Loaded:
 
     app = keras_apps.get(name)
     return Loaded(keras_apps.build(app.name, weights=weights), app.name, "keras_app", preprocess=app.preprocess,
-                  class_names=keras_apps.class_names(), ends_in_softmax=False,
+                  class_names=keras_apps.class_names(), head="softmax_logits", pixel_range=EIGHT_BIT,
                   weights=WEIGHT_NONE if weights is None else weights)
 
 
