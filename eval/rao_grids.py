@@ -6,7 +6,10 @@ bottom-right cells (same class, different images). Score: Rao's Eq. 2 localizati
 the cell / all positive attribution), median and IQR over grids as in their box plots; AggAtt figures of
 the top-left cell per (setting, layer). Methods: Grad (|gradient|), IxG, IntGrad; add S-IntGrad / S-IxG with
 e.g. "ig:smooth_kernel=129". The paper's VGG11 / ResNet18 are not Keras applications: VGG16 and ResNet50V2
-stand in (VGG16's flatten head cannot take a 448x448 grid, so GridPG squeezes the grid to 224x224 for it).
+stand in. GridPG slides VGG16's Flatten + Dense head over the grid's 14x14 feature map as a 7x7 "classifier
+kernel" (stride 1) and averages the 64 window logits, as Rao et al.'s code does for VGG11
+(tfxattr.metrics.grids.dense_head); a model with neither global pooling nor such a head is squeezed to its
+input size (resize=True), which is a different setting and is noted in the report.
 Under DiFull every gradient-based method at the input must localize exactly 1.0.
 
     python eval/rao_grids.py --manual-dir ~/imagenet --limit 2000

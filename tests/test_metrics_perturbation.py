@@ -118,7 +118,8 @@ def test_adp_and_pic_hand_computed(model):
     assert drop.scores["pic"][0] == 0.0
     assert drop.scores["adp"][1] == pytest.approx(0.0, abs=1e-4) and drop.scores["pic"][1] == 100.0
     const = compute("adp_pic", model, img, np.ones((1, SIZE, SIZE)), targets=0)
-    assert const.skipped["adp"] == {0: "the map is constant"} and np.isnan(const.scores["pic"][0])
+    # issue 9 item 6 names one reason for every metric (was "the map is constant" here)
+    assert const.skipped["adp"] == {0: "constant map"} and np.isnan(const.scores["pic"][0])
 
 
 def test_all_steps_of_several_images_share_model_calls(model, white, probability_calls):
@@ -200,3 +201,103 @@ def test_bad_inputs_raise_clear_errors(model, white):
         compute("pos_neg", model, white, maps, measure="logit")
     with pytest.raises(ValueError, match="batch_size"):
         compute("insertion", model, white, maps, batch_size=0)
+
+
+# -- the reference perturbation tests, ported (read, not copied) ----------------------------------------------
+def reference_pos_neg(probabilities, images, vis, labels, neg, measure="accuracy"):
+    """LTX-Code/LTX cnn_baselines/evaluation/perturbation_eval_from_hdf5_all_comb_by_method.py (after
+    hila-chefer/Transformer-Explainability baselines/ViT/pertubation_eval_from_hdf5.py): blacken the top-k of
+    the (negated for NEG) flattened map in all channels, k = int(H*W*step) for steps 0.1..0.9; prepend the
+    unperturbed value; 100 * sklearn-style trapezoid AUC over arange(0, 1, 0.1) of the mean over images."""
+    n, h, w, c = images.shape
+    steps = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+    def value(batch):
+        p = probabilities(batch)
+        return (np.argmax(p, 1) == labels).astype(float) if measure == "accuracy" else p[np.arange(n), labels]
+    v = (-vis if neg else vis).reshape(n, -1)
+    curve = [value(images).mean()]
+    for step in steps:
+        data = images.reshape(n, h * w, c).copy()
+        top = np.argsort(-v, axis=1)[:, :int(h * w * step)]
+        for i in range(n):
+            data[i, top[i], :] = 0.0
+        curve.append(value(data.reshape(images.shape)).mean())
+    x = np.arange(0, 1, 0.1)
+    return 100 * sum((x[j + 1] - x[j]) * (curve[j] + curve[j + 1]) / 2 for j in range(len(x) - 1)), curve
+
+
+def reference_adp_pic(probabilities, images, vis, labels):
+    """LTX-Code/LTX cnn_baselines/evaluation/adp_pic_eval_from_hdf5.py (Grad-CAM++ Eqs. 21-22): the image times
+    the [0, 1] map; Y, O = softmax of the label; ADP = 100 mean(max(Y - O, 0) / Y), PIC = 100 mean(Y < O)."""
+    idx = np.arange(len(images))
+    y = probabilities(images)[idx, labels]
+    o = probabilities(images * vis[..., None])[idx, labels]
+    return 100 * np.mean(np.maximum(y - o, 0) / y), 100 * np.mean(y < o)
+
+
+@pytest.fixture(scope="module")
+def demo_setup():
+    from tfxattr import demo
+
+    data = demo.make_demo_data(8, seed=21)
+    images = np.asarray(data["images"], np.float32)
+    rng = np.random.default_rng(2)
+    vis = np.asarray(data["masks"], float) + rng.random(data["masks"].shape)  # no ties: topk order is moot
+    vis = (vis - vis.min((1, 2), keepdims=True)) / np.ptp(vis, axis=(1, 2), keepdims=True)  # in [0, 1] already
+    adapter = tfxattr.as_model(demo.load_demo_model(), output="probability")
+    return adapter, images, vis, np.asarray(data["labels"])
+
+
+@pytest.mark.parametrize("measure", ["accuracy", "probability"])
+def test_pos_neg_equals_the_reference_perturbation_test(demo_setup, measure):
+    adapter, images, vis, labels = demo_setup
+    # IIA's "Predicted" setting: maps explain the top-1 class, hits are checked against the ground truth
+    res = compute("pos_neg", adapter, images, vis, targets=None, labels=labels, measure=measure)
+    for name, neg in (("pos", False), ("neg", True)):
+        auc, curve = reference_pos_neg(adapter.probabilities, images, vis, labels, neg, measure)
+        np.testing.assert_allclose(np.nanmean(res.curves[name].y, 0), curve, atol=1e-6)
+        assert res.aggregate()[name] == pytest.approx(auc, abs=1e-4)
+        assert np.ptp(curve) > 0.1  # the removals change the predictions: the comparison is not vacuous
+
+
+def test_adp_pic_equals_the_reference(demo_setup):
+    adapter, images, vis, labels = demo_setup
+    images = images.copy()
+    images[::2] *= 0.6  # darker images: some masked images gain confidence, so PIC is not 0
+    res = compute("adp_pic", adapter, images, vis, targets=None, labels=labels)
+    adp, pic = reference_adp_pic(adapter.probabilities, images, vis, labels)
+    assert res.aggregate()["adp"] == pytest.approx(adp, abs=1e-4)
+    assert res.aggregate()["pic"] == pytest.approx(pic, abs=1e-9)
+    assert METRICS["adp_pic"].uses_labels  # the runner passes the ground truth, as the reference uses it
+
+
+# -- constant maps ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def textured():
+    """The SIC/AIC test's edge model and textured images: every maps metric scores a normal map on them."""
+    from test_metrics_pic import edge_energy, edge_model, textured_images
+
+    images = textured_images(3)
+    blurred = np.stack([np.asarray(tfxattr.metrics.pic.pil_blur(i, 20.0)) for i in images])
+    e_orig, e_base = edge_energy(tf.constant(images, tf.float32)).numpy(), edge_energy(
+        tf.constant(blurred, tf.float32)).numpy()
+    threshold = float((e_orig.min() + e_base.max()) / 2)
+    return edge_model(threshold, gain=4.0 / (e_orig.min() - threshold)), images.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", MAP_METRICS)
+def test_constant_and_all_zero_maps_are_skipped_by_every_maps_metric(textured, name):
+    model, images = textured
+    normal = np.random.default_rng(5).random(images.shape[:3])[0]
+    maps = np.stack([normal, np.full_like(normal, 0.7), np.zeros_like(normal)])
+    masks = np.zeros(images.shape[:3], bool)
+    masks[:, 5:15, 5:15] = True
+    res = METRICS[name](model, images, maps, targets=0, masks=masks, batch_size=16)
+    for score, values in res.scores.items():
+        assert res.skipped[score].get(1) == res.skipped[score].get(2) == "constant map", score
+        assert np.isnan(values[1]) and np.isnan(values[2])
+        assert 0 not in res.skipped[score] and np.isfinite(values[0]), (score, res.skipped[score])
+        if score in res.curves:
+            assert np.all(np.isnan(res.curves[score].y[1:])) and np.all(np.isfinite(res.curves[score].y[0]))
+    assert all(np.isfinite(v) for v in res.aggregate().values())  # the normal map alone is aggregated

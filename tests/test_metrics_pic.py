@@ -5,7 +5,8 @@ import saliency.metrics.pic as pair_pic
 import tensorflow as tf
 
 import tfxattr
-from tfxattr.metrics import METRICS, PAIR_THRESHOLDS, compute
+from tfxattr.metrics import IDGI_THRESHOLDS, METRICS, PAIR_THRESHOLDS, PIC_AGGREGATION, compute
+from tfxattr.metrics.base import binned_curve
 from tfxattr.metrics.pic import _one_blas_thread, interpolate_unknown, msssim_settings, msssim_to, pil_blur
 
 SIZE = 20  # small: PAIR triangulates every channel of every threshold
@@ -86,7 +87,8 @@ def test_sic_aic_equal_pair_compute_pic_metric(setup, monkeypatch, metric):
         assert abs(ours.scores[metric][i] - ref.auc) < 1e-6
         np.testing.assert_allclose(ours.curves[metric].y[i], ref.curve_y, atol=1e-6)
         np.testing.assert_allclose(ours.curves[metric].x, ref.curve_x, atol=0)
-    agg = pair_pic.aggregate_individual_pic_results(refs, method="median")
+    # the library default is the papers' (XRAI, IDGI Sec. 4.4): SIC median, AIC mean (was: median for both)
+    agg = pair_pic.aggregate_individual_pic_results(refs, method=PIC_AGGREGATION[metric])
     assert abs(ours.aggregate()[metric] - agg.auc) < 1e-6
     assert abs(ours.aggregate("mean")[metric] - pair_pic.aggregate_individual_pic_results(refs, "mean").auc) < 1e-6
     assert 0.0 < ours.scores[metric].min() and ours.scores[metric].max() <= 1.0
@@ -186,3 +188,121 @@ def test_bad_pic_options_raise(setup):
         compute("sic_aic", model, x, maps, random_mask=np.ones((5, 5), bool))
     with pytest.raises(ValueError, match="num_data_points"):
         compute("sic_aic", model, x, maps, num_data_points=0)
+    with pytest.raises(ValueError, match="aggregation"):
+        compute("sic_aic", model, x, maps, aggregation="avg")
+    with pytest.raises(ValueError, match="unknown score.*'aicc'.*did you mean"):
+        compute("sic_aic", model, x, maps, aggregation={"aicc": "mean"})
+    with pytest.raises(ValueError, match="estimator"):
+        compute("sic_aic", model, x, maps, estimator="bins")
+    with pytest.raises(ValueError, match="bins"):
+        compute("sic_aic", model, x, maps, bins=0)
+
+
+def test_default_aggregation_is_median_for_sic_and_mean_for_aic(setup):
+    """XRAI Sec. 4 / IDGI Sec. 4.4: SIC median, AIC mean - by default, in the result, its dict and the report."""
+    from tfxattr.evaluation.report import StoreView, summarize
+
+    model, images, maps, seed_mask = setup
+    res = compute("sic_aic", model, images.astype(np.float32), maps, targets=0, random_mask=seed_mask,
+                  thresholds=THRESHOLDS, min_pred_value=0.5)
+    assert PIC_AGGREGATION == {"sic": "median", "aic": "mean"}
+    assert (res.aggregation_of("sic"), res.aggregation_of("aic")) == ("median", "mean")
+    agg = res.aggregate()
+    for name, reduce in (("sic", np.median), ("aic", np.mean)):
+        c = res.curves[name]
+        assert agg[name] == pytest.approx(np.trapezoid(reduce(c.y[res.kept(name)], axis=0), c.x), abs=1e-12)
+    # the AIC curves are 0/1 steps: their pointwise median and mean differ, so the default is visible
+    aic = res.curves["aic"]
+    mean_area = np.trapezoid(aic.y.mean(0), aic.x)
+    median_area = np.trapezoid(np.median(aic.y, 0), aic.x)
+    assert abs(mean_area - median_area) > 1e-3 and agg["aic"] == pytest.approx(mean_area, abs=1e-12)
+    assert res.aggregate("median")["aic"] == pytest.approx(median_area, abs=1e-12)  # an explicit override wins
+    assert res.aggregate({"aic": "median"}) == pytest.approx({"sic": agg["sic"], "aic": median_area})
+    assert res.to_dict()["score_aggregation"] == {"sic": "median", "aic": "mean"}
+    assert "mean;" in res.summary().splitlines()[2]  # the aic line names its aggregation
+    # the report reads the per-score default from a store's metric record (the options hold it) ...
+    record = {"aggregation": res.aggregation, "options": res.to_dict()["options"],
+              "higher_is_better": {"sic": True, "aic": True},
+              "curves": {k: {"x": c.x.tolist(), "scale": 1.0} for k, c in res.curves.items()}}
+    results = [{"model": "m", "method": "x", "scores": {"sic_aic": {k: float(v[i]) for k, v in res.scores.items()}},
+                "curves": {"sic_aic": {k: c.y[i].tolist() for k, c in res.curves.items()}}} for i in range(3)]
+    rows = {r.score: r for r in summarize(StoreView({}, {}, {"sic_aic": record}, results))}
+    assert (rows["sic"].aggregation, rows["aic"].aggregation) == ("median", "mean")
+    assert rows["aic"].aggregate == pytest.approx(mean_area, abs=1e-9)
+    # ... and a store written before (one "median" for the metric, no per-score entry) keeps its meaning
+    old = dict(record, options={})
+    rows = {r.score: r for r in summarize(StoreView({}, {}, {"sic_aic": old}, results))}
+    assert rows["aic"].aggregation == "median" and rows["aic"].aggregate == pytest.approx(median_area, abs=1e-9)
+
+
+def test_binned_curve_equals_a_loop_over_bins():
+    rng = np.random.default_rng(4)
+    x, y = rng.random(500), rng.random(500)
+    x[:3] = [0.0, 1.0, 0.999]
+    for how, reduce in (("mean", np.mean), ("median", np.median)):
+        bx, by = binned_curve(x, y, 100, how)
+        members = [[v for u, v in zip(x, y) if b / 100 <= u < (b + 1) / 100 or (b == 99 and u == 1.0)]
+                   for b in range(100)]
+        want = [(b, reduce(m)) for b, m in enumerate(members) if m]
+        np.testing.assert_allclose(bx, [(b + 0.5) / 100 for b, _ in want])
+        np.testing.assert_allclose(by, [v for _, v in want])
+
+
+def paper_binned_pic(model, images, maps, target, thresholds, radius, bins=100, min_pred=0.5):
+    """IDGI Sec. 4.4 written out: blurred base, bokeh images revealing the top k% pixels, WebP sizes
+    normalised between base and original (PAIR's "Normalized Entropy"), bin every bokeh image by it, then per
+    bin the mean accuracy (AIC) and the median of bokeh/original probability (SIC), running max per image."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    def size(a):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="webp", lossless=True, quality=100)
+        return buf.tell()
+
+    pooled = {"sic": [], "aic": []}
+    kept = {"sic": [], "aic": []}
+    for i, img in enumerate(images):
+        blurred = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=radius)))
+        bokeh = [np.where((maps[i] >= np.quantile(maps[i], 1 - k))[..., None], img, blurred) for k in thresholds]
+        p = model.probabilities(np.stack([img, blurred] + bokeh).astype(np.float32))
+        hit = (np.argmax(p, -1) == target).astype(float)
+        info = [size(a) for a in [img, blurred] + bokeh]
+        x = [min(max((s - info[1]) / (info[0] - info[1]), 0.0), 1.0) for s in info[2:]]
+        for name, v in (("sic", p[:, target]), ("aic", hit)):
+            if v[0] < min_pred or info[1] >= info[0] or v[1] >= v[0]:
+                continue  # PAIR's reasons to leave an image out
+            kept[name].append(i)
+            best = -np.inf
+            for xj, vj in zip(x, v[2:]):
+                best = max(best, vj / v[0] if name == "sic" else vj)
+                pooled[name].append((xj, best))
+    out = {}
+    for name, how in (("sic", np.median), ("aic", np.mean)):
+        by_bin = {}
+        for xj, vj in pooled[name]:
+            by_bin.setdefault(min(int(np.floor(xj * bins)), bins - 1), []).append(vj)
+        centres = [(b + 0.5) / bins for b in sorted(by_bin)]
+        values = [how(by_bin[b]) for b in sorted(by_bin)]
+        out[name] = sum((centres[j + 1] - centres[j]) * (values[j] + values[j + 1]) / 2 for j in range(len(values) - 1))
+    return out, kept
+
+
+def test_idgi_presets_aggregate_with_the_papers_binned_estimator(setup):
+    model, images, maps, _ = setup
+    radius = 3.0  # 20 px images: the paper's radius 20 would blur them flat
+    res = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_radius=radius)
+    want, kept = paper_binned_pic(model, images, maps, 0, IDGI_THRESHOLDS, radius)
+    for name in ("sic", "aic"):
+        assert res.curves[name].bins == 100 and res.options["estimator"] == "binned"
+        assert res.kept(name).tolist() == kept[name] and len(kept[name]) >= 2
+        assert res.aggregate()[name] == pytest.approx(want[name], abs=1e-6)
+        x, _ = res.aggregate_curves()[name]
+        assert len(x) > 1 and np.all(np.diff(x) > 0)
+    # the same images under PAIR's estimator give another number: the presets really changed estimator
+    pair = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_radius=radius,
+                                   estimator="interpolate")
+    assert pair.aggregate()["sic"] != pytest.approx(res.aggregate()["sic"], abs=1e-6)
+    assert METRICS["sic_aic_idgi_msssim"].defaults["estimator"] == "binned"
+    assert METRICS["sic_aic_pair"].defaults["estimator"] == METRICS["sic_aic"].defaults["estimator"] == "interpolate"

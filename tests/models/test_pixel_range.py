@@ -43,3 +43,14 @@ def test_a_leading_rescaling_implies_the_range(scale, offset, implied):
 def test_sources_declare_their_range():
     assert tfxattr.as_model("demo").model_range == (0.0, 255.0)
     assert tfxattr.as_model("mobilenetv2", weights="none").model_range == (0.0, 255.0)
+
+
+def test_metrics_take_pixel_range(tiny_model, tiny_images):
+    from tfxattr.metrics import compute
+
+    maps = np.random.default_rng(0).uniform(size=tiny_images.shape[:3])
+    plain = compute("insertion", tiny_model, tiny_images, maps, targets=[0, 1, 2])
+    unit = compute("insertion", tiny_model, tiny_images / 255.0, maps, targets=[0, 1, 2], pixel_range=(0, 1))
+    np.testing.assert_allclose(unit.scores["insertion"], plain.scores["insertion"], rtol=1e-4)
+    with pytest.warns(UserWarning, match="pixel_range"):
+        compute("insertion", tiny_model, tiny_images / 255.0, maps, targets=[0, 1, 2])

@@ -22,20 +22,26 @@ It returns a :class:`MetricResult`:
 * ``scores``: score name -> float64 (N,) per-image values, NaN where skipped;
 * ``skipped``: score name -> {image index: reason} (e.g. below ``min_pred_value``; never silent);
 * ``curves``: score name -> ``Curve(x (P,), y (N,P), scale)`` for scores that are areas under curves;
-* ``higher_is_better``, ``aggregation`` (the paper's: "median" for SIC/AIC, else "mean"), ``options``,
-  ``targets``, ``extras``; ``aggregate(method=None) -> {score: float}`` (curves are aggregated pointwise,
-  then integrated, as PAIR does), ``aggregate_curves()``, ``summary()`` (text), ``to_dict()`` (JSON-ready).
+* ``higher_is_better``, ``aggregation`` and ``score_aggregation`` (the paper's, per score: SIC median,
+  AIC mean (XRAI, IDGI Sec. 4.4), else "mean"; ``aggregation_of(score)``), ``options``, ``targets``,
+  ``extras``; ``aggregate(method=None) -> {score: float}`` (curves are aggregated pointwise, then
+  integrated, as PAIR does; IDGI's binned curves pool and bin the images' points),
+  ``aggregate_curves()``, ``summary()`` (text), ``to_dict()`` (JSON-ready).
+* Constant maps (all-zero included) rank nothing: every maps metric skips them with the reason
+  ``"constant map"`` (``tfxattr.metrics.base.constant_maps``).
 
 Registered metrics (scores in brackets):
 
 * ``sic_aic`` [sic, aic]: PAIR ``compute_pic_metric`` defaults (min_pred_value 0.8), PAIR's thresholds.
 * ``sic_aic_pair``: PAIR's notebook settings (13 thresholds, 1% random pixels, min_pred_value 0.5).
-* ``sic_aic_idgi``: IDGI Table 2 (PIL blur radius 20 base, 25 thresholds, 100 curve points, WebP).
+* ``sic_aic_idgi``: IDGI Table 2 (PIL blur radius 20 base, 25 thresholds, WebP; aggregate = the paper's
+  estimator over 100 bins of information level, ``estimator="binned"``).
 * ``sic_aic_idgi_msssim``: IDGI Table 3 (as above, information = MS-SSIM to the original).
 * ``sic_aic_ggig``: GGIG Table 2 (PAIR notebook settings, information = grey-level entropy).
 * ``insertion`` [insertion, insertion_ratio] / ``deletion`` [deletion, deletion_ratio]: IDGI Sec. 4.3,
   5% steps from a black image (``base="blur"`` for a blurred one); probability and probability ratio.
-* ``pos_neg`` [pos, neg]: IIA's positive/negative perturbation AUC (percent).
+* ``pos_neg`` [pos, neg]: IIA's positive/negative perturbation AUC (percent; Chefer et al.'s test as in
+  the IIA group's LTX code).
 * ``adp_pic`` [adp, pic]: IIA's Average Drop % and % Increase in Confidence (Grad-CAM++).
 * ``localization`` [f1, roc_auc, mae]: IDGI Sec. 4.6 against object masks.
 * ``grid_localization`` (consumes "grid"): Rao et al. grid localization (:mod:`tfxattr.metrics.grids`).
@@ -50,7 +56,7 @@ from .base import METRICS, Curve, MetricResult, MetricSpec, compute, get_metric,
 from .grids import grid_localization
 from .localization import localization
 from .perturbation import adp_pic, deletion, insertion, pos_neg
-from .pic import IDGI_THRESHOLDS, PAIR_THRESHOLDS, sic_aic
+from .pic import IDGI_BINS, IDGI_THRESHOLDS, PAIR_THRESHOLDS, PIC_AGGREGATION, sic_aic
 
 # x-axis labels of the curves (the report's plots)
 PIC_AXES = {"sic": "information level (normalised)", "aic": "information level (normalised)"}
@@ -62,21 +68,21 @@ register_metric("sic_aic", sic_aic, curve_axes=PIC_AXES)
 register_metric("sic_aic_pair", sic_aic, "SIC/AIC with PAIR's notebook settings (min_pred_value 0.5)",
                 curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5,
                 num_data_points=1000)
-register_metric("sic_aic_idgi", sic_aic, "SIC/AIC as IDGI Table 2: PIL blur r=20 base, 25 thresholds, 100 points",
+register_metric("sic_aic_idgi", sic_aic, "SIC/AIC as IDGI Table 2: PIL blur r=20 base, 25 thresholds, 100 bins",
                 curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
-                min_pred_value=0.5)
+                min_pred_value=0.5, estimator="binned", bins=IDGI_BINS)
 register_metric("sic_aic_idgi_msssim", sic_aic, "SIC/AIC as IDGI Table 3: information level = MS-SSIM",
                 curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
-                min_pred_value=0.5, information="msssim")
+                min_pred_value=0.5, information="msssim", estimator="binned", bins=IDGI_BINS)
 register_metric("sic_aic_ggig", sic_aic, "SIC/AIC as GGIG Table 2: information level = grey-level entropy",
                 curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
 register_metric("insertion", insertion, curve_axes=INSERTION_AXES)
 register_metric("deletion", deletion, curve_axes=DELETION_AXES)
 register_metric("pos_neg", pos_neg, uses_labels=True, curve_axes=POS_NEG_AXES)
-register_metric("adp_pic", adp_pic)
+register_metric("adp_pic", adp_pic, uses_labels=True)
 register_metric("localization", localization, needs_masks=True)
 register_metric("grid_localization", grid_localization, consumes="grid")
 
 __all__ = ["METRICS", "MetricSpec", "MetricResult", "Curve", "compute", "get_metric", "metric_options",
            "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic", "localization",
-           "grid_localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS"]
+           "grid_localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS", "IDGI_BINS", "PIC_AGGREGATION"]

@@ -21,6 +21,8 @@ from ..visualize import reduce_channels
 AGGREGATIONS = ("mean", "median")
 # perturbed images are built for as many source images as fill this many model batches at once
 GROUP_BATCHES = 4
+#: the skip reason of a map with one value everywhere (all-zero included): it ranks no pixel above another
+CONSTANT_MAP = "constant map"
 
 
 @dataclass
@@ -28,10 +30,16 @@ class Curve:
     """One curve per image on a shared x-axis: ``x`` (P,), ``y`` (N, P) (NaN rows where skipped).
 
     The score of image i is ``scale * trapezoid(y[i], x)``.
+
+    ``points`` (N, T, 2) and ``bins`` > 0 mark a *binned* curve (IDGI Sec. 4.4): the aggregate over images
+    is not taken pointwise over ``y`` but from the pooled raw (x, y) points of the kept images, binned into
+    ``bins`` equal bins of x (:func:`binned_curve`). ``y`` still holds each image's own curve.
     """
     x: np.ndarray
     y: np.ndarray
     scale: float = 1.0
+    points: Optional[np.ndarray] = None
+    bins: int = 0
 
 
 @dataclass
@@ -41,7 +49,9 @@ class MetricResult:
     ``scores``: name -> float64 (N,), NaN where that score skipped the image.
     ``curves``: name -> :class:`Curve`, for the scores that are areas under a curve.
     ``skipped``: name -> {image index: reason}, one entry per score name (empty dict: none skipped).
-    ``higher_is_better``: name -> bool.  ``aggregation``: "mean" or "median", the paper's default.
+    ``higher_is_better``: name -> bool.  ``aggregation``: "mean" or "median", the paper's default for
+    every score not named in ``score_aggregation`` (name -> "mean"/"median", e.g. SIC median and AIC mean
+    as in XRAI and IDGI Sec. 4.4); :meth:`aggregation_of` gives the one a score uses.
     ``extras``: metric-specific arrays (e.g. thresholds, raw predictions).
     """
     metric: str
@@ -53,10 +63,25 @@ class MetricResult:
     options: dict = field(default_factory=dict)
     targets: Optional[np.ndarray] = None
     extras: dict = field(default_factory=dict)
+    score_aggregation: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in self.scores:
             self.skipped.setdefault(name, {})
+        one_of(self.aggregation, "aggregation", AGGREGATIONS)
+        for how in self.score_aggregation.values():
+            one_of(how, "score_aggregation values", AGGREGATIONS)
+
+    def aggregation_of(self, name: str, method=None) -> str:
+        """How score ``name`` is aggregated: ``method`` ("mean"/"median" for every score, or a dict of
+        per-score overrides), else the score's own (``score_aggregation``), else ``aggregation``."""
+        if isinstance(method, dict):
+            how = method.get(name)
+        else:
+            how = method
+        how = how or self.score_aggregation.get(name, self.aggregation)
+        one_of(how, "method", AGGREGATIONS)
+        return how
 
     @property
     def num_images(self) -> int:
@@ -66,60 +91,91 @@ class MetricResult:
         """Indices of the images that ``name`` scored (not skipped)."""
         return np.array([i for i in range(self.num_images) if i not in self.skipped[name]], dtype=int)
 
-    def aggregate(self, method: Optional[str] = None) -> Dict[str, float]:
+    def aggregate(self, method=None) -> Dict[str, float]:
         """One number per score over the kept images (NaN if none was kept).
 
-        A score with a curve aggregates the curves pointwise, then takes the area (PAIR's
-        ``aggregate_individual_pic_results``); with "mean" that equals the mean of the areas.
+        ``method``: None (each score's own, :meth:`aggregation_of`), "mean"/"median" for every score, or a
+        dict of per-score overrides. A score with a curve aggregates the curves pointwise, then takes the
+        area (PAIR's ``aggregate_individual_pic_results``); with "mean" that equals the mean of the areas.
+        A binned curve (``Curve.bins``) pools the raw points of the kept images (:func:`binned_curve`).
         """
-        reduce = self._reducer(method)
         out = {}
         for name, values in self.scores.items():
+            how = self.aggregation_of(name, method)
             kept = self.kept(name)
             if len(kept) == 0:
                 out[name] = float("nan")
             elif name in self.curves:
-                c = self.curves[name]
-                out[name] = float(c.scale * np.trapezoid(reduce(c.y[kept], axis=0), c.x))
+                x, y = self._aggregate_curve(name, kept, how)
+                out[name] = float(self.curves[name].scale * np.trapezoid(y, x)) if len(x) else float("nan")
             else:
-                out[name] = float(reduce(values[kept]))
+                out[name] = float(_REDUCERS[how](values[kept]))
         return out
 
-    def aggregate_curves(self, method: Optional[str] = None) -> Dict[str, tuple]:
+    def aggregate_curves(self, method=None) -> Dict[str, tuple]:
         """name -> (x, aggregated y) for every score with a curve."""
-        reduce = self._reducer(method)
-        return {name: (c.x, reduce(c.y[self.kept(name)], axis=0)) for name, c in self.curves.items()
-                if len(self.kept(name))}
+        return {name: self._aggregate_curve(name, self.kept(name), self.aggregation_of(name, method))
+                for name in self.curves if len(self.kept(name))}
 
-    def _reducer(self, method):
-        method = method or self.aggregation
-        one_of(method, "method", AGGREGATIONS)
-        return np.mean if method == "mean" else np.median
+    def _aggregate_curve(self, name, kept, how):
+        c = self.curves[name]
+        if c.bins:
+            return binned_curve(c.points[kept, :, 0], c.points[kept, :, 1], c.bins, how)
+        return c.x, _REDUCERS[how](c.y[kept], axis=0)
 
-    def summary(self, method: Optional[str] = None) -> str:
-        """A small text table: score, aggregate, direction, images used / skipped."""
+    def summary(self, method=None) -> str:
+        """A small text table: score, aggregate (with how it was aggregated), direction, images used / skipped."""
         agg = self.aggregate(method)
-        lines = [f"{self.metric} ({method or self.aggregation} over {self.num_images} images)"]
+        lines = [f"{self.metric} (over {self.num_images} images)"]
         for name, value in agg.items():
             arrow = "higher is better" if self.higher_is_better[name] else "lower is better"
             n_skip = len(self.skipped[name])
-            lines.append(f"  {name:<16} {value:10.4f}   ({arrow}; {self.num_images - n_skip} used, {n_skip} skipped)")
+            how = self.aggregation_of(name, method) + (" of bins" if name in self.curves and self.curves[name].bins
+                                                       else "")
+            lines.append(f"  {name:<16} {value:10.4f}   ({how}; {arrow}; {self.num_images - n_skip} used, "
+                         f"{n_skip} skipped)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """Plain lists and numbers (JSON-ready; NaN stays float('nan'))."""
         return {
-            "metric": self.metric, "aggregation": self.aggregation, "options": _plain(self.options),
+            "metric": self.metric, "aggregation": self.aggregation,
+            "score_aggregation": {k: self.aggregation_of(k) for k in self.scores}, "options": _plain(self.options),
             "targets": None if self.targets is None else self.targets.tolist(),
             "scores": {k: v.tolist() for k, v in self.scores.items()},
             "aggregate": self.aggregate(), "higher_is_better": dict(self.higher_is_better),
             "skipped": {k: {str(i): r for i, r in v.items()} for k, v in self.skipped.items()},
-            "curves": {k: {"x": c.x.tolist(), "y": c.y.tolist(), "scale": c.scale} for k, c in self.curves.items()},
+            "curves": {k: {"x": c.x.tolist(), "y": c.y.tolist(), "scale": c.scale,
+                           **({"bins": c.bins, "points": c.points.tolist()} if c.bins else {})}
+                       for k, c in self.curves.items()},
         }
 
     def __repr__(self):
         agg = ", ".join(f"{k}={v:.4f}" for k, v in self.aggregate().items())
         return f"MetricResult({self.metric!r}, n={self.num_images}, {agg})"
+
+
+_REDUCERS = {"mean": np.mean, "median": np.median}
+
+
+def binned_curve(levels, values, bins: int, how: str):
+    """IDGI Sec. 4.4's binned information curve from pooled (information level, value) points.
+
+    The points of every image are pooled; x in [0, 1] falls in bin ``min(floor(x * bins), bins - 1)``
+    (``bins`` equal bins; x = 1 in the last); each non-empty bin gives (its centre, the ``how`` ("mean"
+    for AIC, "median" for SIC) of its values). Empty bins give no point; the area is the trapezoid rule
+    over the returned points. Non-finite points are dropped. Returns (x, y), both (B,) with B <= ``bins``.
+    """
+    positive_int(bins, "bins")
+    one_of(how, "how", AGGREGATIONS)
+    x = np.asarray(levels, np.float64).reshape(-1)
+    y = np.asarray(values, np.float64).reshape(-1)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = np.clip(x[ok], 0.0, 1.0), y[ok]
+    index = np.minimum(np.floor(x * bins).astype(int), bins - 1)
+    filled = np.unique(index)
+    centres = (filled + 0.5) / bins
+    return centres, np.array([_REDUCERS[how](y[index == b]) for b in filled], np.float64)
 
 
 def _plain(obj):
@@ -138,13 +194,15 @@ def _plain(obj):
 @dataclass
 class MetricInputs:
     """Checked inputs: float32 pixel ``images`` (N,H,W,C), float ``maps`` (N,H,W), int32 ``targets``,
-    softmax ``probabilities`` (N,K) of the unmodified images, bool ``masks`` (N,H,W) or None."""
+    softmax ``probabilities`` (N,K) of the unmodified images, bool ``masks`` (N,H,W) or None;
+    ``constant``: {image index: :data:`CONSTANT_MAP`} for the maps that rank nothing (:func:`constant_maps`)."""
     adapter: Optional[ModelAdapter]
     images: np.ndarray
     maps: np.ndarray
     targets: Optional[np.ndarray]
     probabilities: Optional[np.ndarray]
     masks: Optional[np.ndarray]
+    constant: Dict[int, str] = field(default_factory=dict)
 
 
 def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_model=True,
@@ -171,6 +229,8 @@ def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_
         adapter = (model.with_options(batch_size=batch_size) if isinstance(model, ModelAdapter)
                    else as_model(model, output="probability", batch_size=batch_size))
     arr, _ = load_images(images, adapter.input_shape if adapter is not None else None)
+    if adapter is not None:
+        adapter.check_pixels(arr)
     maps = check_maps(maps, arr.shape)
     masks = check_masks(masks, arr.shape, required=needs_masks)
     probs, resolved = None, None
@@ -179,7 +239,36 @@ def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_
         resolved = resolve_targets(targets, len(arr), adapter.num_classes, lambda: probs)
     elif targets is not None:
         resolved = resolve_targets(targets, len(arr), np.iinfo(np.int32).max)
-    return MetricInputs(adapter, arr, maps, resolved, probs, masks)
+    return MetricInputs(adapter, arr, maps, resolved, probs, masks, constant_maps(maps))
+
+
+def constant_maps(maps) -> Dict[int, str]:
+    """{i: :data:`CONSTANT_MAP`} for every map (N,H,W) with one value everywhere (all-zero included).
+
+    Such a map orders no pixel before another, so any score of it would measure the tie-breaking rule
+    (raster order), not the attribution: every maps metric skips it (issue 9, item 6).
+    """
+    flat = np.asarray(maps).reshape(len(maps), -1)
+    return {int(i): CONSTANT_MAP for i in np.flatnonzero(np.all(flat == flat[:, :1], axis=1))}
+
+
+def skip_images(result: "MetricResult", reasons: Dict[int, str]) -> "MetricResult":
+    """Mark images ``reasons`` ({index: reason}) as skipped by every score of ``result``: NaN scores and
+    curve rows, the reason in ``skipped`` (it replaces any other reason of that image). Returns ``result``."""
+    if not reasons:
+        return result
+    idx = np.fromiter(reasons, dtype=int)
+    for name, values in result.scores.items():
+        values = result.scores[name] = np.asarray(values, np.float64).copy()
+        values[idx] = np.nan
+        result.skipped.setdefault(name, {}).update(reasons)
+    for curve in result.curves.values():
+        curve.y = np.asarray(curve.y, np.float64).copy()
+        curve.y[idx] = np.nan
+        if curve.points is not None:
+            curve.points = np.asarray(curve.points, np.float64).copy()
+            curve.points[idx] = np.nan
+    return result
 
 
 def check_maps(maps, image_shape) -> np.ndarray:
@@ -350,6 +439,14 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS[name]
 
 
-def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, **options) -> MetricResult:
-    """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``."""
-    return get_metric(name)(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **options)
+def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, pixel_range=None,
+            **options) -> MetricResult:
+    """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``.
+
+    ``pixel_range``: the range of ``images`` when it is not the model's own (see ``tfxattr.as_model``)."""
+    metric = get_metric(name)
+    if pixel_range is not None and model is not None:
+        if isinstance(model, ModelAdapter):
+            raise ValueError("pixel_range cannot be changed on an existing ModelAdapter; pass the raw model")
+        model = as_model(model, output="probability", batch_size=batch_size, pixel_range=pixel_range)
+    return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **options)

@@ -11,13 +11,14 @@ above the maximum predicts nothing), so the "best threshold" is exact, not a gri
   salient-object-detection MAE of Cong et al. 2018, IDGI's reference [9]).
 
 IDGI does not say whether F1 and MAE share one threshold; here each takes its own best threshold.
+Constant maps (one value everywhere) are skipped with the reason "constant map": they rank no pixel.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..checks import one_of
-from .base import MetricResult, prepare
+from .base import MetricResult, prepare, skip_images
 
 
 def localization(model, images, maps, targets=None, masks=None, batch_size=32, *,
@@ -25,14 +26,15 @@ def localization(model, images, maps, targets=None, masks=None, batch_size=32, *
     """Best-threshold F1, ROC-AUC and MAE of the maps against bool object ``masks`` (N,H,W).
 
     ``model`` and ``targets`` are not needed (pass None); images only fix the expected shapes.
-    Images whose mask is empty (F1, ROC-AUC) or full (ROC-AUC) are skipped with the reason.
+    Images whose mask is empty (F1, ROC-AUC) or full (ROC-AUC), or whose map is constant, are skipped
+    with the reason.
     """
     one_of(mae, "mae", ("best_threshold", "continuous"))
     inputs = prepare(None, images, maps, targets, masks, batch_size, needs_model=False, needs_masks=True)
     n = len(inputs.maps)
     scores = {k: np.full(n, np.nan) for k in ("f1", "roc_auc", "mae")}
     skipped = {k: {} for k in scores}
-    for i in range(n):
+    for i in (i for i in range(n) if i not in inputs.constant):
         values, positive = inputs.maps[i].ravel().astype(np.float64), inputs.masks[i].ravel()
         n_pos = int(positive.sum())
         if n_pos == 0:
@@ -44,8 +46,9 @@ def localization(model, images, maps, targets=None, masks=None, batch_size=32, *
         if i not in skipped["roc_auc"]:
             scores["roc_auc"][i] = roc_auc(values, positive)
         scores["mae"][i] = best_mae(values, positive) if mae == "best_threshold" else continuous_mae(values, positive)
-    return MetricResult("localization", scores, {"f1": True, "roc_auc": True, "mae": False}, skipped=skipped,
-                        aggregation="mean", options={"mae": mae}, targets=inputs.targets)
+    return skip_images(MetricResult("localization", scores, {"f1": True, "roc_auc": True, "mae": False},
+                                    skipped=skipped, aggregation="mean", options={"mae": mae},
+                                    targets=inputs.targets), inputs.constant)
 
 
 def threshold_counts(values, positive):

@@ -11,14 +11,27 @@ Where the papers leave a choice open, this module takes:
 * insertion / deletion: ``round(f * H * W)`` pixels at f = 0, 0.05, ..., 1 (21 images), all channels of
   a pixel together; area by the trapezoid rule over f in [0, 1]; "ratio" divides each point by the
   probability on the unmodified image (IDGI Table 1's "probability ratio").
-* POS / NEG: IIA only cites Chefer et al. (2021); as in that evaluation code, ``int(f * H * W)`` pixels
-  are blacked out (in pixel space, before the model's preprocessing) for f = 0.1 ... 0.9, the curve also
-  holds the unperturbed image at f = 0, a hit is "top-1 class == label", and the score is 100 x the
-  area over f in [0, 0.9]. The paper's number is the area of the mean hit curve = the mean of the
-  per-image areas (``aggregation="mean"``). In IIA's "Predicted" setting the maps explain the predicted
-  class but hits are still checked against the ground truth: pass ``labels=`` for that.
-* ADP / PIC (Grad-CAM++ Sec. 6.1): the map, min-max scaled per image, multiplies the image (black base);
-  PIC counts strict increases of the class probability.
+* POS / NEG: IIA (Sec. 4) cites Chefer et al. (2021) and defers the definition to an appendix that is not
+  public; its own repository (github.com/iia-iccv23/iia) holds no evaluation code. The sources read:
+  Chefer et al.'s ``baselines/ViT/pertubation_eval_from_hdf5.py`` (github.com/hila-chefer/
+  Transformer-Explainability) and the IIA group's CNN version of it, ``cnn_baselines/evaluation/
+  perturbation_eval_from_hdf5_all_comb_by_method.py`` (github.com/LTX-Code/LTX). Both: the map is
+  flattened over H*W, the top ``int(f * H * W)`` pixels (``torch.topk``; NEG negates the map first) are set
+  to 0 in all channels of the [0, 1] image *before* normalisation (black), for f = 0.1, ..., 0.9; a hit is
+  "top-1 class == the ground-truth label" (the label even when the map explains the predicted class).
+  The LTX code then prepends the unperturbed accuracy at f = 0 and takes ``sklearn.metrics.auc`` over
+  ``arange(0, 1, 0.1)`` times 100, of the hit rate averaged over images: the area over f in [0, 0.9] of the
+  mean curve = the mean of the per-image areas (``aggregation="mean"``). This module does exactly that
+  (ties in raster order instead of ``topk``'s unspecified order); ``measure="probability"`` is that code's
+  "Proba AUC" (the label's softmax probability).
+* ADP / PIC: Grad-CAM++ (Chattopadhay et al. 2018, Sec. 6.1, Eqs. 21-22): ADP = 100/N sum max(0, Y - O)/Y,
+  PIC = 100/N sum [Y < O], with Y the class score on the image and O on the image masked by the map. As
+  the IIA group's ``cnn_baselines/evaluation/adp_pic_eval_from_hdf5.py`` (github.com/LTX-Code/LTX): the
+  [0, 1] image times the map (black base), softmax probabilities of the ground-truth label (``labels``,
+  default the targets), mean over images. Their maps are stored already scaled to [0, 1]; here the map is
+  min-max scaled per image (the identity on such maps).
+
+Every metric here skips constant maps (:data:`~tfxattr.metrics.base.CONSTANT_MAP`).
 """
 from __future__ import annotations
 
@@ -27,9 +40,19 @@ import numpy as np
 from ..checks import number, one_of
 from ..inputs import resolve_baseline
 from ..progress import progress_bar
-from .base import Curve, MetricResult, check_fractions, check_step, gather, image_groups, pixel_ranks, prepare
+from .base import (
+    Curve,
+    MetricResult,
+    check_fractions,
+    check_step,
+    gather,
+    image_groups,
+    pixel_ranks,
+    prepare,
+    skip_images,
+)
 
-#: IIA (following Chefer et al. 2021): fractions of pixels removed, plus the unperturbed image at 0.
+#: Chefer et al. 2021 / LTX ``perturbation_steps``: fractions of pixels removed, plus the unperturbed image at 0.
 POS_NEG_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -72,11 +95,11 @@ def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size
     ratio = np.where(p_orig[:, None] > 0, p / np.where(p_orig > 0, p_orig, 1.0)[:, None], np.nan)
     curves = {name: Curve(fractions, p), f"{name}_ratio": Curve(fractions, ratio)}
     scores = {k: np.trapezoid(c.y, c.x, axis=1) for k, c in curves.items()}
-    return MetricResult(name, scores, {k: insert for k in scores}, curves=curves,
-                        skipped={f"{name}_ratio": ratio_skips}, aggregation="mean",
-                        options=dict(step=step, base=base if isinstance(base, str) else "array",
-                                     blur_sigma=blur_sigma),
-                        targets=inputs.targets, extras={"pixel_counts": counts})
+    return skip_images(MetricResult(name, scores, {k: insert for k in scores}, curves=curves,
+                                    skipped={f"{name}_ratio": ratio_skips}, aggregation="mean",
+                                    options=dict(step=step, base=base if isinstance(base, str) else "array",
+                                                 blur_sigma=blur_sigma),
+                                    targets=inputs.targets, extras={"pixel_counts": counts}), inputs.constant)
 
 
 def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fractions=POS_NEG_FRACTIONS,
@@ -85,8 +108,11 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
 
     For x = 0 and each of ``fractions``, ``int(x*H*W)`` pixels are set to ``base`` - the most relevant
     first (POS, lower is better) or the least relevant first (NEG, higher is better) - and the curve is
-    whether the top-1 class still equals the label (``measure="accuracy"``; ``labels`` default to the
-    targets) or the target's probability (``measure="probability"``). Score: 100 * area over x in [0, 0.9].
+    whether the top-1 class still equals the label (``measure="accuracy"``) or the label's probability
+    (``measure="probability"``); ``labels`` default to the targets. Score: 100 * area over x in [0, 0.9].
+    Source: LTX-Code/LTX ``cnn_baselines/evaluation/perturbation_eval_from_hdf5_all_comb_by_method.py``
+    after hila-chefer/Transformer-Explainability ``baselines/ViT/pertubation_eval_from_hdf5.py`` (module
+    docstring).
     """
     fractions = check_fractions(fractions, "fractions")
     one_of(measure, "measure", ("accuracy", "probability"))
@@ -103,45 +129,49 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
         probs = _predict(inputs, len(x), progress, name,
                          lambda i, r=removed: np.where(r(i)[..., None], bases[i], inputs.images[i]))
         y = (np.argmax(probs, -1) == labels[:, None]).astype(np.float64) if measure == "accuracy" \
-            else gather(probs, inputs.targets)
+            else gather(probs, labels)
         curves[name] = Curve(x, y, scale=100.0)
         scores[name] = 100.0 * np.trapezoid(y, x, axis=1)
-    return MetricResult("pos_neg", scores, {"pos": False, "neg": True}, curves=curves, aggregation="mean",
-                        options=dict(fractions=fractions.tolist(), base=base if isinstance(base, str) else "array",
-                                     blur_sigma=blur_sigma, measure=measure),
-                        targets=inputs.targets, extras={"pixel_counts": counts, "labels": labels})
+    return skip_images(MetricResult("pos_neg", scores, {"pos": False, "neg": True}, curves=curves,
+                                    aggregation="mean",
+                                    options=dict(fractions=fractions.tolist(),
+                                                 base=base if isinstance(base, str) else "array",
+                                                 blur_sigma=blur_sigma, measure=measure),
+                                    targets=inputs.targets, extras={"pixel_counts": counts, "labels": labels}),
+                       inputs.constant)
 
 
 def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, base="black",
-            blur_sigma=20.0) -> MetricResult:
+            blur_sigma=20.0, labels=None) -> MetricResult:
     """Average Drop % (ADP, lower is better) and % Increase in Confidence (PIC, higher is better).
 
-    Grad-CAM++ (Chattopadhay et al. 2018) as IIA reports them: the map is min-max scaled to [0, 1]
-    per image and blends each pixel toward ``base`` (pixel = base + m * (pixel - base); "black" =
-    the image times the map); Y = class probability on the image, O = on the blended image.
-    Per image: adp = 100 * max(0, Y - O) / Y, pic = 100 * [O > Y]; the mean over images is the
-    paper's number. A constant map (no ordering) is skipped.
+    Grad-CAM++ (Chattopadhay et al. 2018, Sec. 6.1, Eqs. 21-22) as IIA reports them (LTX-Code/LTX
+    ``cnn_baselines/evaluation/adp_pic_eval_from_hdf5.py``): the map is min-max scaled to [0, 1] per image
+    and blends each pixel toward ``base`` (pixel = base + m * (pixel - base); "black" = the image times
+    the map); Y = the label's probability on the image, O = on the blended image (``labels`` default to
+    the targets; IIA's "Predicted" setting passes the ground truth). Per image: adp = 100 * max(0, Y - O)
+    / Y, pic = 100 * [O > Y]; the mean over images is the paper's number. Constant maps are skipped.
     """
     number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n = len(inputs.images)
+    labels = inputs.targets if labels is None else _labels(labels, n)
     flat = inputs.maps.reshape(n, -1).astype(np.float64)
     lo, span = flat.min(1), np.ptp(flat, axis=1)
-    constant = span <= 0
-    m = ((flat - lo[:, None]) / np.where(constant, 1.0, span)[:, None]).reshape(inputs.maps.shape)
+    m = ((flat - lo[:, None]) / np.where(span > 0, span, 1.0)[:, None]).reshape(inputs.maps.shape)
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     blended = (bases + m[..., None] * (inputs.images - bases)).astype(np.float32)
-    t = inputs.targets
-    y = inputs.probabilities[np.arange(n), t].astype(np.float64)
-    o = inputs.adapter.probabilities(blended)[np.arange(n), t].astype(np.float64)
-    skipped = {int(i): "the map is constant" for i in np.flatnonzero(constant)}
+    y = inputs.probabilities[np.arange(n), labels].astype(np.float64)
+    o = inputs.adapter.probabilities(blended)[np.arange(n), labels].astype(np.float64)
     zero = {int(i): "the class probability on the original image is 0" for i in np.flatnonzero(y <= 0)}
-    adp = np.where(constant | (y <= 0), np.nan, 100.0 * np.maximum(0.0, y - o) / np.where(y > 0, y, 1.0))
-    pic = np.where(constant, np.nan, 100.0 * (o > y))
-    return MetricResult("adp_pic", {"adp": adp, "pic": pic}, {"adp": False, "pic": True},
-                        skipped={"adp": {**skipped, **zero}, "pic": dict(skipped)}, aggregation="mean",
-                        options=dict(base=base if isinstance(base, str) else "array", blur_sigma=blur_sigma),
-                        targets=t, extras={"original_probability": y, "masked_probability": o})
+    adp = np.where(y <= 0, np.nan, 100.0 * np.maximum(0.0, y - o) / np.where(y > 0, y, 1.0))
+    pic = 100.0 * (o > y)
+    result = MetricResult("adp_pic", {"adp": adp, "pic": pic}, {"adp": False, "pic": True},
+                          skipped={"adp": zero, "pic": {}}, aggregation="mean",
+                          options=dict(base=base if isinstance(base, str) else "array", blur_sigma=blur_sigma),
+                          targets=inputs.targets, extras={"original_probability": y, "masked_probability": o,
+                                                          "labels": labels})
+    return skip_images(result, inputs.constant)
 
 
 def _predict(inputs, per_image, progress, desc, build) -> np.ndarray:

@@ -18,6 +18,29 @@ Variants: ``base="blur"`` (IDGI Sec. 4.4: PIL GaussianBlur of radius ``blur_radi
 random pixels), ``information="msssim"`` (IDGI Sec. 4.5: MS-SSIM to the original) and
 ``information="entropy"`` (GGIG Sec. 5: Shannon entropy of the grey image). Images are quantised to
 8 bits first (PAIR's input type; WebP needs it).
+
+Aggregation over images (the paper's number): SIC with the median, AIC with the mean, as XRAI
+(Kapishnikov et al. 2019, Sec. 4) and IDGI Sec. 4.4 do; PAIR's ``aggregate_individual_pic_results``
+defaults to the median for both, which understates AIC (a pointwise median of 0/1 curves).
+
+Estimators: ``estimator="interpolate"`` (PAIR, ``sic_aic``/``sic_aic_pair``): each image's curve is
+interpolated on ``num_data_points`` points, the curves are aggregated pointwise and the area taken.
+``estimator="binned"`` (IDGI Sec. 4.4, the ``sic_aic_idgi*`` presets): "Bokeh images are binned based on
+the information level. Then, the average accuracy for each bin is calculated. AIC is the curve of those
+mean accuracies over bins. [...] the probability of bokeh versus the original image is calculated for each
+image in each bin. SIC is the curve of the median of those values"; "For information level bin size, we use
+100". Here, for every kept image and each of its threshold (bokeh) images j:
+
+* x_j = the information level normalised between the base and the original image, clipped to [0, 1]
+  (IDGI: "we utilize the implementation from [21] to compute the Normalized Entropy", i.e. PAIR's);
+* AIC: y_j = 1 if the class is the top-1 on bokeh image j, else 0; SIC: y_j = p_j / p_original (the class
+  probability on the bokeh image versus on the original); with ``keep_monotonous`` (XRAI's, PAIR's
+  default) y is made non-decreasing over the thresholds of the image, as PAIR's curves are;
+* all points of all kept images are pooled and cut into ``bins`` equal bins of x; a bin's value is the
+  mean (AIC) or median (SIC) of its points (the score's aggregation); the curve runs through the
+  non-empty bins' centres and its area is the trapezoid rule (:func:`tfxattr.metrics.base.binned_curve`).
+
+Per-image scores and curves stay PAIR's (the spread in reports); only the aggregate is binned.
 """
 from __future__ import annotations
 
@@ -27,14 +50,22 @@ import warnings
 
 import numpy as np
 
-from ..checks import number, one_of, positive_int
+from ..checks import known_keys, number, one_of, positive_int
 from ..progress import progress_bar
-from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, prepare
+from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, prepare, skip_images
 
 #: PAIR's notebook thresholds (fractions of the most salient pixels revealed).
 PAIR_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
-#: IDGI Sec. 4.4 "25 percentile values distributed from 0 to 100": 4%, 8%, ..., 100%.
+#: IDGI Sec. 4.4 "25 percentile values, distributed from 0 to 100": read as 4%, 8%, ..., 100% (25 equal
+#: steps ending at the full image). Not linspace(0, 100, 25): a 0% threshold is the base image itself, which
+#: PAIR's implementation (that IDGI says it uses) treats as the curve's origin, not as a bokeh image, and
+#: 0 is not a valid fraction of revealed pixels; 4% steps are the one equal spacing with 25 values up to 100.
 IDGI_THRESHOLDS = tuple(np.round(np.linspace(0.04, 1.0, 25), 10))
+#: XRAI Sec. 4 and IDGI Sec. 4.4: SIC is aggregated with the median over images, AIC with the mean.
+PIC_AGGREGATION = {"sic": "median", "aic": "mean"}
+ESTIMATORS = ("interpolate", "binned")
+#: IDGI Sec. 4.4: "For information level bin size, we use 100".
+IDGI_BINS = 100
 BASES = ("interpolate", "blur")
 INFORMATION = ("webp", "msssim", "entropy")
 #: tf.image.ssim_multiscale's default weights of its 5 scales (Wang et al. 2003).
@@ -44,20 +75,25 @@ MSSSIM_FILTER_SIZE = 11
 
 def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thresholds=PAIR_THRESHOLDS,
             base="interpolate", random_mask=None, random_fraction=0.01, blur_radius=20.0, information="webp",
-            min_pred_value=0.8, keep_monotonous=True, num_data_points=1000, aggregation="median", seed=0,
-            progress=False) -> MetricResult:
+            min_pred_value=0.8, keep_monotonous=True, num_data_points=1000, aggregation=None,
+            estimator="interpolate", bins=IDGI_BINS, seed=0, progress=False) -> MetricResult:
     """SIC and AIC (XRAI; PAIR's compute_pic_metric), batched; scores "sic" and "aic" (higher is better).
 
     ``random_mask`` (``base="interpolate"`` only): bool (H,W) for every image or (N,H,W), the seed
     pixels of the interpolated base; None draws ``random_fraction`` of the pixels per image from
     ``seed``. Images whose original prediction is below ``min_pred_value`` (AIC: the class is not the
     top-1), whose base image holds no less information than the original, or whose base image scores no
-    lower, are skipped with the reason (PAIR raises ComputePicMetricError). ``masks`` is not used.
+    lower, are skipped with the reason (PAIR raises ComputePicMetricError); so are constant maps.
+    ``masks`` is not used. ``aggregation``: None = the papers' (SIC median, AIC mean,
+    :data:`PIC_AGGREGATION`), "mean"/"median" for both, or a dict {"sic": ..., "aic": ...}.
+    ``estimator``: "interpolate" (PAIR) or "binned" (IDGI Sec. 4.4, ``bins`` bins; module docstring).
     """
     thresholds = check_fractions(thresholds, "thresholds")
     one_of(base, "base", BASES)
     one_of(information, "information", INFORMATION)
-    one_of(aggregation, "aggregation", AGGREGATIONS)
+    one_of(estimator, "estimator", ESTIMATORS)
+    positive_int(bins, "bins")
+    score_aggregation = pic_aggregation(aggregation)
     number(min_pred_value, "min_pred_value")
     number(random_fraction, "random_fraction", 0.0, 1.0)
     number(blur_radius, "blur_radius", 0.0)
@@ -73,11 +109,11 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     t = inputs.targets
     original = {"sic": probs[np.arange(n), t].astype(np.float64),
                 "aic": (np.argmax(probs, -1) == t).astype(np.float64)}
-    skipped = {"sic": {}, "aic": {}}
+    skipped = {"sic": dict(inputs.constant), "aic": dict(inputs.constant)}
     for name, value in original.items():
         for i in np.flatnonzero(value < min_pred_value):
-            skipped[name][int(i)] = (f"prediction on the original image {value[i]:.4g} is below "
-                                     f"min_pred_value={min_pred_value}")
+            skipped[name].setdefault(int(i), f"prediction on the original image {value[i]:.4g} is below "
+                                             f"min_pred_value={min_pred_value}")
     work = [i for i in range(n) if i not in skipped["sic"] or i not in skipped["aic"]]
     steps = len(thresholds) + 1  # the base image, then one image per threshold
     info = np.full((n, steps + 1), np.nan)  # original, base, thresholds
@@ -100,6 +136,7 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     scores, curves = {}, {}
     for name in ("sic", "aic"):
         ys = np.full((n, len(curve_x)), np.nan)
+        points = np.full((n, len(thresholds), 2), np.nan)
         for i in work:
             if i in skipped[name]:
                 continue
@@ -109,15 +146,49 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
                 continue
             ys[i] = pic_curve(info[i, 2:], preds[name][i, 2:], info[i, 1], info[i, 0], preds[name][i, 1],
                               preds[name][i, 0], keep_monotonous, curve_x)
-        curves[name] = Curve(curve_x, ys)
+            points[i] = bin_points(info[i], preds[name][i], name, keep_monotonous)
+        curves[name] = Curve(curve_x, ys, points=points if estimator == "binned" else None,
+                             bins=bins if estimator == "binned" else 0)
         scores[name] = np.array([np.trapezoid(y, curve_x) if np.all(np.isfinite(y)) else np.nan for y in ys])
     options = dict(thresholds=thresholds.tolist(), base=base, random_fraction=random_fraction,
                    blur_radius=blur_radius, information=information, min_pred_value=min_pred_value,
-                   keep_monotonous=keep_monotonous, num_data_points=num_data_points, seed=seed)
-    return MetricResult("sic_aic", scores, {"sic": True, "aic": True}, curves=curves, skipped=skipped,
-                        aggregation=aggregation, options=options, targets=t,
-                        extras={"thresholds": thresholds, "information": info,
-                                "predictions": preds, "random_masks": seeds})
+                   keep_monotonous=keep_monotonous, num_data_points=num_data_points, seed=seed,
+                   aggregation=dict(score_aggregation), estimator=estimator, bins=bins)
+    result = MetricResult("sic_aic", scores, {"sic": True, "aic": True}, curves=curves, skipped=skipped,
+                          aggregation=score_aggregation["sic"], score_aggregation=score_aggregation,
+                          options=options, targets=t, extras={"thresholds": thresholds, "information": info,
+                                                              "predictions": preds, "random_masks": seeds})
+    return skip_images(result, inputs.constant)
+
+
+def pic_aggregation(aggregation) -> dict:
+    """{"sic": how, "aic": how} from the ``aggregation`` option (None: :data:`PIC_AGGREGATION`)."""
+    if aggregation is None:
+        return dict(PIC_AGGREGATION)
+    if isinstance(aggregation, str):
+        one_of(aggregation, "aggregation", AGGREGATIONS)
+        return {name: aggregation for name in PIC_AGGREGATION}
+    if not isinstance(aggregation, dict):
+        raise ValueError(f"aggregation must be None, 'mean', 'median' or a dict of score -> mean|median, "
+                         f"got {aggregation!r}")
+    known_keys(aggregation, PIC_AGGREGATION, "score", "aggregation")
+    for how in aggregation.values():
+        one_of(how, "aggregation values", AGGREGATIONS)
+    return {**PIC_AGGREGATION, **aggregation}
+
+
+def bin_points(info, preds, name, keep_monotonous) -> np.ndarray:
+    """(T, 2) points (x, y) of one image's threshold images for IDGI's binned estimator (module docstring).
+
+    ``info``/``preds``: (T+2,) information levels and predictions of the original, the base, then the
+    T threshold images. x: level normalised between base and original, clipped to [0, 1]; y: AIC the 0/1
+    hit, SIC the probability divided by the original's; running max over thresholds if ``keep_monotonous``.
+    """
+    x = np.clip((info[2:] - info[1]) / (info[0] - info[1]), 0.0, 1.0)
+    y = preds[2:] if name == "aic" else preds[2:] / preds[0]
+    if keep_monotonous:
+        y = np.maximum.accumulate(y)
+    return np.stack([x, y], -1)
 
 
 def unusable(info, preds):

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...checks import one_of, positive_int
 from ...models.layers import find_layer, layer_graph, split_model, valid_split_layers
+from .dense_head import dense_head, slide_head
 from .layout import CellLogits, CellsToGrid, GridToCells, grid_target
 
 SETTINGS = ("gridpg", "difull", "dipart")
@@ -93,9 +94,12 @@ def build_setting(model, setting: str = "gridpg", n: int = 2, layer: Optional[st
     """Build GridPG / DiFull / DiPart around the Keras classifier ``model`` (pixels -> logits).
 
     ``layer`` (DiPart only): the layer whose output is cut into cells (default: the last layer with a
-    spatial output, i.e. the final feature map before pooling). ``resize`` (GridPG only): squeeze the
-    grid to the input size of a model that cannot take the larger grid. ``cell_shape`` is required when
-    the model's input size is not fixed. ``preprocess`` is applied to pixels before the model.
+    spatial output, i.e. the final feature map before pooling). GridPG on a model whose head is Flatten +
+    Dense (VGG16/19) slides that head over the grid's final feature map as Rao et al.'s "classifier
+    kernel" and averages the logits (:mod:`.dense_head`; their ``VGG11Model._create_classifier_kernel``).
+    ``resize`` (GridPG only): squeeze the grid to the input size of a model that can take neither the
+    larger grid nor a classifier kernel. ``cell_shape`` is required when the model's input size is not
+    fixed. ``preprocess`` is applied to pixels before the model.
     """
     one_of(setting, "setting", SETTINGS)
     n = positive_int(n, "n")
@@ -127,15 +131,42 @@ def _cell_shape(model, cell_shape):
 
 def _build_gridpg(model, grid_in, cell_shape, resize):
     try:
+        head = _dense_head_of(model)
+    except ValueError:  # a Flatten head that cannot slide: only resize=True can still take the grid
+        if not resize:
+            raise
+        head = None
+    if head is not None:
+        return _build_classifier_kernel(model, grid_in, head)
+    try:
         flat = at_input_shape(model, tuple(grid_in.shape[1:]))
         return keras.Model(flat.inputs, flat.outputs, name="gridpg")
     except (ValueError, TypeError) as err:
         if not resize:
             raise ValueError(f"model {model.name!r} cannot take the {grid_in.shape[1]}x{grid_in.shape[2]} grid "
-                             f"({err}); GridPG needs a fully convolutional classifier with global pooling, or "
-                             "resize=True to shrink the grid to the model's input size") from err
+                             f"({err}); GridPG needs a fully convolutional classifier with global pooling or a "
+                             "Flatten + Dense head after the last feature map, or resize=True to shrink the grid "
+                             "to the model's input size") from err
     x = keras.layers.Resizing(cell_shape[0], cell_shape[1], interpolation="bilinear", name="grid_resize")(grid_in)
     return keras.Model(grid_in, model(x), name="gridpg_resized")
+
+
+def _dense_head_of(model):
+    """The model's Flatten + Dense head after its last spatial layer, or None (no spatial layer, or a
+    head that does not start with a Flatten, e.g. global pooling)."""
+    try:
+        last = spatial_layers(model)[-1]
+    except (ValueError, TypeError):  # no spatial layer (Flatten on the pixels), no layer graph (subclassed)
+        return None
+    return dense_head(model, last)
+
+
+def _build_classifier_kernel(model, grid_in, head):
+    """Rao et al.'s GridPG for a dense head: the trunk on the whole grid, the head slid over its feature map
+    as a classifier kernel (stride 1), the mean of the spatial logits (:func:`.dense_head.slide_head`)."""
+    stem, _ = split_model(model, head.layer)
+    trunk = at_input_shape(stem, tuple(grid_in.shape[1:]))
+    return keras.Model(trunk.inputs[0], slide_head(head, trunk.outputs[0]), name="gridpg_classifier_kernel")
 
 
 def _build_dipart(model, grid_in, n, layer):
