@@ -1,28 +1,35 @@
-"""PNG line plots with pillow only (no matplotlib): the curves of an evaluation report.
+"""PNG line plots with matplotlib: the curves of an evaluation report.
 
-:func:`line_plot` draws series with axes, ticks, grid and a legend; :func:`nice_ticks` picks round ticks.
+:func:`line_plot` draws series with axes, ticks, grid and a legend per method; :func:`nice_ticks` picks
+the round ticks (and so the axis limits) of both axes.
 """
 from __future__ import annotations
 
 import math
-import os
 from typing import List
 
 import numpy as np
+
+from ..visualize import new_figure, save_png
 
 # matplotlib's "tab10" colours, then black and gold: twelve methods stay distinguishable
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (0, 0, 0), (255, 215, 0))
 # pixels (width, height): readable in a Markdown report at its default width
 PLOT_SIZE = (800, 440)
-# plot margins (left, right, top, bottom): room for y tick labels, the legend, the title, x ticks + label
-MARGINS = (64, 230, 34, 50)
-# pillow's default font size, large enough to read at PLOT_SIZE
-FONT_SIZE = 13
+# dots per inch of the figure: PLOT_SIZE pixels are PLOT_SIZE / PLOT_DPI inches
+PLOT_DPI = 100
+# points: a label text size that stays readable at PLOT_SIZE
+FONT_SIZE = 9
+# points: line width of a curve, wide enough to show its colour next to eleven others
+LINE_WIDTH = 2.0
+# points: size of the dot drawn for a finite value with non-finite neighbours (a line of one point)
+DOT_SIZE = 4.0
+# draw such dots above the axes' spines (zorder 2.5), where a value at the axis limit sits
+DOT_ZORDER = 3
 # grid lines light enough not to compete with the curves
 GRID_GREY = (232, 232, 232)
-# legend: pixels per entry (one text line) and characters shown before a label is cut
-LEGEND_ROW = 18
+# legend: characters shown before a label is cut
 LEGEND_CHARS = 26
 
 
@@ -47,12 +54,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> List[float]:
 
 
 def line_plot(series, path, title: str = "", xlabel: str = "", ylabel: str = "", size=PLOT_SIZE) -> str:
-    """Draw ``series`` = [(label, x, y), ...] as lines with axes, ticks, grid and a legend; save a PNG.
+    """Draw ``series`` = [(label, x, y), ...] as lines with axes, ticks, grid and a legend; save an RGB PNG
+    of ``size`` pixels.
 
-    Non-finite y values break a line. Returns ``path``.
+    Non-finite y values break a line (a lone finite value is drawn as a dot). Returns ``path``.
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     series = [(str(lab), np.asarray(x, np.float64), np.asarray(y, np.float64)) for lab, x, y in series]
     if not series:
         raise ValueError("series is empty: pass [(label, x, y), ...]")
@@ -63,55 +69,34 @@ def line_plot(series, path, title: str = "", xlabel: str = "", ylabel: str = "",
     ys = np.concatenate([y[np.isfinite(y)] for _, _, y in series] + [np.zeros(0)])
     xt = nice_ticks(float(xs.min()), float(xs.max()))
     yt = nice_ticks(float(ys.min()) if len(ys) else 0.0, float(ys.max()) if len(ys) else 1.0)
-    try:
-        font = ImageFont.load_default(size=FONT_SIZE)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    width, height = size
-    left, right, top, bottom = MARGINS
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    x0, x1, y0, y1 = left, width - right, top, height - bottom
 
-    def px(x, y):
-        return (x0 + (x - xt[0]) / (xt[-1] - xt[0]) * (x1 - x0), y1 - (y - yt[0]) / (yt[-1] - yt[0]) * (y1 - y0))
-
-    for t in xt:
-        X = px(t, yt[0])[0]
-        draw.line([(X, y0), (X, y1)], fill=GRID_GREY)
-        draw.line([(X, y1), (X, y1 + 4)], fill="black")
-        draw.text((X, y1 + 6), f"{t:g}", fill="black", font=font, anchor="ma")
-    for t in yt:
-        Y = px(xt[0], t)[1]
-        draw.line([(x0, Y), (x1, Y)], fill=GRID_GREY)
-        draw.line([(x0 - 4, Y), (x0, Y)], fill="black")
-        draw.text((x0 - 6, Y), f"{t:g}", fill="black", font=font, anchor="rm")
-    draw.rectangle([x0, y0, x1, y1], outline="black")
+    fig = new_figure(size[0] / PLOT_DPI, size[1] / PLOT_DPI, PLOT_DPI)
+    ax = fig.subplots()
     for k, (lab, x, y) in enumerate(series):
-        color = PALETTE[k % len(PALETTE)]
-        segment = []
-        for xv, yv in zip(x, y):
-            if np.isfinite(yv):
-                segment.append(px(xv, yv))
-            else:
-                _polyline(draw, segment, color)
-                segment = []
-        _polyline(draw, segment, color)
-        ly = y0 + 8 + LEGEND_ROW * k
-        draw.line([(x1 + 12, ly), (x1 + 36, ly)], fill=color, width=3)
+        color = tuple(c / 255 for c in PALETTE[k % len(PALETTE)])
         shown = lab if len(lab) <= LEGEND_CHARS else lab[:LEGEND_CHARS - 1] + "…"
-        draw.text((x1 + 42, ly), shown, fill="black", font=font, anchor="lm")
-    draw.text(((x0 + x1) / 2, 10), title, fill="black", font=font, anchor="ma")
-    draw.text(((x0 + x1) / 2, height - 18), xlabel, fill="black", font=font, anchor="ma")
-    draw.text((6, y0 - 22), ylabel, fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
-    return path
+        ax.plot(x, y, color=color, linewidth=LINE_WIDTH, label=shown, clip_on=False)  # limits are ticks
+        lone = _lone_points(y)
+        if lone.any():
+            ax.plot(x[lone], y[lone], linestyle="none", marker="o", markersize=DOT_SIZE, color=color,
+                    clip_on=False, zorder=DOT_ZORDER)
+    ax.set_xticks(xt)
+    ax.set_yticks(yt)
+    ax.set_xlim(xt[0], xt[-1])
+    ax.set_ylim(yt[0], yt[-1])
+    ax.grid(True, color=tuple(c / 255 for c in GRID_GREY))
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.set_title(title, fontsize=FONT_SIZE + 1)
+    ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
+    ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=FONT_SIZE, frameon=False)
+    return save_png(fig, path)
 
 
-def _polyline(draw, points, color):
-    if len(points) == 1:
-        x, y = points[0]
-        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
-    elif len(points) > 1:
-        draw.line(points, fill=color, width=2, joint="curve")
+def _lone_points(y: np.ndarray) -> np.ndarray:
+    """Finite values whose neighbours are both non-finite (or absent): matplotlib draws no line there."""
+    finite = np.isfinite(y)
+    before = np.r_[False, finite[:-1]]
+    after = np.r_[finite[1:], False]
+    return finite & ~before & ~after
