@@ -81,6 +81,13 @@ class CountingEvaluator:
         self.rows.append(len(x))
         return self.adapter.values(x, targets)
 
+    def network_view(self):
+        """The network's own evaluator, counted into the same rows (GGIG ascends there)."""
+        to_network, network = self.adapter.network_view()
+        counted = CountingEvaluator(network)
+        counted.rows = self.rows
+        return to_network, counted
+
 
 @pytest.mark.parametrize("method,options", [("guided_ig", {"steps": 6}), ("guided_ig+idgi", {"steps": 6}),
                                             ("ggig", {"points": 3, "ascent_steps": 2, "lr": 10.0})])

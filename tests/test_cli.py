@@ -1,5 +1,6 @@
 """The `tfxattr` command line, run as a user would (a subprocess through the installed entry point)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -57,3 +58,84 @@ def test_keras_application_without_weights_says_where_to_put_the_file(tmp_path):
 def test_bad_method_is_a_one_line_error(tmp_path):
     res = run("explain", "--method", "nope", "--out", str(tmp_path / "x.png"))
     assert res.returncode == 2 and "unknown method" in res.stderr and "Traceback" not in res.stderr
+
+
+# -- issue 9: quiet, one-line errors, method specs, targets by name ----------------------------------
+#: what a TensorFlow / absl log line looks like ("I0000 00:00:..." / "2026-01-01 10:00:00.0: I tensorflow/...")
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d|^\d{4}-\d\d-\d\d [\d:.]+: [IWEF] |tensorflow/|oneDNN|"
+                         r"To enable the following|absl::InitializeLog|cpu_feature_guard")
+
+
+def test_a_normal_run_logs_nothing_from_tensorflow_and_a_user_error_exits_2_without_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    cmd = [sys.executable, "-m", "tfxattr.cli", "explain"]
+    ok = subprocess.run(cmd + ["--method", "ig:steps=8", "--target", "triangle", "--smooth", "2", "--seed", "0",
+                               "--no-progress", "--out", str(tmp_path / "o.png")],
+                        capture_output=True, text=True, timeout=300, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "class 2 (triangle)" in ok.stdout and (tmp_path / "o.png").exists()
+    assert not [line for line in ok.stderr.splitlines() if TF_LOG_LINE.search(line)], ok.stderr
+    bad = subprocess.run(cmd + [str(tmp_path / "missing.png"), "--out", str(tmp_path / "x.png")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [f"tfxattr: images: no such file {str(tmp_path / 'missing.png')!r}"]
+
+
+def one_line_error(capsys, *argv):
+    from tfxattr.cli import main
+
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("tfxattr: "), err
+    return err
+
+
+def test_user_errors_of_explain_are_one_line(tmp_path, capsys):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(good)
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:60])
+    out = str(tmp_path / "o.png")
+    assert "cut.png" in one_line_error(capsys, "explain", str(tmp_path / "cut.png"), "--out", out)
+    assert "did you mean 'triangle'" in one_line_error(capsys, "explain", "--target", "triangel", "--out", out)
+    assert "stepz" in one_line_error(capsys, "explain", "--method", "ig:stepz=3", "--out", out)
+    assert "--steps 4 disagrees with steps=8" in one_line_error(capsys, "explain", "--method", "ig:steps=8",
+                                                                "--steps", "4", "--out", out)
+    assert "--out: directory" in one_line_error(capsys, "explain", "--out", str(tmp_path / "no" / "o.png"))
+    assert "--aggregation" in one_line_error(capsys, "eval", "--data", "shapes:2", "--methods", "gradient",
+                                             "--metrics", "insertion", "--aggregation", "aic", "--out", out)
+
+
+def test_explain_takes_method_specs_smooth_seed_and_targets_by_index_or_name(tmp_path, capsys):
+    from tfxattr.cli import main
+
+    assert main(["explain", "--method", "ig+idgi:steps=8,baseline=white", "--smooth", "2", "--seed", "1",
+                 "--target", "3", "--no-progress", "--out", str(tmp_path / "a.png")]) == 0
+    assert "class 3 (cross)" in capsys.readouterr().out
+    paths = [str(tmp_path / "a.png"), str(tmp_path / "a.png")]
+    assert main(["explain", *paths, "--method", "gradient", "--target", "ring,disc", "--no-progress",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out
+    assert "class 4 (ring)" in out and "class 0 (disc)" in out
+
+
+def test_the_stderr_filter_drops_tensorflow_lines_and_passes_everything_else():
+    import tfxattr.quiet
+
+    script = (  # tfxattr.quiet alone (standard library only), as it runs before TensorFlow is imported
+        "import importlib.util, os, sys\n"
+        f"spec = importlib.util.spec_from_file_location('quiet', {tfxattr.quiet.__file__!r})\n"
+        "quiet = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(quiet)\n"
+        "quiet.quiet_command_line(['explain'])\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796103312.670730   31566 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:17961033')\n"  # a log line written in two parts
+        "os.write(2, b'20.244920   31610 cuda_platform.cc:52] failed call to cuInit\\n')\n"
+        "os.write(2, b'2026-01-01 10:00:00.123456: W tensorflow/core/x.cc:1] old style\\n')\n"
+        "print('a user warning', file=sys.stderr, flush=True)\n"
+        "os.write(2, b'\\rbar 50%')\n"
+        "quiet.stop_filtering()\n"
+        "print('after', file=sys.stderr)\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == b"a user warning\n\rbar 50%after\n"  # bytes: "\r" kept as the bar wrote it

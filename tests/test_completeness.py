@@ -27,13 +27,25 @@ def test_idgi_is_exactly_complete_on_baseline_paths(demo_model, demo_data, metho
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
-def test_idgi_is_exactly_complete_on_the_blur_path(demo_model, demo_data):
+@pytest.mark.parametrize("gradient_at", [None, "input_side", "blurred_side"])
+def test_idgi_is_exactly_complete_on_the_blur_path(demo_model, demo_data, gradient_at):
     from tfxattr.blur import gaussian_blur
 
     images = demo_data["images"][:2].astype(np.float32)
-    exp = tfxattr.explain(demo_model, images, "blur_ig+idgi", steps=40, max_sigma=20.0)
+    exp = tfxattr.explain(demo_model, images, "blur_ig+idgi", steps=40, max_sigma=20.0, gradient_at=gradient_at)
     blurred = gaussian_blur(images, 20.0).numpy()
     want = _delta(demo_model, images, blurred, exp.targets)
+    got = exp.attribution.reshape(len(images), -1).sum(1)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [2, 25])
+def test_idgi_on_pairs_grid_is_exactly_complete(demo_model, demo_data, steps):
+    """Issue 8 item 1: ``rule="saliency"`` (PAIR's ``linspace(0, 1, steps)``, the IDGI paper's grid) failed
+    with "segments never received their end values"; now its ``steps - 1`` segments sum to f(x) - f(b)."""
+    images = demo_data["images"][:2].astype(np.float32)
+    exp = tfxattr.explain(demo_model, images, "ig+idgi", steps=steps, rule="saliency")
+    want = _delta(demo_model, images, np.zeros_like(images), exp.targets)
     got = exp.attribution.reshape(len(images), -1).sum(1)
     np.testing.assert_allclose(got, want, rtol=1e-4)
 

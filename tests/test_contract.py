@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 import tfxattr
+from tfxattr.aggregate import PATH_AGGREGATORS
 from tfxattr.methods import METHODS
 from tfxattr.methods.base import find_spec
+from tfxattr.paths import GRADIENT_SIDES, RULES
 
 FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2}
 
@@ -34,8 +36,28 @@ def model_and_images():
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_method_contract(name, model_and_images):
+    check_contract(name, model_and_images)
+
+
+# every (path, rule or gradient side, aggregator) combination a path method offers; ig's trapezoid rule
+# takes two gradients per segment and is refused with IDGI (test_paths.test_ig_rejects_trapezoid_with_idgi)
+PATH_COMBINATIONS = (
+    [("ig", {"aggregator": agg, "rule": rule}) for rule in RULES for agg in PATH_AGGREGATORS
+     if not (rule == "trapezoid" and agg == "idgi")]
+    + [("blur_ig", {"aggregator": agg, "gradient_at": side}) for side in GRADIENT_SIDES for agg in PATH_AGGREGATORS]
+    + [(name, {"aggregator": agg}) for name in ("guided_ig", "path") for agg in PATH_AGGREGATORS])
+
+
+@pytest.mark.parametrize("name,options", PATH_COMBINATIONS,
+                         ids=["-".join([n, *map(str, o.values())]) for n, o in PATH_COMBINATIONS])
+def test_path_combination_contract(name, options, model_and_images):
+    check_contract(name, model_and_images, options)
+
+
+def check_contract(name, model_and_images, options=None):
+    """The contract for ``name`` with its FAST options plus ``options``."""
     model, images = model_and_images
-    opts = fast_options(name, images)
+    opts = {**fast_options(name, images), **(options or {})}
     batch = tfxattr.explain(model, images, name, target=[0, 3, 1], seed=0, **opts)
     attr = batch.attribution
     assert attr.dtype == np.float32 and attr.ndim == 4 and attr.shape[:3] == images.shape[:3]

@@ -146,7 +146,8 @@ def test_iia2_costs_n_stem_items_and_n2_head_items_in_chunks():
     for layer in (stem, head):
         layer.calls.assign(0.0)
         layer.items.assign(0.0)
-    tfxattr.explain(adapter, X[:1], "iia", target=2, layers=["input", "c2"], steps=10, batch_size=32)
+    # the method alone (explain also predicts the images once, for the scores it reports)
+    tfxattr.get_method("iia", layers=["input", "c2"], steps=10).attribute(adapter, X[:1], np.array([2], np.int32))
     assert (stem.items.numpy(), stem.calls.numpy()) == (10, 1)  # 10 input interpolants, one stem call
     assert (head.items.numpy(), head.calls.numpy()) == (100, 4)  # 100 head gradients in chunks 32+32+32+4
 

@@ -83,3 +83,77 @@ def test_explain_rejects_bad_target_and_baseline(tiny_model, tiny_images):
         tfxattr.explain(tiny_model, tiny_images, "ig", target=99)
     with pytest.raises(ValueError, match="baseline shape"):
         tfxattr.explain(tiny_model, tiny_images, "ig", baseline=np.zeros((3, 3, 3)))
+
+
+# -- issue 9: real inputs ----------------------------------------------------------------------------
+GRADIENT_16 = (np.arange(16 * 16).reshape(16, 16) * 256).astype(np.uint16)  # 0 .. 65280, no two equal
+
+
+@pytest.mark.parametrize("mode, raw, full_scale, ext", [
+    ("I;16", GRADIENT_16, 65535, "png"),                                   # 16-bit PNG
+    ("I;16", GRADIENT_16, 65535, "tif"),                                   # 16-bit TIFF
+    ("I", GRADIENT_16.astype(np.int32) * 32768, 2 ** 31 - 1, "tif"),       # 32-bit signed integer TIFF
+    ("F", GRADIENT_16.astype(np.float32) / 65535, 1.0, "tif"),             # float TIFF in [0, 1]
+])
+def test_high_depth_files_are_scaled_to_the_pixel_range(tmp_path, mode, raw, full_scale, ext):
+    path = tmp_path / f"deep.{ext}"
+    img = Image.fromarray(raw)  # the dtype gives the mode
+    assert img.mode == mode
+    img.save(path)
+    expected = raw.astype(np.float64) / full_scale * 255
+    out, _ = load_images(str(path), (16, 16, 3))
+    assert out.shape == (1, 16, 16, 3)
+    np.testing.assert_allclose(out[0, ..., 0], expected, atol=1e-3)
+    np.testing.assert_array_equal(out[0, ..., 0], out[0, ..., 2])  # grey in every channel
+    assert out.min() == 0 and 250 < out.max() <= 255  # not all white
+    grey, _ = load_images(Image.open(path), (16, 16, 1))  # an opened PIL image and a 1-channel model
+    np.testing.assert_allclose(grey[0, ..., 0], expected, atol=1e-3)
+    resized, _ = load_images(str(path), (8, 8, 3))
+    assert resized.shape == (1, 8, 8, 3) and 0 < resized.mean() < 255 and resized.std() > 30
+
+
+def test_float_files_outside_0_1_and_negative_integers_are_refused(tmp_path):
+    Image.fromarray(np.full((8, 8), 7.5, np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(ValueError, match=r"f\.tif.*\[0, 1\]"):
+        load_images(str(tmp_path / "f.tif"), (8, 8, 3))
+    Image.fromarray(np.full((8, 8), -3, np.int32)).save(tmp_path / "neg.tif")
+    with pytest.raises(ValueError, match=r"neg\.tif.*negative"):
+        load_images(str(tmp_path / "neg.tif"), (8, 8, 3))
+
+
+def test_truncated_and_non_image_files_are_named(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(good)
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"cut\.png: cannot read the image"):
+        load_images(str(tmp_path / "cut.png"), (32, 32, 3))
+    with pytest.raises(ValueError, match=r"notes\.png: not an image file"):
+        load_images([str(good), str(tmp_path / "notes.png")], (32, 32, 3))
+
+
+def test_bool_and_complex_images_are_refused():
+    with pytest.raises(TypeError, match="bool"):
+        load_images(np.ones((16, 16, 3), bool), (16, 16, 3))
+    with pytest.raises(TypeError, match="complex"):
+        load_images(np.ones((16, 16, 3), np.complex64), (16, 16, 3))
+
+
+def test_targets_by_class_name():
+    from tfxattr.demo import DEMO_CLASS_NAMES
+
+    names = list(DEMO_CLASS_NAMES)
+    np.testing.assert_array_equal(resolve_targets("triangle", 2, 5, class_names=names), [2, 2])
+    np.testing.assert_array_equal(resolve_targets(["ring", 0, "Square"], 3, 5, class_names=names), [4, 0, 1])
+    with pytest.raises(ValueError, match=r"unknown class name 'triangel' \(did you mean 'triangle'"):
+        resolve_targets("triangel", 1, 5, class_names=names)
+    with pytest.raises(ValueError, match="no class names: give a class index"):
+        resolve_targets("triangle", 1, 5)
+    with pytest.raises(ValueError, match="one per image"):
+        resolve_targets(["ring", "disc"], 3, 5, class_names=names)
+
+
+def test_explain_takes_a_target_by_class_name(demo_data):
+    exp = tfxattr.explain("demo", demo_data["images"][:2], "gradient", target=["triangle", "disc"])
+    np.testing.assert_array_equal(exp.targets, [2, 0])
+    assert exp.label(0) == "triangle"

@@ -181,3 +181,69 @@ def test_adaptive_mode_with_idgi_is_complete_per_start(tiny_model, tiny_images):
         want += adapter.values(x, targets).numpy() - f0
     np.testing.assert_allclose(got.reshape(3, -1).sum(1), want, rtol=1e-4)
     assert np.abs(want).min() > 1e-2  # the ascent moved every image
+
+
+# --------------------------------------------------------------------------- issue 8 items 1, 3, 6; issue 9
+def test_saliency_plan_gives_idgi_the_input_value():
+    """PAIR's grid: ``steps`` points, ``steps - 1`` IDGI segments; the input (last point) is the gradient
+    point of the end-less Riemann-only segment, so IDGI must evaluate it for its value alone."""
+    plan = riemann_plan(5, "saliency")
+    np.testing.assert_allclose(plan.params, np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(plan.has_ends, [True, True, True, True, False])
+    np.testing.assert_array_equal(plan.value_only_points(), [4])
+    for rule in ("left", "right", "midpoint"):  # every other end is a gradient point or already listed
+        plan = riemann_plan(4, rule)
+        used = set(plan.seg_point[plan.has_ends]) | set(plan.value_only_points())
+        assert used >= set(plan.seg_start) | set(plan.seg_end)
+
+
+def test_blur_path_gradient_sides():
+    pair = BlurPath(steps=4, max_sigma=8.0)
+    idgi = BlurPath(steps=4, max_sigma=8.0, gradient_at="blurred_side")
+    np.testing.assert_array_equal(pair.plan.seg_point, [0, 1, 2, 3])  # sigma_0 .. sigma_3, as PAIR
+    np.testing.assert_array_equal(idgi.plan.seg_point, [1, 2, 3, 4])  # each segment's blurred end
+    np.testing.assert_array_equal(pair.plan.value_only_points(), [4])  # the fully blurred image
+    np.testing.assert_array_equal(idgi.plan.value_only_points(), [0])  # the input
+    with pytest.raises(ValueError, match="gradient_at.*did you mean 'blurred_side'"):
+        BlurPath(steps=4, gradient_at="blured_side")
+
+
+def test_saliency_points_are_built_as_pair_builds_them():
+    """PAIR: ``x_baseline + alpha * x_diff`` with a float64 alpha (NumPy 2 keeps float64), cast to float32."""
+    from tfxattr.paths import StraightLinePath
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 255, (1, 6, 6, 3)).astype(np.float32)
+    b = rng.uniform(0, 255, (1, 6, 6, 3)).astype(np.float32)
+    steps = 25
+    ids = np.arange(steps)
+    x_diff = x[0] - b[0]
+    want = np.stack([(b[0] + alpha * x_diff).astype(np.float32) for alpha in np.linspace(0, 1, steps)])
+    got = StraightLinePath(steps, "saliency").points(tf.constant(np.repeat(x, steps, 0)),
+                                                       tf.constant(np.repeat(b, steps, 0)), ids, ids * 0).numpy()
+    np.testing.assert_array_equal(got, want)
+    float32_points = np.float32(np.linspace(0, 1, steps))[:, None, None, None] * x_diff + b[0]
+    assert np.any(float32_points != want)  # the float32 construction is not PAIR's
+
+
+def test_blur_ig_one_riemann_step_is_refused_not_zero(tiny_model, tiny_images):
+    """Issue 9: steps=1 on PAIR's side took the only gradient at sigma 0 (zero blur derivative)."""
+    with pytest.raises(ValueError, match="steps must be >= 2"):
+        tfxattr.explain(tiny_model, tiny_images, "blur_ig", steps=1)
+    for name, opts in (("blur_ig", {"gradient_at": "blurred_side"}), ("blur_ig+idgi", {}),
+                       ("blur_ig+idgi", {"gradient_at": "blurred_side"})):
+        attr = tfxattr.explain(tiny_model, tiny_images, name, steps=1, max_sigma=4.0, **opts).attribution
+        assert np.all(np.abs(attr).reshape(3, -1).max(1) > 0), (name, opts)
+    with pytest.raises(ValueError, match="gradient_at"):
+        tfxattr.explain(tiny_model, tiny_images, "blur_ig", gradient_at="input")
+
+
+def test_blur_ig_default_gradient_side_follows_the_aggregator():
+    """Riemann: PAIR's side; IDGI: the blurred side (the measured choice, see BlurIG's docstring)."""
+    from tfxattr.methods import get_method
+
+    assert get_method("blur_ig").gradient_at == "input_side"
+    assert get_method("blur_ig+idgi").gradient_at == "blurred_side"
+    assert get_method("blur_ig+idgi", gradient_at="input_side").gradient_at == "input_side"
+    path = get_method("blur_ig+idgi", steps=3).make_path(None, None)
+    np.testing.assert_array_equal(path.plan.seg_point, [1, 2, 3])

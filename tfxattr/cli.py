@@ -1,48 +1,107 @@
-"""``tfxattr`` command line: ``explain``, ``eval``, ``methods``, ``models``."""
+"""``tfxattr`` command line: ``explain``, ``eval``, ``methods``, ``models``.
+
+Every user error is one line ``tfxattr: ...`` on stderr and exit code 2 (no traceback); TensorFlow's
+C++ and absl log lines are hidden unless ``--verbose`` is given.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 
-import numpy as np
+from .quiet import quiet_command_line, stop_filtering
+
+#: exit code of a user error (argparse uses it for bad flags too)
+EXIT_USER_ERROR = 2
+#: exit code after Ctrl-C (128 + SIGINT), as shells report it
+EXIT_INTERRUPTED = 130
+#: what counts as a user error (bad arguments, files, data, models): one line, no traceback
+USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="tfxattr", description="Attribution maps for Keras image classifiers.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
+    p = argparse.ArgumentParser(prog="tfxattr", description="Attribution maps for Keras image classifiers.",
+                                parents=[common])
     sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("explain", help="explain images and write PNG panels (image | heatmap | overlay)")
+    e = sub.add_parser("explain", help="explain images and write PNG panels (image | heatmap | overlay)",
+                       parents=[common])
     e.add_argument("images", nargs="*", help="image files (default: the shipped demo image)")
     e.add_argument("--model", default="demo",
                    help="'demo' (shipped model), a Keras application name, a SavedModel dir or a .keras file "
                         "(`tfxattr models` lists the sources)")
     e.add_argument("--weights", default="imagenet",
                    help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
-    e.add_argument("--method", default="ig", help="method name (see `tfxattr methods`)")
-    e.add_argument("--target", type=int, default=None, help="class index (default: top-1 of each image)")
+    e.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                   help="the range of the images' pixels when it is not the model's own (default: the model's)")
+    e.add_argument("--method", default="ig",
+                   help="method spec as in `tfxattr eval`: a name (see `tfxattr methods`) with options, "
+                        "e.g. ig:steps=20 or ig+idgi:steps=64,baseline=blur")
+    e.add_argument("--target", default=None,
+                   help="class index or class name (e.g. 3 or triangle), one for every image, or one per image "
+                        "separated by commas (default: top-1 of each image)")
     e.add_argument("--steps", type=int, default=None, help="path steps (methods that take them)")
     e.add_argument("--baseline", default=None, help="black, white, blur or a number")
+    e.add_argument("--smooth", type=int, default=None, metavar="SAMPLES",
+                   help="SmoothGrad over the method with SAMPLES noisy copies of each image")
+    e.add_argument("--seed", type=int, default=None, help="random seed (noise of --smooth, random baselines)")
     e.add_argument("--output", default="logit", choices=["logit", "probability"])
     e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
     e.add_argument("--out", default="explanation.png", help="output PNG (several images get _<i> suffixes)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _add_eval_parser(sub)
-    sub.add_parser("methods", help="list the methods")
-    sub.add_parser("models", help="list the model names --model accepts")
+    _add_eval_parser(sub, common)
+    _add_export_parser(sub, common)
+    sub.add_parser("methods", help="list the methods", parents=[common])
+    sub.add_parser("models", help="list the model names --model accepts", parents=[common])
     return p
 
 
-def _add_eval_parser(sub):
-    from .evaluation import RESIZE, TARGETS, EvaluationConfig
+def _add_export_parser(sub, common):
+    x = sub.add_parser("export", help="write a SavedModel serving scores and explanations (runs without tfxattr)",
+                       parents=[common],
+                       description="Write a SavedModel with serving_default (scores) and one explain_<method> "
+                                   "signature per method ('+' written '_', '++' written '_plus_plus'); loading it "
+                                   "needs TensorFlow only (TF Serving, saved_model_cli, tf.saved_model.load).")
+    x.add_argument("model", help="'demo', a Keras application name, a SavedModel dir or a .keras file")
+    x.add_argument("path", help="output directory of the SavedModel (e.g. explainer/1 for TF Serving)")
+    x.add_argument("--methods", nargs="+", default=["ig+idgi"],
+                   help="method specs, e.g. ig+idgi gradcam smooth:base=ig,samples=10")
+    x.add_argument("--steps", type=int, default=None, help="path steps of every method that takes them")
+    x.add_argument("--batch-size", type=int, default=32, help="memory bound: rows through the model at once")
+    x.add_argument("--output", default="logit", choices=["logit", "probability"])
+    x.add_argument("--weights", default="imagenet",
+                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
+    x.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad's noise (fixed in the graph)")
+
+
+def _export(args) -> int:
+    from .serving import export, signature_name
+    from .serving.export import resolve_methods
+
+    names = resolve_methods(args.methods, args.steps)  # bad specs fail before the model is loaded
+    path = export(args.model, args.path, methods=args.methods, steps=args.steps, batch_size=args.batch_size,
+                  output=args.output, seed=args.seed, weights=args.weights)
+    print(f"{path}: serving_default, {', '.join(signature_name(k) for k in names)}")
+    return 0
+
+
+def _add_eval_parser(sub, common):
+    from .evaluation.config import TARGETS, EvaluationConfig
+    from .evaluation.datasets import RESIZE
 
     d = EvaluationConfig()  # the flags' defaults are the config's
     v = sub.add_parser("eval", help="score methods with metrics on models over a data set (resumable)",
+                       parents=[common],
                        description="Score every method with every metric on every model. Results are appended "
                                    "to OUT/results.jsonl as images finish (a killed run resumes where it stopped); "
-                                   "OUT/report.md and OUT/plots/ are rebuilt at the end.")
+                                   "OUT/report.md and OUT/plots/ are rebuilt at the end. Image files that cannot "
+                                   "be read are skipped and listed in the report.")
     v.add_argument("--data", required=True,
                    help="shapes:N (generated shapes with masks), an .npz (images, labels, masks), an image folder "
-                        "(class subfolders or labels.csv), or a tfds name such as imagenet2012")
+                        "(class subfolders named after the model's classes, ImageNet wnids or class indices; "
+                        "or labels.csv), or a tfds name such as imagenet2012")
     v.add_argument("--split", default=d.split, help="tfds split (default: validation)")
     v.add_argument("--data-dir", default=d.data_dir, help="tfds data_dir")
     v.add_argument("--manual-dir", default=d.manual_dir, help="tfds manual_dir: where the imagenet2012 archives are")
@@ -50,6 +109,8 @@ def _add_eval_parser(sub):
     v.add_argument("--models", nargs="+", default=["demo"],
                    help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
     v.add_argument("--weights", default=d.weights, help="Keras applications: imagenet, none (random!) or a path")
+    v.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                   help="the range of the data's pixels when it is not the models' own (e.g. 0 1 for float arrays)")
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
@@ -60,43 +121,116 @@ def _add_eval_parser(sub):
     v.add_argument("--images-per-batch", type=int, default=d.images_per_batch,
                    help="images attributed together (their records are written once the batch is scored)")
     v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
-                   help="report aggregation per score instead of the metric's own, e.g. aic=mean")
+                   help="report aggregation per score of the chosen metrics instead of the metric's own, "
+                        "e.g. aic=mean or sic_aic_idgi/aic=mean")
     v.add_argument("--seed", type=int, default=d.seed)
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _eval(args) -> int:
-    from .evaluation import STORE_NAME, EvaluationConfig, evaluate, write_report
-
+def _aggregation(items) -> dict:
     aggregation = {}
-    for item in args.aggregation:
+    for item in items:
         score, eq, how = item.partition("=")
-        if not eq or how not in ("mean", "median"):
+        if not eq or not score or how not in ("mean", "median"):
             raise ValueError(f"--aggregation takes SCORE=mean or SCORE=median, got {item!r}")
         aggregation[score] = how
+    return aggregation
+
+
+def _eval(args) -> int:
+    from .evaluation.config import EvaluationConfig
+    from .evaluation.report import write_report
+    from .evaluation.runner import check_aggregation, check_writable, evaluate, stored_scores
+    from .evaluation.store import STORE_NAME
+
+    aggregation = _aggregation(args.aggregation)
     if args.report_only:
         store = os.path.join(args.out, STORE_NAME)
         if not os.path.isfile(store):
-            raise ValueError(f"no results store at {store}")
-        print(write_report(store, args.out, aggregation=aggregation))
+            raise ValueError(f"--out: no results store at {store}")
+        check_aggregation(aggregation, stored_scores(store))
+        print(write_report(store, check_writable(args.out, "--out"), aggregation=aggregation))
         return 0
     config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
+                              pixel_range=None if args.pixel_range is None else tuple(args.pixel_range),
                               weights=args.weights, batch_size=args.batch_size,
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
                               progress=not args.no_progress, aggregation=aggregation)
     run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, config)
     print(f"{run.computed} new results ({run.already_done} already in the store) -> {run.store}")
+    if run.skipped_files:
+        print(f"{len(run.skipped_files)} unreadable image file(s) skipped (listed in the report)")
     print(f"report: {run.report}")
     if run.random_weights:
         print(f"WARNING: {', '.join(run.random_weights)} used RANDOM weights: the numbers are meaningless.")
     return 0
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def _explain(args) -> int:
+    import numpy as np
+
+    from . import explain
+    from .demo import demo_image_path
+    from .evaluation.specs import parse_spec
+
+    images = [os.fspath(i) for i in args.images] or [demo_image_path()]
+    _check_out_file(args.out)
+    spec = parse_spec(args.method, "--method")
+    options = dict(spec.options)
+    for flag, key, value in (("--steps", "steps", args.steps),
+                             ("--baseline", "baseline", None if args.baseline is None
+                              else _number_or_name(args.baseline))):
+        if value is None:
+            continue
+        if key in options and options[key] != value:
+            raise ValueError(f"{flag} {value!r} disagrees with {key}={options[key]!r} in --method {args.method!r}; "
+                             "give it once")
+        options[key] = value
+    exp = explain(args.model, images, method=spec.name, target=_target(args.target), output=args.output,
+                  batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
+                  pixel_range=None if args.pixel_range is None else tuple(args.pixel_range),
+                  progress=not args.no_progress, **options)
+    written = exp.save(args.out)
+    targets = np.atleast_1d(exp.targets)
+    for i, (path, img) in enumerate(zip(written, images)):
+        print(f"{img}: class {targets[i]} ({exp.label(i)}) -> {path}")
+    return 0
+
+
+def _target(text):
+    """--target: None, an index, a class name, or several of them separated by commas (one per image)."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise ValueError(f"--target: empty class in {text!r}")
+    values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
+    return values[0] if len(values) == 1 else values
+
+
+def _check_out_file(path):
+    """The directory of output file ``path`` exists and is writable (checked before anything is computed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out: directory {folder!r} does not exist")
+    try:  # os.access ignores read-only mounts and root's rights; creating a file does not
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out: cannot write to {folder!r} ({err.strerror or err})") from None
+
+
+def _number_or_name(v):
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def _run(args) -> int:
     if args.command == "methods":
         from . import list_methods
         for name, summary in list_methods().items():
@@ -108,42 +242,29 @@ def main(argv=None) -> int:
             print(f"{name:16s} {summary}".rstrip())
         return 0
     if args.command == "eval":
-        try:
-            return _eval(args)
-        except (FileNotFoundError, ValueError, TypeError) as err:
-            print(f"tfxattr: {err}", file=sys.stderr)
-            return 2
-    from . import explain
-    from .demo import demo_image_path
+        return _eval(args)
+    if args.command == "export":
+        return _export(args)
+    return _explain(args)
 
-    images = args.images or [demo_image_path()]
-    options = {}
-    if args.steps is not None:
-        options["steps"] = args.steps
-    if args.baseline is not None:
-        options["baseline"] = _number_or_name(args.baseline)
+
+def main(argv=None) -> int:
+    """The command line. Run as the process (``argv`` None), TensorFlow's log lines are hidden unless
+    ``--verbose`` is given (:mod:`tfxattr.quiet`); called with ``argv`` (tests) stderr is left alone."""
+    if argv is None:  # a no-op when ``import tfxattr`` already did it, before TensorFlow was imported
+        quiet_command_line(sys.argv[1:])
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        exp = explain(args.model, [os.fspath(i) for i in images], method=args.method, target=args.target,
-                      output=args.output, batch_size=args.batch_size, weights=args.weights,
-                      progress=not args.no_progress, **options)
-    except FileNotFoundError as err:  # includes keras_apps.WeightsUnavailableError
-        print(f"tfxattr: {err}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as err:
-        print(f"tfxattr: {err}", file=sys.stderr)
-        return 2
-    written = exp.save(args.out)
-    targets = np.atleast_1d(exp.targets)
-    for i, (path, img) in enumerate(zip(written, images)):
-        print(f"{img}: class {targets[i]} ({exp.label(i)}) -> {path}")
-    return 0
-
-
-def _number_or_name(v):
-    try:
-        return float(v)
-    except ValueError:
-        return v
+        return _run(_parser().parse_args(argv))
+    except USER_ERRORS as err:  # includes FileNotFoundError, keras_apps.WeightsUnavailableError
+        message = " ".join(str(err).split("\n")) or type(err).__name__
+        print(f"tfxattr: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("tfxattr: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        stop_filtering()
 
 
 if __name__ == "__main__":

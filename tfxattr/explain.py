@@ -9,6 +9,7 @@ from .inputs import load_images, resolve_targets
 from .methods import Method, get_method
 from .methods.smooth import smooth_options
 from .models import DEFAULT_BATCH_SIZE, as_model
+from .progress import check_progress
 
 
 def explain(model, images, method="ig", target=None, *, output: str = "logit",
@@ -29,6 +30,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     ``baseline``, ``rule``, ``aggregator``, ...).
     """
     positive_int(batch_size, "batch_size")
+    check_progress(progress)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
@@ -38,10 +40,10 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:
         raise ValueError(f"images must have {adapter.input_shape[2]} channels, got {arr.shape[-1]}")
-    scores = adapter.scores(arr)
+    scores, probabilities = adapter.scores_and_probabilities(arr)  # one forward pass
     targets = resolve_targets(target, len(arr), adapter.num_classes, lambda: scores, class_names=adapter.class_names)
     rows = np.arange(len(arr))
-    explained, probability = scores[rows, targets], adapter.probabilities(arr)[rows, targets]
+    explained, probability = scores[rows, targets], probabilities[rows, targets]
     attr = m.attribute(adapter, arr, targets, progress=progress, seed=seed)
     if not np.all(np.isfinite(attr)):
         raise FloatingPointError(f"method {m.name!r} produced non-finite attributions; check the model and inputs")

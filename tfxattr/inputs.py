@@ -1,12 +1,26 @@
 """Turn what users pass (arrays, tensors, PIL images, file paths; ints; baseline names) into checked arrays."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from .blur import gaussian_blur
+from .checks import did_you_mean
+
+#: the top of the 8-bit pixel scale every image file is brought to
+PIXEL_MAX = 255.0
+#: PNG stores at most 16 bits per sample, so a PNG Pillow opens as 32-bit "I" holds 16-bit data
+PNG_MAX_BITS = 16
+#: Pillow's high-depth single-channel modes -> (bits per sample, signed)
+HIGH_DEPTH_MODES = {"I;16": (16, False), "I;16L": (16, False), "I;16B": (16, False), "I;16N": (16, False),
+                    "I;16S": (16, True), "I;32": (32, False), "I;32S": (32, True), "I": (32, True)}
+#: TIFF tags: BitsPerSample and SampleFormat (1 = unsigned, 2 = signed, 3 = float)
+TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT, TIFF_SIGNED = 258, 339, 2
+#: how many class names an error message lists before "..."
+NAMES_SHOWN = 20
 
 
 def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
@@ -25,7 +39,12 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
     except Exception as err:  # noqa: BLE001 - anything that is not array-like
         raise TypeError("images must be an array, tf.Tensor, PIL image or file path(s); "
                         f"got {type(images).__name__}") from err
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype == bool:
+        raise TypeError("images must be pixel values, got a bool array (a mask?); convert it, e.g. "
+                        "mask.astype(np.float32) * 255")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"images must be real pixel values, got complex dtype {arr.dtype}")
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 3:
         arr, single = arr[None], True
@@ -60,38 +79,136 @@ def _is_pil(obj) -> bool:
 
 
 def _read_image(item, input_shape):
+    channels = input_shape[2] if input_shape is not None else 3
+    size = None
+    if input_shape is not None and input_shape[0] is not None and input_shape[1] is not None:
+        size = (input_shape[0], input_shape[1])
+    if _is_pil(item):
+        return _fitted(item, channels, size, "images")
+    if not os.path.isfile(item):
+        raise ValueError(f"images: no such file {os.fspath(item)!r}")
+    with open_image(item) as img:
+        return _fitted(img, channels, size, os.fspath(item))
+
+
+def _fitted(img, channels, size, name) -> np.ndarray:
+    """float32 (H, W, channels) pixels of ``img``, resized (bilinear) to ``size`` = (H, W) if given."""
     from PIL import Image
 
-    if _is_pil(item):
-        img = item
+    if size is None or img.size == (size[1], size[0]):
+        return image_array(img, channels, name)
+    if img.mode not in HIGH_DEPTH_MODES and img.mode != "F":  # 8-bit: resized as 8-bit, as before
+        return image_array(img.convert("L" if channels == 1 else "RGB").resize((size[1], size[0]), Image.BILINEAR),
+                           channels, name)
+    arr = image_array(img, channels, name)  # high depth: resized in float, no 8-bit rounding first
+    planes = [Image.fromarray(np.ascontiguousarray(arr[..., c]), "F") for c in range(arr.shape[-1])]
+    return np.stack([np.asarray(p.resize((size[1], size[0]), Image.BILINEAR)) for p in planes], axis=-1)
+
+
+@contextlib.contextmanager
+def open_image(path):
+    """The decoded PIL image of the file ``path``; a truncated or non-image file raises ValueError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = os.fspath(path)
+    try:
+        img = Image.open(name)
+        img.load()  # decode now: a truncated file fails here, with its name
+    except UnidentifiedImageError:
+        raise ValueError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except Exception as err:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, EOFError, zlib.error, ...
+        raise ValueError(f"{name}: cannot read the image ({type(err).__name__}: {err})") from None
+    try:
+        yield img
+    finally:
+        img.close()
+
+
+def read_image_file(path, channels: int = 3) -> np.ndarray:
+    """float32 (H, W, ``channels``) pixels in [0, 255] of the image file ``path`` (any bit depth)."""
+    with open_image(path) as img:
+        return image_array(img, channels, os.fspath(path))
+
+
+def image_array(img, channels: int, name: str = "image") -> np.ndarray:
+    """float32 (H, W, ``channels``) pixels in [0, 255] of a PIL image of any depth.
+
+    8-bit modes are converted as they are; 16- and 32-bit integer images are scaled by their sample
+    range (65535 -> 255); float images ("F", e.g. float TIFF) must hold values in [0, 1].
+    """
+    if img.mode not in HIGH_DEPTH_MODES and img.mode != "F":
+        arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+        return arr[..., None] if arr.ndim == 2 else arr
+    raw = np.asarray(img)
+    if img.mode == "F":
+        raw = raw.astype(np.float64)
+        if not np.all(np.isfinite(raw)):
+            raise ValueError(f"{name}: the float image has non-finite pixels (NaN or inf)")
+        if raw.size and (raw.min() < 0 or raw.max() > 1):
+            raise ValueError(f"{name}: a float image must hold values in [0, 1], got [{raw.min():g}, {raw.max():g}]")
+        gray = raw * PIXEL_MAX
     else:
-        if not os.path.isfile(item):
-            raise ValueError(f"images: no such file {os.fspath(item)!r}")
-        img = Image.open(item)
-    channels = input_shape[2] if input_shape is not None else 3
-    img = img.convert("L" if channels == 1 else "RGB")
-    if input_shape is not None and input_shape[0] is not None and input_shape[1] is not None:
-        if img.size != (input_shape[1], input_shape[0]):
-            img = img.resize((input_shape[1], input_shape[0]), Image.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32)
-    return arr[..., None] if arr.ndim == 2 else arr
+        bits, signed = _sample_depth(img)
+        if raw.size and raw.min() < 0:
+            raise ValueError(f"{name}: a {bits}-bit integer image has negative pixels ({raw.min()})")
+        gray = raw.astype(np.float64) * (PIXEL_MAX / (2 ** (bits - signed) - 1))
+    gray = gray.astype(np.float32)[..., None]
+    return gray if channels == 1 else np.repeat(gray, channels, axis=-1)
 
 
-def resolve_targets(target, n: int, num_classes: int, predict=None) -> np.ndarray:
+def _sample_depth(img) -> Tuple[int, bool]:
+    """(bits per sample, signed) of a high-depth integer PIL image, from the file when it says."""
+    bits, signed = HIGH_DEPTH_MODES[img.mode]
+    if img.format == "PNG":
+        return min(bits, PNG_MAX_BITS), False
+    tags = getattr(img, "tag_v2", None)
+    if tags is not None and TIFF_BITS_PER_SAMPLE in tags:
+        per_sample = tags[TIFF_BITS_PER_SAMPLE]
+        bits = int(per_sample[0] if isinstance(per_sample, tuple) else per_sample)
+        fmt = tags.get(TIFF_SAMPLE_FORMAT, 1)
+        signed = int(fmt[0] if isinstance(fmt, tuple) else fmt) == TIFF_SIGNED
+    return bits, signed
+
+
+def class_index(name: str, class_names: Optional[Sequence[str]], what: str = "target") -> int:
+    """The index of class ``name`` in ``class_names`` (exact, else ignoring case, "_" and "-");
+    an unknown name raises ValueError naming ``what`` with the closest names."""
+    if not class_names:
+        raise ValueError(f"{what} {name!r} is a class name, but the model has no class names: give a class index")
+    names = [str(c) for c in class_names]
+    if name in names:
+        return names.index(name)
+    loose = [i for i, c in enumerate(names) if _loose(c) == _loose(name)]
+    if len(loose) == 1:
+        return loose[0]
+    shown = ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
+    raise ValueError(f"{what}: unknown class name {name!r}{did_you_mean(name, names)}; the model's classes: {shown}")
+
+
+def _loose(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def resolve_targets(target, n: int, num_classes: int, predict=None, class_names=None) -> np.ndarray:
     """``None`` -> top-1 class of each image (``predict()`` gives the scores); int -> same for all;
-    sequence -> one each."""
+    sequence -> one each. A class name (or a sequence mixing names and ints) is looked up in
+    ``class_names`` (the model's)."""
     if target is None:
         if predict is None:
             raise ValueError("target=None needs the model's predictions")
         return np.argmax(np.asarray(predict()), axis=-1).astype(np.int32)
+    if isinstance(target, str):
+        target = class_index(target, class_names)
+    elif isinstance(target, (list, tuple)) and any(isinstance(t, str) for t in target):
+        target = [class_index(t, class_names) if isinstance(t, str) else t for t in target]
     if isinstance(target, (bool, np.bool_)):
-        raise TypeError(f"target must be an int, a sequence of ints or None, got {target!r}")
+        raise TypeError(f"target must be an int, a class name, a sequence of them or None, got {target!r}")
     arr = np.asarray(target.numpy() if hasattr(target, "numpy") else target)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"target must be an int, a sequence of ints or None, got dtype {arr.dtype}")
+            raise TypeError(f"target must be an int, a class name, a sequence of them or None, got dtype {arr.dtype}")
     if arr.ndim == 0:
         arr = np.full((n,), int(arr))
     if arr.shape != (n,):

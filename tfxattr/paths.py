@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from .blur import gaussian_blur
+from .checks import one_of
 
 RULES = ("left", "right", "midpoint", "trapezoid", "saliency")
 
@@ -38,18 +39,32 @@ class PathPlan:
     def n_points(self):
         return len(self.params)
 
+    @property
+    def has_ends(self) -> np.ndarray:
+        """Which segments have both end points (the only ones an f-value aggregator such as IDGI uses)."""
+        return (self.seg_start >= 0) & (self.seg_end >= 0)
+
     def value_only_points(self):
-        """Points whose f-value IDGI needs but whose gradient is never taken."""
-        ends = np.concatenate([self.seg_start, self.seg_end])
-        ends = np.unique(ends[ends >= 0])
-        return np.setdiff1d(ends, self.seg_point)
+        """Points whose f-value IDGI needs but that are not the gradient point of a segment IDGI uses.
+
+        The engine takes gradients only at segments with both ends when the aggregator needs
+        f-values, so a point that is the gradient point of an end-less segment only (the input on
+        PAIR's ``linspace`` grid) must be evaluated for its value alone.
+        """
+        used = self.has_ends
+        ends = np.unique(np.concatenate([self.seg_start[used], self.seg_end[used]]))
+        return np.setdiff1d(ends, self.seg_point[used])
 
 
 def riemann_plan(steps: int, rule: str) -> PathPlan:
     """Parameters in [0, 1] for ``steps`` segments under a Riemann ``rule``.
 
     ``"saliency"`` reproduces PAIR's ``IntegratedGradients``: ``linspace(0, 1, steps)``, every
-    gradient weighted ``1/steps`` (endpoint-inclusive: neither a left nor a right sum).
+    gradient weighted ``1/steps`` (endpoint-inclusive: neither a left nor a right sum). For IDGI
+    (Yang et al. 2023, Algorithm 1: ``d = f(x_{j+1}) - f(x_j)``, ``g`` at ``x_j``) the ``steps``
+    points of that grid make ``steps - 1`` segments, the gradient at each segment's start; the last
+    gradient (at the input) has no segment and is only a Riemann term, while the input's f-value
+    closes the last segment, so IDGI on this grid sums exactly to ``f(x) - f(b)``.
     """
     s = np.arange(steps)
     k = np.arange(steps + 1) / steps
@@ -76,14 +91,26 @@ def riemann_plan(steps: int, rule: str) -> PathPlan:
 
 class StraightLinePath:
     """``x(a) = b + a (x - b)``, the IG path (Sundararajan et al. 2017, Eq. 1); segment displacement
-    ``w_s (x - b)``."""
+    ``w_s (x - b)``.
+
+    With ``rule="saliency"`` the points are built as PAIR's ``IntegratedGradients.GetMask`` builds
+    them (``saliency/core/integrated_gradients.py``): ``x_diff = x - b`` in float32, then
+    ``b + alpha * x_diff`` in float64 (``alpha`` a float64 ``linspace`` value), rounded once to float32
+    when the model is called. The other rules compute ``b + a (x - b)`` in float32; the two can differ
+    in the last bit of a pixel, which flips a ReLU whose pre-activation sits at that boundary.
+    """
     adaptive = False
 
     def __init__(self, steps: int, rule: str = "left"):
         self.plan = riemann_plan(steps, rule)
         self.rule = rule
+        self.float64_points = rule == "saliency"
 
     def points(self, x, b, point_ids, image_ids):
+        if self.float64_points:
+            a = tf.constant(self.plan.params[point_ids], tf.float64)[:, None, None, None]
+            diff = tf.cast(x - b, tf.float64)
+            return tf.cast(tf.cast(b, tf.float64) + a * diff, tf.float32)
         a = tf.constant(self.plan.params[point_ids], tf.float32)[:, None, None, None]
         return b + a * (x - b)
 
@@ -92,21 +119,43 @@ class StraightLinePath:
         return w * (x - b)
 
 
+# where BlurIG takes each segment's gradient: at its end nearer the input (PAIR's BlurIG) or at its
+# end nearer the fully blurred image (IDGI's Algorithm 1 read with the blurred image as the baseline)
+GRADIENT_SIDES = ("input_side", "blurred_side")
+
+
 class BlurPath:
-    """BlurIG (Xu et al., CVPR 2020) as PAIR implements it: blur levels ``sigma_i = i*max_sigma/steps``
-    (or their square roots), gradients at ``sigma_0 .. sigma_{steps-1}``, displacement
-    ``-(sigma_{i+1} - sigma_i) * d blur / d sigma`` by forward difference ``grad_step``.
+    """BlurIG (Xu et al., CVPR 2020, Eq. 4-5) as PAIR implements it: blur levels
+    ``sigma_i = i*max_sigma/steps`` (or their square roots), value point ``i`` = the input blurred
+    with ``sigma_i``; segment ``s`` runs from ``sigma_{s+1}`` (start, blurred side) to ``sigma_s`` (end,
+    input side) with displacement ``-(sigma_{s+1} - sigma_s) * d blur / d sigma``, the derivative a
+    forward difference with ``grad_step`` at the gradient point.
+
+    ``gradient_at`` picks the gradient point of each segment:
+
+    * ``"input_side"``: ``sigma_s`` (PAIR's ``BlurIG.GetMask``: gradients at ``sigma_0 .. sigma_{steps-1}``,
+      the fully blurred image never gets a gradient). Its first segment's derivative at ``sigma_0 = 0``
+      is zero (d blur / d sigma = sigma * Laplacian; for ``grad_step < 1/8`` the kernel at ``grad_step``
+      has radius 0, so the forward difference is exactly zero).
+    * ``"blurred_side"``: ``sigma_{s+1}``, the segment's start on the path from the blurred image to the
+      input, i.e. IDGI's Algorithm 1 (Yang et al. 2023, lines 3-4: ``g`` at ``x_j``, ``d = f(x_{j+1}) -
+      f(x_j)``) with the blurred image as the baseline; the input never gets a gradient. With the
+      Riemann sum this is the left-point sum of the same integral walked from the blurred end.
 
     Ordered from the fully blurred image (start, value point ``steps``) to the input (value point 0).
     """
     adaptive = False
 
-    def __init__(self, steps: int, max_sigma: float = 50.0, grad_step: float = 0.01, sqrt: bool = False):
+    def __init__(self, steps: int, max_sigma: float = 50.0, grad_step: float = 0.01, sqrt: bool = False,
+                 gradient_at: str = "input_side"):
+        one_of(gradient_at, "gradient_at", GRADIENT_SIDES)
         i = np.arange(steps + 1, dtype=np.float64)
         self.sigmas = np.sqrt(i * max_sigma / steps) if sqrt else i * max_sigma / steps
         self.grad_step = float(grad_step)
+        self.gradient_at = gradient_at
         s = np.arange(steps)
-        self.plan = PathPlan(self.sigmas, s, s + 1, s, np.diff(self.sigmas))
+        grad_point = s if gradient_at == "input_side" else s + 1
+        self.plan = PathPlan(self.sigmas, grad_point, s + 1, s, np.diff(self.sigmas))
 
     def points(self, x, b, point_ids, image_ids):
         return gaussian_blur(x, self.plan.params[point_ids])

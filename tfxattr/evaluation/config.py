@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from .. import checks
 from ..checks import boolean, known_keys, one_of, positive_int
 from ..metrics.base import AGGREGATIONS
 from ..visualize import REDUCTIONS
@@ -30,7 +31,8 @@ class EvaluationConfig:
     ``resize``: "crop" or "stretch" to a model's input size. ``reduce``: channel reduction of (N,H,W,C)
     attributions to maps (:data:`MAP_REDUCTIONS`). ``report``: write ``report.md`` at the end;
     ``aggregation``: its per-score overrides (e.g. {"aic": "mean"}). ``log``: where messages go
-    (default: stderr).
+    (default: stderr). ``pixel_range``: the range of the data's pixels when it is not the models' own
+    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``).
     """
     correct_only: bool = False
     target: str = "label"
@@ -49,6 +51,7 @@ class EvaluationConfig:
     aggregation: Optional[Dict[str, str]] = None
     chunk_size: int = 256
     log: Optional[Callable[[str], None]] = None
+    pixel_range: Optional[Tuple[float, float]] = None
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
@@ -73,6 +76,8 @@ class EvaluationConfig:
                 raise ValueError(f"aggregation must be a dict of score -> mean|median, got {self.aggregation!r}")
             for how in self.aggregation.values():
                 one_of(how, "aggregation values", AGGREGATIONS)
+        if self.pixel_range is not None:
+            object.__setattr__(self, "pixel_range", checks.pixel_range(self.pixel_range))
         if self.log is not None and not callable(self.log):
             raise ValueError(f"log must be a function of one string or None, got {self.log!r}")
 

@@ -7,39 +7,47 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
 from ..batching import spans
 from ..checks import positive_int
+from ..inputs import class_index, read_image_file
 from .specs import parse_spec
 
 RESIZE = ("crop", "stretch")
+#: how many names an error about unmatched class folders lists before "..."
+NAMES_SHOWN = 20
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 @dataclass
 class Chunk:
-    """Consecutive images of a source: ids, uint8 (H,W,C) images (sizes may differ), labels, bool masks."""
+    """Consecutive images of a source: ids, uint8 (H,W,C) images (sizes may differ), labels, bool masks;
+    ``skipped``: id -> reason of the files in this stretch that could not be read (left out)."""
     ids: List[str]
     images: List[np.ndarray]
     labels: Optional[np.ndarray] = None
     masks: Optional[List[np.ndarray]] = None
+    skipped: Dict[str, str] = field(default_factory=dict)
 
 
 class Source:
     """A named, re-iterable sequence of images in a fixed order, read in chunks (bounded memory).
 
     Subclasses set ``name``, ``size`` (number of images, None if unknown), ``has_labels``, ``has_masks``,
-    ``class_names`` and implement ``chunks``.
+    ``class_names`` and implement ``chunks``. ``label_names``: set when the labels are positions in
+    this list of names (class folders) rather than a model's class indices; :func:`label_map`
+    maps them to a model's classes by name.
     """
     name = "data"
     size: Optional[int] = None
     has_labels = False
     has_masks = False
     class_names: Optional[List[str]] = None
+    label_names: Optional[List[str]] = None
 
     def chunks(self, size: int) -> Iterator[Chunk]:
         raise NotImplementedError
@@ -87,8 +95,10 @@ def load_data(data, limit: Optional[int] = None, split: str = "validation", data
     * ``"shapes:N"`` (or ``"shapes:N:seed=S"``): N generated shapes images with masks (``make_demo_data``);
     * an ``.npz`` with ``images`` (N,H,W,C) and optional ``labels``, ``masks`` (N,H,W), ``ids``;
     * an image folder: class subfolders (ImageNet wnids map to ImageNet indices, integer names to
-      themselves, other names to their sorted position) or a ``labels.csv`` with columns ``file``,
-      ``label`` (int) and optional ``mask`` (an image file, nonzero = object);
+      themselves, other names to the model's class of that name, see :func:`label_map`) or a
+      ``labels.csv`` with columns ``file``, ``label`` (int) and optional ``mask`` (an image file,
+      nonzero = object). Files that cannot be read are skipped with the reason (``Chunk.skipped``);
+      16-bit, 32-bit and float images are scaled to 0..255;
     * a tfds name (``"imagenet2012"``, or ``"tfds:name"``) read with ``split``, ``data_dir`` and
       ``manual_dir`` (where the archives of manually downloaded data sets go);
     * a ``Source`` or a dict with ``images`` / ``labels`` / ``masks`` (Python only).
@@ -177,6 +187,8 @@ class FolderSource(Source):
             if not classes:
                 raise ValueError(f"data {root!r}: an image folder needs class subfolders or a labels.csv")
             index = _class_indices(classes)
+            if index is None:  # named folders: sorted positions, which label_map renames to a model's classes
+                index, self.label_names = {c: i for i, c in enumerate(classes)}, classes
             files, labels = [], []
             for c in classes:
                 for f in sorted(os.listdir(os.path.join(root, c))):
@@ -195,16 +207,24 @@ class FolderSource(Source):
         self.has_labels, self.has_masks, self.size = True, self.mask_files is not None, n
 
     def chunks(self, size):
-        from PIL import Image
-
-        def read(name, mode):
-            with Image.open(os.path.join(self.root, name)) as img:
-                return np.asarray(img.convert(mode))
-
         for span in spans(len(self.files), size):
-            files = self.files[span]
-            masks = None if self.mask_files is None else [read(m, "L") > 0 for m in self.mask_files[span]]
-            yield Chunk(list(files), [read(f, "RGB") for f in files], self.labels[span], masks)
+            chunk = Chunk([], [], [], None if self.mask_files is None else [])
+            for i in range(span.start, span.stop):
+                path = os.path.join(self.root, self.files[i])
+                try:  # one unreadable file is skipped with its reason; the run goes on
+                    image = _as_uint8(read_image_file(path, 3), self.files[i])
+                    mask = None if self.mask_files is None else \
+                        read_image_file(os.path.join(self.root, self.mask_files[i]), 1)[..., 0] > 0
+                except ValueError as err:
+                    reason = str(err)  # "<path>: why"; the id already names the image file
+                    chunk.skipped[self.files[i]] = reason[len(path) + 2:] if reason.startswith(path + ": ") else reason
+                    continue
+                chunk.ids.append(self.files[i])
+                chunk.images.append(image)
+                chunk.labels.append(self.labels[i])
+                if mask is not None:
+                    chunk.masks.append(mask)
+            yield _finished(chunk)
 
 
 def _read_labels_csv(path) -> List[dict]:
@@ -220,7 +240,8 @@ def _read_labels_csv(path) -> List[dict]:
     return rows
 
 
-def _class_indices(classes: Sequence[str]) -> Dict[str, int]:
+def _class_indices(classes: Sequence[str]) -> Optional[Dict[str, int]]:
+    """Folder name -> class index for ImageNet wnids and integer names; None for other names."""
     import keras_apps
 
     wnids = {w: i for i, w in enumerate(keras_apps.wnids())}
@@ -228,7 +249,30 @@ def _class_indices(classes: Sequence[str]) -> Dict[str, int]:
         return {c: wnids[c] for c in classes}
     if all(c.isdigit() for c in classes):
         return {c: int(c) for c in classes}
-    return {c: i for i, c in enumerate(classes)}
+    return None
+
+
+def label_map(source: Source, class_names: Optional[Sequence[str]], model: str) -> Optional[np.ndarray]:
+    """For a source whose labels are positions in ``source.label_names`` (class folders): the model's
+    class index of each name (an array to index with the labels), or None when the labels need no map
+    (already class indices, or a model without class names: sorted positions as they are). A folder
+    name the model does not know raises ValueError listing the folders and the model's classes."""
+    names = getattr(source, "label_names", None)
+    if not names or not class_names:
+        return None
+    indices, unknown = [], []
+    for name in names:
+        try:
+            indices.append(class_index(name, class_names, "class folder"))
+        except ValueError:
+            unknown.append(name)
+    if unknown:
+        shown = ", ".join(map(str, list(class_names)[:NAMES_SHOWN])) + (", ..." if len(class_names) > NAMES_SHOWN
+                                                                         else "")
+        raise ValueError(f"data {source.name!r}: class folder(s) {unknown} are not class names of model {model!r} "
+                         f"(folders: {', '.join(names)}; model classes: {shown}); name the folders after the "
+                         "model's classes (or their indices), or give a labels.csv with integer labels")
+    return np.asarray(indices, np.int64)
 
 
 class TfdsSource(Source):

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -29,9 +30,9 @@ from ..methods import Method, get_method
 from ..metrics import METRICS, get_metric
 from ..visualize import reduce_channels
 from .config import EvaluationConfig
-from .datasets import Chunk, Source, fit_to_input, load_data
+from .datasets import Chunk, Source, fit_to_input, label_map, load_data
 from .loading import LoadedModel, check_model, load_model
-from .report import write_report
+from .report import load_store, short_model_names, write_report
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, json_safe, rounded
 
@@ -48,6 +49,7 @@ class RunSummary:
     computed: int   # records written by this call
     already_done: int  # records found in the store and skipped
     random_weights: List[str] = field(default_factory=list)
+    skipped_files: Dict[str, str] = field(default_factory=dict)  # unreadable image -> reason (left out)
 
 
 def method_label(method) -> str:
@@ -63,6 +65,46 @@ def _method(method):
         return method
     spec = parse_spec(method, "method")
     return get_method(spec.name, **spec.options)
+
+
+def _shown_name(method) -> str:
+    """A method as the user named it (the progress bar's text): "ig+idgi", not the store's "ig:aggregator=idgi"."""
+    if isinstance(method, Method):
+        return method_label(method)
+    return parse_spec(method, "method").label
+
+
+def check_aggregation(aggregation: Optional[dict], scores: Dict[str, Iterable[str]]):
+    """Every key of ``aggregation`` ("score" or "metric/score") names a score of the metrics ``scores``
+    (metric label -> its score names); else a ValueError naming ``aggregation`` and the valid keys."""
+    valid = {s for names in scores.values() for s in names}
+    valid |= {f"{m}/{s}" for m, names in scores.items() for s in names}
+    unknown = sorted(set(aggregation or {}) - valid)
+    if unknown:
+        hints = "".join(did_you_mean(u, valid) for u in unknown)
+        raise ValueError(f"aggregation: {unknown} name(s) no score of the metrics {sorted(scores)}{hints}; "
+                         f"valid: {', '.join(sorted(valid))}")
+
+
+def stored_scores(store_path) -> Dict[str, List[str]]:
+    """Metric label -> its score names, from the metric records of a results store."""
+    return {m: list(info["higher_is_better"]) for m, info in load_store(store_path).metrics.items()}
+
+
+def check_writable(out: str, what: str = "out") -> str:
+    """Create directory ``out`` if needed and make sure files can be written there (before any computing)."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{what}: cannot create the output directory {out!r} ({err.strerror or err})") from None
+    if not os.path.isdir(out):
+        raise ValueError(f"{what}: {out!r} is not a directory")
+    try:  # os.access ignores ACLs, read-only mounts and root's rights; creating a file does not
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ValueError(f"{what}: cannot write to the output directory {out!r} ({err.strerror or err})") from None
+    return out
 
 
 def _metric_specs(metrics) -> List[Spec]:
@@ -118,9 +160,14 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     config = (config or EvaluationConfig()).with_options(**options)
     log = config.log or _stderr
     metric_specs = _metric_specs(_nonempty(metrics, "metrics"))
-    method_objs = [(method_label(m), _method(m)) for m in _nonempty(methods, "methods")]
-    if len({label for label, _ in method_objs}) != len(method_objs):
+    method_objs = [(method_label(m), _method(m), _shown_name(m)) for m in _nonempty(methods, "methods")]
+    if len({label for label, _, _ in method_objs}) != len(method_objs):
         raise ValueError("methods are listed twice")
+    chosen = {s.label for s in metric_specs}
+    bad = sorted(k for k in (config.aggregation or {}) if "/" in k and k.split("/")[0] not in chosen)
+    if bad:
+        raise ValueError(f"aggregation: {bad} name(s) a metric that is not run; metrics: {', '.join(sorted(chosen))}")
+    out = check_writable(os.fspath(out))
     model_items = _nonempty(models, "models")
     for m in model_items:
         if isinstance(m, (str, Spec, tuple)):
@@ -129,19 +176,20 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     _check_data(source, metric_specs, config)
     run_config = {"data": source.name, "target": config.target, "resize": config.resize, "reduce": config.reduce,
                   "seed": config.seed, "metrics": {s.label: json_safe(s.options) for s in metric_specs}}
-    out = os.fspath(out)
-    os.makedirs(out, exist_ok=True)
+    if config.pixel_range is not None:  # only when given: stores written before it existed still resume
+        run_config["pixel_range"] = list(config.pixel_range)
     store_path = os.path.join(out, STORE_NAME)
     summary = RunSummary(store_path, None, 0, 0)
     with ResultStore(store_path) as store:
         check_config(store, run_config)
         for model in model_items:
-            loaded = load_model(model, config.weights, config.batch_size)
+            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range)
             if loaded.random_weights:
                 summary.random_weights.append(loaded.label)
                 log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
             _run_model(store, loaded, source, method_objs, metric_specs, summary, config, log)
     if config.report:
+        check_aggregation(config.aggregation, stored_scores(store_path))
         summary.report = write_report(store_path, out, aggregation=config.aggregation)
     return summary
 
@@ -165,11 +213,21 @@ def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summar
     from tqdm.auto import tqdm
 
     adapter = loaded.adapter
+    remap = label_map(source, adapter.class_names, loaded.label)  # class folders named after the model's classes
     total = None if source.size is None else source.size * len(methods)
     seen, correct, excluded = 0, 0, []
-    with tqdm(total=total, desc=loaded.label, unit="img", disable=not config.progress, leave=False) as bar:
+    desc = short_model_names([loaded.label])[loaded.label]
+    with tqdm(total=total, desc=desc, unit="img", disable=not config.progress, leave=False) as bar:
         for chunk in source.chunks(config.chunk_size):
+            _record_skipped(store, chunk, summary, log)
+            if not chunk.ids:
+                bar.update(len(chunk.skipped) * len(methods))
+                continue
+            if remap is not None and chunk.labels is not None:
+                chunk.labels = remap[chunk.labels]
             x, masks = fit_to_input(chunk.images, _input_size(adapter, chunk), config.resize, chunk.masks)
+            if seen == 0:  # the first chunk tells whether the data is in the declared scale
+                adapter.check_pixels(x, f"data {source.name!r}")
             _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
             probs = adapter.probabilities(x)
             predicted = probs.argmax(-1)
@@ -182,17 +240,19 @@ def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summar
             seen += len(x)
             targets = (chunk.labels if config.target == "label" else predicted).astype(np.int32)
             batch = _Batch(chunk, x, masks, targets, predicted, probs)
-            for label, method in methods:
+            for label, method, shown in methods:
                 todo = {i for i in keep if (loaded.label, label, chunk.ids[i], int(targets[i])) not in store.done}
                 summary.already_done += len(keep) - len(todo)
-                bar.set_postfix_str(label)
-                bar.update(len(x) - len(todo))
+                bar.set_postfix_str(shown)
+                bar.update(len(x) + len(chunk.skipped) - len(todo))
                 # fixed batches over the kept images: a resumed run sees the same batches as an uninterrupted one
                 for span in spans(len(keep), config.images_per_batch):
                     idx = np.array([i for i in keep[span] if i in todo], dtype=int)
                     if len(idx) == 0:
                         continue
-                    for record in _score_batch(loaded, label, method, batch, idx, metric_specs, store, config):
+                    records = _score_batch(loaded, label, method, batch, idx, metric_specs, store, config)
+                    check_aggregation(config.aggregation, {m: records[0]["scores"][m] for m in records[0]["scores"]})
+                    for record in records:
                         store.append(record)
                         summary.computed += 1
                     bar.update(len(idx))
@@ -202,6 +262,16 @@ def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summar
                   "correct_only": config.correct_only, "excluded": excluded})
     log(f"{loaded.label}: {seen} images"
         + (f", {len(excluded)} excluded as misclassified" if config.correct_only else ""))
+
+
+def _record_skipped(store, chunk, summary, log):
+    """One "skipped" record per unreadable file (once per store), and a line in the log."""
+    for image, reason in chunk.skipped.items():
+        if image not in summary.skipped_files:
+            log(f"skipped {image}: {reason}")
+        summary.skipped_files[image] = reason
+        if ("skipped", image) not in store.named:
+            store.append({"kind": "skipped", "image": image, "reason": reason})
 
 
 @dataclass
@@ -270,6 +340,9 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config:
             rec["skipped"][name] = {k: s[j] for k, s in r.skipped.items() if j in s}
             if r.curves:
                 rec["curves"][name] = {k: rounded(c.y[j]) for k, c in r.curves.items()}
+            binned = {k: rounded(np.ravel(c.points[j])) for k, c in r.curves.items() if c.bins}
+            if binned:  # IDGI's binned estimator pools every image's raw (x, y) points (Sec. 4.4)
+                rec.setdefault("points", {})[name] = binned
         records.append(rec)
     return records
 
@@ -281,5 +354,6 @@ def _describe_metric(store, spec, result):
     axes = METRICS[spec.name].curve_axes
     store.append({"kind": "metric", "metric": spec.label, "name": spec.name, "options": json_safe(result.options),
                   "aggregation": result.aggregation, "higher_is_better": dict(result.higher_is_better),
-                  "curves": {k: {"x": rounded(c.x, 8), "scale": float(c.scale)} for k, c in result.curves.items()},
+                  "curves": {k: {"x": rounded(c.x, 8), "scale": float(c.scale), **({"bins": c.bins} if c.bins else {})}
+                             for k, c in result.curves.items()},
                   "curve_axes": {k: axes.get(k, "") for k in result.curves}})

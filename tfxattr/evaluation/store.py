@@ -8,6 +8,9 @@ from typing import List, Optional
 import numpy as np
 
 STORE_NAME = "results.jsonl"
+#: record kinds indexed by what they name (``ResultStore.named``); "skipped" (an unreadable image file:
+#: ``image``, ``reason``) came later: stores without it are read as before, readers ignore unknown kinds
+NAMED_KINDS = ("model", "metric", "skipped")
 
 
 # JSON-lines rather than sqlite3: the runner is the only writer and only ever appends, so one line per
@@ -36,12 +39,20 @@ def _read(path):
     return records, end
 
 
+def _named(record) -> tuple:
+    """(kind, what it names): a model's pass, a metric's description, or an unreadable image file."""
+    return record["kind"], record.get("model") or record.get("metric") or record.get("image")
+
+
 def result_key(record) -> tuple:
     return record["model"], record["method"], record["image"], int(record["target"])
 
 
 class ResultStore:
     """Append-only JSON-lines store of records keyed by (model, method, image, target).
+
+    Record kinds: "run" (the configuration), "metric", "result", "model" (a finished pass) and
+    "skipped" (an image file that could not be read, with the reason).
 
     Opening it drops a torn last line, takes an exclusive lock (one writer per store) and indexes
     the keys already done; :meth:`append` writes one complete line per record, flushed and fsynced.
@@ -56,8 +67,7 @@ class ResultStore:
         if end != os.path.getsize(self.path):
             self._file.truncate(end)
         self.done = {result_key(r) for r in records if r.get("kind") == "result"}
-        self.named = {(r["kind"], r.get("model") or r.get("metric")) for r in records
-                      if r.get("kind") in ("model", "metric")}
+        self.named = {_named(r) for r in records if r.get("kind") in NAMED_KINDS}
         self._config = next((r["config"] for r in records if r.get("kind") == "run"), None)
 
     def _lock(self):
@@ -85,8 +95,8 @@ class ResultStore:
             self._config = self._config or record["config"]
         elif record.get("kind") == "result":
             self.done.add(result_key(record))
-        elif record.get("kind") in ("model", "metric"):
-            self.named.add((record["kind"], record.get("model") or record.get("metric")))
+        elif record.get("kind") in NAMED_KINDS:
+            self.named.add(_named(record))
 
     def close(self):
         self._file.close()

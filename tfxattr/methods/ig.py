@@ -9,8 +9,11 @@ from .path import PathMethod
 class IntegratedGradients(PathMethod):
     """``(x - b) * integral_0^1 df_c(b + a(x - b))/dx da``; ``aggregator="idgi"`` gives IG+IDGI.
 
-    ``rule``: left, right, midpoint, trapezoid, or "saliency" (PAIR's endpoint-inclusive rule).
-    Default: trapezoid for the Riemann sum, left for IDGI (as in the IDGI paper).
+    ``rule``: left, right, midpoint, trapezoid, or "saliency" (PAIR's endpoint-inclusive rule on
+    ``linspace(0, 1, steps)``, points built in float64 as PAIR's ``IntegratedGradients`` builds them; with
+    IDGI its ``steps - 1`` segments, the grid the IDGI paper ran on, see :func:`~tfxattr.paths.riemann_plan`).
+    Default: trapezoid for the Riemann sum, left for IDGI (Yang et al. 2023, Algorithm 1: the gradient
+    at each segment's start).
     """
     name = "ig"
     summary = "Integrated Gradients on the straight line from a baseline (rule=left|right|midpoint|trapezoid|saliency)"

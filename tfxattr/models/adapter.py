@@ -90,6 +90,7 @@ class ModelAdapter:
                                       reduce_retracing=True)
         self._probabilities_fn = tf.function(lambda x: self.objective.probabilities(self._raw(x)),
                                              input_signature=[spec], reduce_retracing=True)
+        self._both_fn = tf.function(self._scores_and_probabilities, input_signature=[spec], reduce_retracing=True)
         self._vg_fn = tf.function(self._values_and_gradients,
                                   input_signature=[spec, tf.TensorSpec((None,), tf.int32)],
                                   reduce_retracing=True)
@@ -135,6 +136,10 @@ class ModelAdapter:
             x = self.preprocess(x)
         return self._fn(x)
 
+    def _scores_and_probabilities(self, x):
+        raw = self._raw(x)
+        return tf.concat([self.objective.scores(raw), self.objective.probabilities(raw)], axis=-1)
+
     def _values_and_gradients(self, x, targets):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -154,6 +159,11 @@ class ModelAdapter:
     def probabilities(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """Class probabilities, whatever ``output`` says (metrics use these)."""
         return self._chunked(self._probabilities_fn, x, batch_size, self.num_classes)
+
+    def scores_and_probabilities(self, x, batch_size: Optional[int] = None):
+        """``(scores, probabilities)`` (N, classes) each, from one forward pass."""
+        both = self._chunked(self._both_fn, x, batch_size, 2 * self.num_classes)
+        return both[:, :self.num_classes], both[:, self.num_classes:]
 
     def values_and_gradients(self, x, targets, batch_size: Optional[int] = None):
         """``(f_c(x) (N,), df_c/dx (N,H,W,C))`` as tf.Tensors, chunked by ``batch_size``."""
