@@ -1,0 +1,222 @@
+"""``export(model, path, methods=[...])``: a SavedModel whose signatures compute explanations, and
+``explainer_model(model, method)``: the same computation as a callable.
+
+Signatures (loading needs TensorFlow only, not tfxattr):
+
+* ``serving_default``: ``images`` float32 (N,H,W,C) pixels -> ``scores`` (N, classes), the model's
+  logits or probabilities (``output``);
+* ``explain_<method>`` (``"+"`` written ``"_"``, ``"++"`` written ``"_plus_plus"``: ``explain_ig_idgi``,
+  ``explain_gradcam_plus_plus``): ``images`` and ``targets`` int32 (N,) (-1: the top-1 class) ->
+  ``attributions`` (N,H,W,C; (N,H,W,1) for layer methods), ``maps`` (N,H,W: the sum of |a| over
+  channels, as ``Explanation.map``), ``targets`` (the explained classes), ``scores`` (the explained value).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from ..checks import did_you_mean, one_of, positive_int
+from ..methods import Method, get_method
+from ..methods.base import find_spec
+from ..models import DEFAULT_BATCH_SIZE, as_model
+from ..models.objective import OUTPUTS
+from . import graph
+from .methods import NOT_EXPORTABLE, NotExportable, graph_method
+
+SIGNATURE_PREFIX = "explain_"
+DEFAULT_SEED = 0  # SmoothGrad noise must be fixed in a served model: the same request, the same map
+
+
+def signature_name(method: str) -> str:
+    """``"ig+idgi"`` -> ``"explain_ig_idgi"``, ``"gradcam++"`` -> ``"explain_gradcam_plus_plus"``."""
+    return SIGNATURE_PREFIX + method.replace("++", "_plus_plus").replace("+", "_").replace("-", "_")
+
+
+class Explainer(tf.Module):
+    """The exported object: ``scores(images)`` and one ``explain_<name>(images, targets)`` per method, all
+    ``tf.function``s with input signatures; ``description`` holds the methods and options as JSON."""
+
+    def __init__(self, adapter, methods: dict, batch_size: int, seed: int):
+        super().__init__(name="tfxattr_explainer")
+        if adapter.keras_model is not None:
+            self.model = adapter.keras_model  # tracks the weights the functions read
+        if adapter._keep is not None:
+            self.loaded = adapter._keep
+        self.adapter_name = adapter.name
+        images = tf.TensorSpec((None,) + tuple(adapter.input_shape), tf.float32, name="images")
+        targets = tf.TensorSpec((None,), tf.int32, name="targets")
+        classes = adapter.num_classes
+        shape = tuple(adapter.input_shape)
+
+        def scores_of(x):
+            with tf.control_dependencies(_image_checks(x, shape)):
+                x = tf.identity(x)
+            (s,) = graph.chunk_map(lambda rows: (tf.cast(adapter.objective.scores(adapter._raw(rows)), tf.float32),),
+                                   [tf.float32], tf.shape(x)[0], batch_size, x)
+            return s
+
+        def scores(images):
+            return {"scores": scores_of(images)}
+
+        self.scores = tf.function(scores, input_signature=[images])
+        self.names = {}
+        for key, method in methods.items():
+            attribute = graph_method(method, adapter, batch_size, seed)
+            self.names[key] = method.name
+            setattr(self, signature_name(key), tf.function(_explain_fn(attribute, scores_of, classes),
+                                                           input_signature=[images, targets]))
+        self.description = tf.Variable(json.dumps({
+            "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
+            "pixel_range": list(adapter.pixel_range), "class_names": adapter.class_names,
+            "methods": {signature_name(k): {"method": m.name, "options": {o: repr(v) for o, v in m.options.items()}}
+                        for k, m in methods.items()}}), trainable=False, name="description")
+
+    def signatures(self) -> dict:
+        """Signature name -> concrete function; also tracks the raw ``tf.Variable``s the functions capture
+        (Keras 3 tracks its variable wrappers, and TF1-style loaders such as ``saved_model_cli`` and TF
+        Serving then cannot find the captured ones, as Keras' own ``ExportArchive`` works around)."""
+        out = {"serving_default": self.scores.get_concrete_function()}
+        for key in self.names:
+            out[signature_name(key)] = getattr(self, signature_name(key)).get_concrete_function()
+        seen, captured = set(), []
+        for fn in out.values():
+            for v in fn.variables:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    captured.append(v)
+        self.captured_variables = captured
+        return out
+
+
+def _image_checks(images, shape):
+    """Signature functions do not enforce their input shapes: check every fixed (H, W, C) size."""
+    text = "(N, " + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+    return [tf.debugging.assert_equal(tf.shape(images)[axis + 1], size,
+                                      message=f"images must be float32 pixels of shape {text} for this model")
+            for axis, size in enumerate(shape) if size is not None]
+
+
+def _explain_fn(attribute, scores_of, classes: int):
+    def explain(images, targets):
+        checks = [
+            tf.debugging.assert_equal(tf.shape(targets)[0], tf.shape(images)[0],
+                                      message="targets must hold one class per image (the length of images)"),
+            tf.debugging.assert_greater_equal(targets, -1, message="targets must be -1 (top-1) or a class index"),
+            tf.debugging.assert_less(targets, classes, message=f"targets must be below the {classes} classes"),
+        ]
+        with tf.control_dependencies(checks):
+            scores = scores_of(images)
+        explained = tf.where(targets < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), targets)
+        attr = attribute(images, explained)
+        return {"attributions": attr, "maps": tf.reduce_sum(tf.abs(attr), axis=-1), "targets": explained,
+                "scores": tf.gather(scores, explained, axis=1, batch_dims=1)}
+    return explain
+
+
+def resolve_methods(methods, steps=None, options=None) -> dict:
+    """Signature key -> configured Method. ``methods``: names or specs (``"ig:rule=midpoint"``), Method
+    instances, or a dict {key: name/spec/Method}. ``steps`` and ``options`` go to every method (or
+    SmoothGrad's base) that takes them; an option no method takes is an error."""
+    from ..evaluation.specs import parse_spec
+
+    options = dict(options or {})
+    if steps is not None:
+        positive_int(steps, "steps")
+        options["steps"] = steps
+    if isinstance(methods, (str, Method)):
+        methods = [methods]
+    if not isinstance(methods, dict):
+        if not methods:
+            raise ValueError("methods must name at least one method, e.g. methods=['ig+idgi']")
+        items = []
+        for item in methods:
+            key = item.name if isinstance(item, Method) else parse_spec(item, "methods").name.lower()
+            items.append((key, item))
+        keys = [k for k, _ in items]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError(f"methods name {dup} more than once; pass a dict {{signature key: method spec}} to "
+                             "export one method with several option sets")
+        methods = dict(items)
+    used, out = set(), {}
+    for key, item in methods.items():
+        if isinstance(item, Method):
+            out[key] = item
+            continue
+        spec = parse_spec(item, "methods")
+        name = spec.name.lower()
+        if name in NOT_EXPORTABLE:
+            raise NotExportable(f"method {name!r} cannot be exported: {NOT_EXPORTABLE[name]}")
+        defaults = find_spec(name).defaults  # unknown names fail here, with "did you mean"
+        given = dict(spec.options)
+        base_given = dict(given.get("base_options") or {})
+        base_defaults = find_spec(given.get("base", defaults.get("base"))).defaults if "base" in defaults else {}
+        for opt, value in options.items():
+            if opt in defaults:
+                given.setdefault(opt, value)
+                used.add(opt)
+            elif opt in base_defaults:  # SmoothGrad passes it to its base method
+                base_given.setdefault(opt, value)
+                used.add(opt)
+        if base_given:
+            given["base_options"] = base_given
+        out[key] = get_method(name, **given)
+    unused = sorted(set(options) - used)
+    if unused:
+        known = {o for k in out.values() for o in k.options}
+        raise ValueError(f"option(s) {unused} are taken by none of the methods {list(out)}"
+                         f"{''.join(did_you_mean(u, known) for u in unused)}")
+    return out
+
+
+def _check_methods(methods: dict):
+    for method in methods.values():
+        base = method.base_method() if hasattr(method, "base_method") else None
+        for m in (method, base):
+            if m is not None and m.name in NOT_EXPORTABLE:
+                raise NotExportable(f"method {m.name!r} cannot be exported: {NOT_EXPORTABLE[m.name]}")
+
+
+def _explainer(model, methods, steps, batch_size, output, seed, model_options, options) -> Explainer:
+    positive_int(batch_size, "batch_size")
+    one_of(output, "output", OUTPUTS)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    resolved = resolve_methods(methods, steps, options)
+    _check_methods(resolved)
+    adapter = as_model(model, output=output, batch_size=batch_size, **model_options)
+    return Explainer(adapter, resolved, batch_size, seed)
+
+
+def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
+           output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
+           pixel_range=None, input_shape=None, head=None, output_index=None, **options) -> str:
+    """Write a SavedModel to ``path`` serving ``model``'s scores and explanations by ``methods``.
+
+    ``model``: anything :func:`tfxattr.as_model` accepts (preprocessing goes inside the graph).
+    ``steps``, ``options``: for every method that takes them. ``batch_size`` bounds the rows per model
+    call in the graph. ``seed``: SmoothGrad's noise seed. Returns ``path``. A method without a graph
+    form raises :class:`~tfxattr.serving.methods.NotExportable` before anything is written.
+    """
+    explainer = _explainer(model, methods, steps, batch_size, output, seed,
+                           dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
+                                input_shape=input_shape, head=head, output_index=output_index), options)
+    path = os.fspath(path)
+    tf.saved_model.save(explainer, path, signatures=explainer.signatures())
+    return path
+
+
+def explainer_model(model, method="ig+idgi", steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
+                    output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
+                    pixel_range=None, input_shape=None, head=None, output_index=None, **options):
+    """``method`` on ``model`` as a callable ``(images, targets) -> {"attributions", "maps", "targets",
+    "scores"}`` (a ``tf.function`` on an :class:`Explainer`, usable in ``tf.data.Dataset.map`` and Keras
+    code); the exact computation of the ``explain_<method>`` signature of :func:`export`."""
+    explainer = _explainer(model, {"method": method}, steps, batch_size, output, seed,
+                           dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
+                                input_shape=input_shape, head=head, output_index=output_index), options)
+    fn = getattr(explainer, signature_name("method"))
+    fn.explainer = explainer  # keeps the module (and the model's weights) alive with the callable
+    return fn
