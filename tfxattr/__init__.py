@@ -8,7 +8,7 @@ from .explain import explain  # noqa: E402
 from .explanation import Explanation  # noqa: E402
 from .methods import METHODS, Method, get_method, register  # noqa: E402
 from .models import ModelAdapter, as_model  # noqa: E402
-from .serving import explainer_model, export  # noqa: E402, F401 - public: tfxattr.export, tfxattr.explainer_model
+from .serving import explainer_model, export  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -19,4 +19,4 @@ def list_methods() -> dict:
 
 
 __all__ = ["explain", "Explanation", "as_model", "ModelAdapter", "METHODS", "Method", "get_method", "register",
-           "list_methods"]
+           "list_methods", "export", "explainer_model"]
