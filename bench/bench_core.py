@@ -12,10 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,26 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchlib import build, machine, median_time, peak_rss, write_results  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS = 200
 BATCH = 32
 
 
-def build(name):
-    import keras_apps
-
-    spec = keras_apps.get(name)
-    return keras_apps.build(name, weights=None), spec
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up: tracing
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def raw_bound(model, spec, image, target):
@@ -110,11 +93,9 @@ def peak_memory(name, steps):
         "import os,numpy as np;os.environ['TF_CPP_MIN_LOG_LEVEL']='3';import keras_apps,tfxattr;"
         f"m=keras_apps.build('{name}',weights=None);s=keras_apps.get('{name}');"
         "x=np.random.default_rng(0).uniform(0,255,(224,224,3)).astype('float32');"
-        f"tfxattr.explain(m,x,'ig+idgi',target=1,steps={steps},batch_size={BATCH},preprocess=s.preprocess,progress=False);"
-        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
-    # VmHWM is this process's own high-water mark; ru_maxrss would carry the parent's peak across fork+exec
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # MiB (Linux reports KiB)
+        f"tfxattr.explain(m,x,'ig+idgi',target=1,steps={steps},batch_size={BATCH},preprocess=s.preprocess,"
+        "progress=False)")
+    return peak_rss(code)
 
 
 def main():
@@ -132,7 +113,7 @@ def main():
         results = {m: time_model(m, args.repeats) for m in args.models}
     memory = {m: {s: peak_memory(m, s) for s in (50, 400)} for m in args.models}
     lines = [f"# Core benchmark ({time.strftime('%Y-%m-%d')})", "",
-             f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, TF {tf.__version__}; "
+             f"{machine()}; "
              f"weights=None, 224x224, one image, {STEPS} steps, batch_size={BATCH}, median of {args.repeats} runs "
              "after a warm-up run.", "",
              "| method | " + " | ".join(args.models) + " |", "|---|" + "---|" * len(args.models)]
@@ -149,12 +130,7 @@ def main():
               "| model | 50 steps | 400 steps | ratio (target <= 1.10) |", "|---|---|---|---|"]
     for m in args.models:
         lines.append(f"| {m} | {memory[m][50]:.0f} | {memory[m][400]:.0f} | {memory[m][400] / memory[m][50]:.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump({"times": results, "peak_rss_mib": memory}, f, indent=1)
+    write_results(args.out, lines, {"times": results, "peak_rss_mib": memory})
 
 
 if __name__ == "__main__":

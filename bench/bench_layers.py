@@ -31,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_apps  # noqa: E402
 import tfxattr  # noqa: E402
+from benchlib import timings  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH = 32
@@ -74,12 +75,7 @@ def measure(adapter, images, targets, method, options, repeats):
         tfxattr.explain(adapter, images, method, target=targets, batch_size=BATCH, progress=False, **options)
 
     with PeakRSS() as mem:
-        run()  # warm-up: tracing
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t)
+        times = timings(run, repeats)
     return statistics.median(times) / len(images), times, mem.peak, mem.peak - mem.base
 
 

@@ -24,7 +24,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -32,6 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tfxattr  # noqa: E402
+from benchlib import timings  # noqa: E402
 from tfxattr.metrics import IDGI_THRESHOLDS, compute  # noqa: E402
 from tfxattr.metrics.pic import _one_blas_thread, interpolate_unknown  # noqa: E402
 
@@ -65,13 +65,7 @@ def pick_image(adapter, images, rng):
 
 
 def median_time(fn, repeats, warmup=True):
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+    times = timings(fn, repeats, warmup)
     return statistics.median(times), times
 
 

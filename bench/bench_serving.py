@@ -12,12 +12,7 @@ steps; VmHWM of the child itself).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -25,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from benchlib import build, machine, median_time, peak_rss, write_results  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS = 200  # the core benchmark's path length
@@ -34,20 +31,6 @@ MEMORY_BATCH = 8  # the issue's memory check batch size
 TARGET = 1  # any class: random weights
 
 
-def build(name):
-    import keras_apps
-
-    return keras_apps.build(name, weights=None), keras_apps.get(name)
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up: tracing
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def export(model, spec, path, steps, batch_size):
@@ -81,10 +64,8 @@ def peak_memory(path):
         "import numpy as np,tensorflow as tf;"
         f"f=tf.saved_model.load({path!r}).signatures['explain_ig_idgi'];"
         "x=tf.constant(np.random.default_rng(0).uniform(0,255,(1,224,224,3)).astype('float32'));"
-        f"f(images=x,targets=tf.constant([{TARGET}]))['attributions'].numpy();"
-        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # MiB (Linux reports KiB)
+        f"f(images=x,targets=tf.constant([{TARGET}]))['attributions'].numpy()")
+    return peak_rss(code)
 
 
 def memory_model(name, folder):
@@ -104,7 +85,7 @@ def main():
         memory = {m: memory_model(m, folder) for m in args.models}
     lo, hi = MEMORY_STEPS
     lines = [f"# Serving benchmark ({time.strftime('%Y-%m-%d')})", "",
-             f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, TF {tf.__version__}; "
+             f"{machine()}; "
              f"weights=None, 224x224, one image, ig+idgi with {STEPS} steps, batch_size={BATCH}, median of "
              f"{args.repeats} runs after a warm-up run.", "",
              "| model | exported explain_ig_idgi (tf.saved_model.load) | tfxattr.explain | ratio (target <= 1.10) |",
@@ -117,12 +98,7 @@ def main():
               f"| model | {lo} steps | {hi} steps | ratio |", "|---|---|---|---|"]
     for m in args.models:
         lines.append(f"| {m} | {memory[m][lo]:.0f} | {memory[m][hi]:.0f} | {memory[m][hi] / memory[m][lo]:.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump({"times": times, "peak_rss_mib": memory}, f, indent=1)
+    write_results(args.out, lines, {"times": times, "peak_rss_mib": memory})
 
 
 if __name__ == "__main__":
