@@ -35,10 +35,21 @@ def reduced_precision_clone(model, precision: str):
     """A copy of the Keras ``model`` (same weights, the original untouched) computing in ``precision``."""
     import keras
 
-    clone = keras.models.clone_model(model)
+    clone = keras.models.clone_model(model, clone_function=_clone_layer)
     clone.set_weights(model.get_weights())
+    shared = {id(layer) for layer in _flat_layers(model)}
     layers = [layer for layer in _flat_layers(clone) if not getattr(layer, "layers", None)]
     weighted = [i for i, layer in enumerate(layers) if layer.weights] or [len(layers)]
     for i, layer in enumerate(layers):
-        layer.dtype_policy = POLICIES[precision] if weighted[0] < i < weighted[-1] else FULL
+        if id(layer) not in shared:  # a shared Lambda keeps the user's policy (it casts its own inputs)
+            layer.dtype_policy = POLICIES[precision] if weighted[0] < i < weighted[-1] else FULL
     return clone
+
+
+def _clone_layer(layer):
+    """A new layer from the config; a ``Lambda`` (its function may not be serialisable) is shared."""
+    import keras
+
+    if isinstance(layer, keras.layers.Lambda):
+        return layer
+    return layer.__class__.from_config(layer.get_config())
