@@ -36,8 +36,8 @@ AGREEMENT = 0.99  # Spearman of a map with the reference map that counts as fait
 REFERENCE_STEPS = 1000
 
 
-def load(name, n_images, size):
-    """(keras model with preprocessing inside, float32 images in 0..255)."""
+def load(name, n_images):
+    """(keras model with preprocessing inside, float32 images in 0..255 at the model's own size)."""
     import keras
 
     if name == "demo":
@@ -48,6 +48,7 @@ def load(name, n_images, size):
 
     spec = keras_apps.get(name)
     net = keras_apps.build(name, weights=None)
+    size = net.inputs[0].shape[1]
     inp = keras.Input((size, size, 3))
     model = keras.Model(inp, net(keras.layers.Lambda(spec.preprocess)(inp)))
     images = np.random.default_rng(0).uniform(0, 255, (n_images, size, size, 3)).astype(np.float32)
@@ -135,10 +136,10 @@ def first_stable(ladder, ok):
     return best
 
 
-def run_model(name, n_images, size, ladder, repeats, fast):
+def run_model(name, n_images, ladder, repeats, fast):
     import tfxattr
 
-    model, images = load(name, n_images, size)
+    model, images = load(name, n_images)
     adapter = tfxattr.as_model(model)
     targets = adapter.scores(images).argmax(1).astype(np.int32)
     delta = adapter.values(images, targets).numpy() - adapter.values(0 * images, targets).numpy()
@@ -196,14 +197,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["demo"])
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--size", type=int, default=224, help="input size of the Keras applications")
     ap.add_argument("--ladder", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256], help="gradient counts")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fast", action="store_true", help="fewer contenders (big models on a shared machine)")
     ap.add_argument("--out", default=os.path.join(HERE, "results_time_to_faithful.md"))
     args = ap.parse_args()
     load_before = os.getloadavg()
-    results = {m: run_model(m, args.images, args.size, args.ladder, args.repeats, args.fast) for m in args.models}
+    results = {m: run_model(m, args.images, args.ladder, args.repeats, args.fast) for m in args.models}
     lines = [f"# Time to a faithful map ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"{machine()}; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (shared "
              f"machine); {args.images} image(s), ladder {args.ladder} gradients, batch_size={BATCH}, median of "
