@@ -419,21 +419,16 @@ def image_groups(n_images: int, per_image: int, batch_size: int):
         yield range(span.start, span.stop)
 
 
-def predict_perturbed(adapter, n_images: int, per_image: int, progress, desc: str, build,
-                      predict=None) -> np.ndarray:
-    """(N, per_image, K) ``predict`` (default ``adapter.probabilities``) of ``build(i)`` ((per_image, H, W, C)
-    perturbed copies of image i) for every image i: the copies of a few images (:func:`image_groups`) are
-    built and go through the model together, chunked by ``adapter.batch_size``."""
-    predict = predict or adapter.probabilities
-    out = None
+def predict_perturbed(adapter, n_images: int, per_image: int, progress, desc: str, build) -> np.ndarray:
+    """(N, per_image, K) probabilities of ``build(i)`` ((per_image, H, W, C) perturbed copies of image i) for
+    every image i: the copies of a few images (:func:`image_groups`) are built and go through the model
+    together, chunked by ``adapter.batch_size``."""
+    out = np.empty((n_images, per_image, adapter.num_classes), np.float32)
     groups = list(image_groups(n_images, per_image, adapter.batch_size))
     with progress_bar(len(groups), desc, progress) as bar:
         for group in groups:
             stack = np.concatenate([build(i) for i in group]).astype(np.float32)
-            values = np.asarray(predict(stack))
-            if out is None:
-                out = np.empty((n_images, per_image, values.shape[-1]), np.float32)
-            out[group.start:group.stop] = values.reshape(len(group), per_image, -1)
+            out[group.start:group.stop] = adapter.probabilities(stack).reshape(len(group), per_image, -1)
             bar.update()
     return out
 
