@@ -90,7 +90,6 @@ def _sensitivity(name, reduce, model, images, maps, targets, masks, batch_size, 
             changes = changes / norms[kept, None]
         score[kept] = reduce(changes, axis=1)
     result = MetricResult(name, {name: score}, {name: False}, aggregation="mean",
-                          options=dict(samples=samples, radius=radius, relative=relative, seed=seed,
-                                       method=inputs.explanation.method),
+                          options=dict(samples=samples, radius=radius, relative=relative, seed=seed),
                           targets=inputs.targets, extras={"attribution_norm": norms})
     return skip_images(result, skips)
