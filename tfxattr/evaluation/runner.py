@@ -26,6 +26,7 @@ import numpy as np
 
 from ..batching import spans
 from ..checks import did_you_mean
+from ..explanation import Explanation
 from ..methods import Method, get_method
 from ..metrics import METRICS, get_metric
 from ..visualize import reduce_channels
@@ -40,6 +41,8 @@ RANDOM_WEIGHTS_WARNING = ("WARNING: {models} run(s) with RANDOM weights (--weigh
                           "meaningless for judging attribution methods; they only show that the pipeline runs.")
 #: where metrics that do not score maps of plain images (grids, sanity checks) are run instead
 ELSEWHERE = "use eval/rao_grids.py (grids) or tfxattr.evaluation.sanity directly"
+#: what the runner can give a metric: the maps, or the Explanation (attribution, method, how it was run)
+SCORED_HERE = ("maps", "explanation")
 
 
 @dataclass
@@ -117,7 +120,7 @@ def _metric_specs(metrics) -> List[Spec]:
             hints = "".join(did_you_mean(b, metric.defaults) for b in bad)
             raise ValueError(f"unknown option(s) {bad} for metric {s.name!r}{hints}; "
                              f"valid: {', '.join(sorted(metric.defaults))}")
-        if metric.consumes != "maps":
+        if metric.consumes not in SCORED_HERE:
             raise ValueError(f"metric {s.name!r} does not score attribution maps of plain images (it consumes "
                              f"{metric.consumes!r}); {ELSEWHERE}")
     if len({s.label for s in specs}) != len(specs):
@@ -326,7 +329,11 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config:
         options = dict(spec.options)
         if metric.uses_labels and chunk.labels is not None and "labels" not in options:
             options["labels"] = chunk.labels[idx]  # e.g. POS/NEG count hits against the ground truth
-        results[spec.label] = metric(adapter, x[idx], maps, targets=targets[idx], batch_size=config.batch_size,
+        given = maps if metric.consumes == "maps" else Explanation(
+            attribution=attr, targets=targets[idx], method=method.name, options=dict(method.options),
+            run={"output": adapter.output, "batch_size": config.batch_size, "seed": config.seed},
+            images=x[idx], pixel_range=adapter.pixel_range)
+        results[spec.label] = metric(adapter, x[idx], given, targets=targets[idx], batch_size=config.batch_size,
                                      masks=None if batch.masks is None else batch.masks[idx], **options)
         _describe_metric(store, spec, results[spec.label])
     records = []
