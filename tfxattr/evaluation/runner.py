@@ -154,6 +154,8 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     ("ig+idgi:steps=200", "insertion:base=blur") or Method instances. ``config``: an
     :class:`EvaluationConfig`; ``options`` (``correct_only=True``, ``batch_size=8``, ...) override its
     fields, and an unknown option raises ValueError naming the closest valid ones.
+    ``runner="beam"`` (with ``workers``, ``beam_options``) runs it as an Apache Beam pipeline
+    (:mod:`tfxattr.evaluation.beam`): the same records, from several processes or machines.
     """
     if config is not None and not isinstance(config, EvaluationConfig):
         raise TypeError(f"config must be an EvaluationConfig or None, got {type(config).__name__}")
@@ -182,6 +184,12 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     summary = RunSummary(store_path, None, 0, 0)
     with ResultStore(store_path) as store:
         check_config(store, run_config)
+        if config.runner == "beam":
+            from .beam import run_beam
+
+            run_beam(data, model_items, [m for _, m, _ in method_objs], metric_specs, store, source, config,
+                     summary, log)
+            model_items = []
         for model in model_items:
             loaded = load_model(model, config.weights, config.batch_size, config.pixel_range)
             if loaded.random_weights:

@@ -47,9 +47,9 @@ def read_records(path) -> List[dict]:
 
 
 def store_path(path) -> str:
-    """``<dir>/results.jsonl`` for a store directory or the path of its ``results.jsonl``."""
+    """``<dir>/results.jsonl`` for a store directory, or the path of a store's ``.jsonl`` file itself."""
     path = os.fspath(path)
-    return os.path.join(path, STORE_NAME) if os.path.isdir(path) else path
+    return path if path.endswith(PART_SUFFIX) and not os.path.isdir(path) else os.path.join(path, STORE_NAME)
 
 
 def part_files(path) -> List[str]:
