@@ -34,10 +34,19 @@ PAIR_METRICS = ["insertion", "sic_aic:min_pred_value=0.5", "localization"]
 FULL = {"models": 11, "images": 35_000, "methods": 8}
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished children (the Beam workers)."""
+    import resource
+
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
+
 def run(runner, workers, images, steps, out):
     from tfxattr import evaluation as ev
 
     load = os.getloadavg()[0]
+    cpu = cpu_seconds()
     start = time.perf_counter()
     summary = ev.evaluate(f"shapes:{images}", ["demo"], [f"ig+idgi:steps={steps}", "gradcam"], METRICS, out,
                           runner=runner, workers=workers, chunk_size=max(1, images // 4), images_per_batch=4,
@@ -45,6 +54,7 @@ def run(runner, workers, images, steps, out):
     seconds = time.perf_counter() - start
     assert summary.computed == 2 * images, summary
     return {"runner": runner, "workers": workers, "seconds": seconds, "images_per_hour": images * 3600 / seconds,
+            "cpu_seconds": cpu_seconds() - cpu,
             "load_before": load, "load_after": os.getloadavg()[0]}
 
 
@@ -77,11 +87,11 @@ def main():
     try:
         runs = [run(r, w, args.images, args.steps, os.path.join(tmp, f"{r}{w}"))
                 for r, w in (("local", 1), ("beam", 1), ("beam", 2))]
-        start = time.perf_counter()  # Beam's fixed cost: a pipeline over a finished store computes nothing
+        start, cpu = time.perf_counter(), cpu_seconds()  # Beam's fixed cost: a pipeline over a finished store
         ev.evaluate(f"shapes:{args.images}", ["demo"], [f"ig+idgi:steps={args.steps}", "gradcam"], METRICS,
                     os.path.join(tmp, "beam2"), runner="beam", workers=2, chunk_size=max(1, args.images // 4),
                     images_per_batch=4, progress=False, report=False, log=lambda m: None)
-        overhead = time.perf_counter() - start
+        overhead, overhead_cpu = time.perf_counter() - start, cpu_seconds() - cpu
         # the records of IDGI Tables 1-4 (all four metrics in one record), before vs after
         tables = os.path.join(tmp, "tables")
         ev.evaluate("shapes:8", ["demo"], [f"ig+idgi:steps={args.steps}"], TABLE_METRICS, tables, images_per_batch=4,
@@ -101,16 +111,16 @@ def main():
              f"Command: `python bench/bench_scale.py --images {args.images} --steps {args.steps}`", "",
              f"## Images per hour: demo model, {args.images} images, ig+idgi (steps={args.steps}) and gradcam, "
              "insertion + sic_aic_idgi", "",
-             "| runner | workers | seconds | images / hour | vs local | scaling vs 1 Beam worker | load before/after |",
-             "|---|---|---|---|---|---|---|"]
+             "| runner | workers | seconds | images / hour | vs local | scaling vs 1 Beam worker | CPU seconds "
+             "(all processes) | load before/after |", "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['runner']} | {r['workers']} | {r['seconds']:.1f} | {r['images_per_hour']:.0f} | "
                      f"{r['images_per_hour'] / local:.2f} | "
                      + (f"{r['images_per_hour'] / one / r['workers']:.2f} efficiency" if r["runner"] == "beam" else "–")
-                     + f" | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+                     + f" | {r['cpu_seconds']:.1f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
     lines += ["", f"Beam's fixed cost (2 workers: starting the pipeline and the workers, importing TensorFlow, loading "
               f"the model, reading the store) measured as a pipeline over the finished store that computes nothing: "
-              f"{overhead:.1f} s.", "", "## Bytes per result record", "",
+              f"{overhead:.1f} s ({overhead_cpu:.1f} CPU seconds).", "", "## Bytes per result record", "",
               "| metrics in the record | before (curves whole) | after (curves at their breakpoints) | ratio |",
               "|---|---|---|---|"]
     for name, (before, after) in sizes.items():
@@ -120,7 +130,7 @@ def main():
     lines += ["", f"Full scale, IDGI Tables 1-4: {FULL['models']} models x {FULL['images']:,} images x "
               f"{FULL['methods']} methods = {full_records:,} records: {before * full_records / 1e9:.1f} GB before, "
               f"{after * full_records / 1e9:.1f} GB after (in one part file per shard and method)."]
-    data = {"runs": runs, "beam_overhead_seconds": overhead,
+    data = {"runs": runs, "beam_overhead_seconds": overhead, "beam_overhead_cpu_seconds": overhead_cpu,
             "record_bytes": {k: {"before": b, "after": a} for k, (b, a) in sizes.items()},
             "full_records": full_records, "images": args.images, "steps": args.steps}
     write_results(args.out, lines, data)
