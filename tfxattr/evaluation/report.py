@@ -103,7 +103,8 @@ def merge_shards(shards) -> dict:
     first = shards[0]
     merged = {k: v for k, v in first.items() if k not in ("shard", "shards")}
     merged.update(kind="model", images=sum(r["images"] for r in shards),
-                  correct=None if first.get("correct") is None else sum(r["correct"] for r in shards),
+                  correct=None if all(r.get("correct") is None for r in shards)
+                  else sum(r.get("correct") or 0 for r in shards),  # a shard of unreadable files only: None
                   excluded=[i for r in shards for i in r["excluded"]],
                   finished=len(shards) == first.get("shards", len(shards)))
     return merged
