@@ -14,9 +14,9 @@ METRICS = ["road:fractions=(0.25,0.5)", "mufidelity:samples=16", "max_sensitivit
 
 def test_new_metrics_run_through_evaluate_into_the_store_and_report(tmp_path, demo_model):
     summary = evaluate("shapes:2", ["demo"], ["ig+idgi:steps=4"], METRICS, tmp_path, seed=0, **QUIET)
-    view = load_store(summary.store)
-    assert summary.computed == 2 and len(view.results) == 2
-    for record in view.results:
+    results = list(load_store(summary.store).results)
+    assert summary.computed == 2 and len(results) == 2
+    for record in results:
         scores = record["scores"]
         assert set(scores) == {"road:fractions=(0.25,0.5)", "mufidelity:samples=16", "max_sensitivity:samples=2",
                                "avg_sensitivity:samples=2", "completeness"}
@@ -26,7 +26,7 @@ def test_new_metrics_run_through_evaluate_into_the_store_and_report(tmp_path, de
     for name in ("road", "mufidelity", "max_sensitivity", "avg_sensitivity", "completeness"):
         assert f"## {name}" in text
     # the runner's Explanation is the one explain() gives: same scores as calling the metric directly
-    first = view.results[0]
+    first = results[0]
     chunk = next(load_data("shapes:2").chunks(2))
     x = np.asarray(chunk.images[0], np.float32)[None]
     exp = explain(demo_model, x, "ig+idgi", steps=4, target=[first["target"]], seed=0, progress=False)
