@@ -124,6 +124,9 @@ def _add_eval_parser(sub, common):
                    help="report aggregation per score of the chosen metrics instead of the metric's own, "
                         "e.g. aic=mean or sic_aic_idgi/aic=mean")
     v.add_argument("--seed", type=int, default=d.seed)
+    v.add_argument("--devices", type=int, default=d.devices, metavar="N",
+                   help="split each batch across N devices (tf.distribute.MirroredStrategy over N GPUs, or N "
+                        "logical CPU devices on a machine without GPUs); same results as one device")
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -158,7 +161,7 @@ def _eval(args) -> int:
                               weights=args.weights, batch_size=args.batch_size,
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
-                              progress=not args.no_progress, aggregation=aggregation)
+                              progress=not args.no_progress, aggregation=aggregation, devices=args.devices)
     run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, config)
     print(f"{run.computed} new results ({run.already_done} already in the store) -> {run.store}")
     if run.skipped_files:

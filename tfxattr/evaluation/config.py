@@ -32,7 +32,9 @@ class EvaluationConfig:
     attributions to maps (:data:`MAP_REDUCTIONS`). ``report``: write ``report.md`` at the end;
     ``aggregation``: its per-score overrides (e.g. {"aic": "mean"}). ``log``: where messages go
     (default: stderr). ``pixel_range``: the range of the data's pixels when it is not the models' own
-    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``).
+    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``). ``devices``: split each chunk across a
+    ``MirroredStrategy`` over that many devices (GPUs, else logical CPU devices, which must be set up before
+    TensorFlow initialises: :func:`tfxattr.models.mirrored_strategy`); None: the default device.
     """
     correct_only: bool = False
     target: str = "label"
@@ -52,11 +54,13 @@ class EvaluationConfig:
     chunk_size: int = 256
     log: Optional[Callable[[str], None]] = None
     pixel_range: Optional[Tuple[float, float]] = None
+    devices: Optional[int] = None
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
         one_of(self.target, "target", TARGETS)
         positive_int(self.limit, "limit", allow_none=True)
+        positive_int(self.devices, "devices", allow_none=True)
         for name in ("batch_size", "images_per_batch", "chunk_size"):
             positive_int(getattr(self, name), name)
         for name in ("weights", "data_dir", "manual_dir"):
