@@ -131,6 +131,9 @@ def _add_eval_parser(sub, common):
                    help="beam: any PipelineOptions (repeatable; KEY alone for a switch), e.g. runner=DataflowRunner")
     v.add_argument("--chunk-size", type=int, default=d.chunk_size,
                    help="images read at a time; beam: the images of one shard (one work item)")
+    v.add_argument("--devices", type=int, default=d.devices, metavar="N",
+                   help="split each batch across N devices (tf.distribute.MirroredStrategy over N GPUs, or N "
+                        "logical CPU devices on a machine without GPUs); same results as one device")
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -167,7 +170,8 @@ def _eval(args) -> int:
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
                               progress=not args.no_progress, aggregation=aggregation, runner=args.runner,
                               workers=args.workers, chunk_size=args.chunk_size,
-                              beam_options=_beam_options(args.beam_option) if args.beam_option else None)
+                              beam_options=_beam_options(args.beam_option) if args.beam_option else None,
+                              devices=args.devices)
     if args.runner == "beam" and not args.verbose:
         import logging
 

@@ -15,7 +15,7 @@ from .progress import check_progress
 def explain(model, images, method="ig", target=None, *, output: str = "logit",
             batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
             preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
-            head=None, **options) -> Explanation:
+            head=None, strategy=None, **options) -> Explanation:
     """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
@@ -26,7 +26,9 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
     ``pixel_range``: the range of your images (default: the model's own, e.g. 0..255); a warning
     names it when the images cannot be in that scale. ``input_shape``, ``head``, ``output_index``:
-    see :func:`~tfxattr.models.as_model`. Other ``options`` go to the method (``steps``,
+    see :func:`~tfxattr.models.as_model`. ``strategy``: a ``tf.distribute.Strategy`` (e.g.
+    ``tf.distribute.MirroredStrategy()``): each chunk of ``batch_size`` rows is split across its replicas,
+    with the single-device results (:mod:`tfxattr.models.devices`). Other ``options`` go to the method (``steps``,
     ``baseline``, ``rule``, ``aggregator``, ...).
     """
     positive_int(batch_size, "batch_size")
@@ -35,7 +37,8 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
-                       output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head)
+                       output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
+                       strategy=strategy)
     arr, single = load_images(images, adapter.input_shape)
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:

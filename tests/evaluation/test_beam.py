@@ -115,6 +115,8 @@ def test_beam_options_are_checked_and_passed_on():
         ev.EvaluationConfig(runner="beam", workers=0)
     with pytest.raises(ValueError, match="runner is not 'beam'"):
         ev.EvaluationConfig(beam_options={"runner": "DataflowRunner"})
+    with pytest.raises(ValueError, match="devices splits batches in one process"):
+        ev.EvaluationConfig(runner="beam", devices=2)
 
 
 def test_beam_needs_models_by_name(tmp_path, demo_model):

@@ -37,7 +37,9 @@ class EvaluationConfig:
     (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``). ``runner``: "local" (one process) or "beam"
     (an Apache Beam pipeline, shards of ``chunk_size`` images; :mod:`tfxattr.evaluation.beam`) with
     ``workers`` processes on the DirectRunner and ``beam_options`` ({name: value}, any ``PipelineOptions``:
-    another runner, its project, ...).
+    another runner, its project, ...). ``devices``: split each chunk across a ``MirroredStrategy`` over that
+    many devices (GPUs, else logical CPU devices, which must be set up before TensorFlow initialises:
+    :func:`tfxattr.models.mirrored_strategy`); None: the default device.
     """
     correct_only: bool = False
     target: str = "label"
@@ -60,11 +62,13 @@ class EvaluationConfig:
     runner: str = "local"
     workers: int = 1
     beam_options: Optional[Dict[str, object]] = None
+    devices: Optional[int] = None
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
         one_of(self.target, "target", TARGETS)
         positive_int(self.limit, "limit", allow_none=True)
+        positive_int(self.devices, "devices", allow_none=True)
         for name in ("batch_size", "images_per_batch", "chunk_size"):
             positive_int(getattr(self, name), name)
         for name in ("weights", "data_dir", "manual_dir"):
@@ -95,6 +99,9 @@ class EvaluationConfig:
                                  f"got {self.beam_options!r}")
             if self.runner != "beam":
                 raise ValueError("beam_options are given but runner is not 'beam'")
+        if self.devices and self.runner == "beam":
+            raise ValueError("devices splits batches in one process (runner='local'); with runner='beam' give "
+                             "workers instead (each Beam worker uses its own device)")
         if self.log is not None and not callable(self.log):
             raise ValueError(f"log must be a function of one string or None, got {self.log!r}")
 

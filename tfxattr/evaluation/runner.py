@@ -29,6 +29,7 @@ from ..checks import did_you_mean
 from ..explanation import Explanation
 from ..methods import Method, get_method
 from ..metrics import METRICS, get_metric
+from ..models.devices import mirrored_strategy
 from ..visualize import reduce_channels
 from .config import EvaluationConfig
 from .datasets import Chunk, Source, fit_to_input, label_map, load_data
@@ -163,6 +164,7 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     if config is not None and not isinstance(config, EvaluationConfig):
         raise TypeError(f"config must be an EvaluationConfig or None, got {type(config).__name__}")
     config = (config or EvaluationConfig()).with_options(**options)
+    strategy = mirrored_strategy(config.devices) if config.devices else None  # before TF initialises its devices
     log = config.log or _stderr
     metric_specs = _metric_specs(_nonempty(metrics, "metrics"))
     method_objs = [(method_label(m), _method(m), _shown_name(m)) for m in _nonempty(methods, "methods")]
@@ -194,7 +196,7 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
                      summary, log)
             model_items = []
         for model in model_items:
-            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range)
+            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy)
             if loaded.random_weights:
                 summary.random_weights.append(loaded.label)
                 log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
