@@ -20,7 +20,9 @@ from ..methods.gradient import Gradient
 from ..methods.guided_ig import GuidedIG
 from ..methods.ig import IntegratedGradients
 from ..methods.iia import IIA, RULES, _integrand_fn
+from ..methods.learned import Learned, scaled
 from ..methods.smooth import SmoothGrad
+from ..learn.explainer import explainer_maps
 from ..models.layers import INPUT, layer_chain
 from . import graph
 from .paths import GraphAscent, GraphBlur, GraphGuided, GraphStraightLine
@@ -236,6 +238,16 @@ def _ggig(method, adapter, batch_size, seed):
     return attribute
 
 
+def _learned(method, adapter, batch_size, seed):
+    explainer = method.explainer(adapter, seed)  # its weights are captured by the signature (tracked on export)
+
+    def attribute(images, targets):
+        (out,) = graph.chunk_map(lambda x, t: (scaled(explainer_maps(explainer, adapter, x, t)),), [tf.float32],
+                                 tf.shape(images)[0], batch_size, images, targets)
+        return out
+    return attribute
+
+
 # Method class -> graph builder; the first match wins (GradCAM covers Grad-CAM++)
 BUILDERS = [
     (Gradient, _gradient),
@@ -246,4 +258,5 @@ BUILDERS = [
     (IIA, _iia),
     (GuidedIG, _guided),
     (GGIG, _ggig),
+    (Learned, _learned),
 ]
