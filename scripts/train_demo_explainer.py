@@ -9,9 +9,9 @@ Writes into ``--out`` (default: ``tfxattr/assets``):
                              model), the settings, the training time and the validation log.
 
 Generated shapes images (``--data-seed``; the demo model was trained on seeds 12345 and 54321, the tests
-hold out other seeds). Scaled for a CPU: one class per image (the prediction; ``--both-targets``
-adds the authors' second class, the label where the prediction is wrong, else the runner-up), 4 images per step, peak learning
-rate 2e-3. Seeded and with TensorFlow op determinism. Usage::
+hold out other seeds). Scaled for a CPU: one class per image (the prediction; ``--both-targets`` adds the
+authors' second class, the label where the prediction is wrong, else the runner-up), 4 images per step,
+peak learning rate 2e-3. Seeded and with TensorFlow op determinism. Usage::
 
     python scripts/train_demo_explainer.py                 # a few minutes on 2 idle CPU cores
     python scripts/train_demo_explainer.py --out /tmp/x --steps 20

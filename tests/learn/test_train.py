@@ -19,7 +19,8 @@ def tiny():
 
 def test_deterministic_with_a_seed_and_checkpoints(tiny, tmp_path):
     model, images = tiny
-    a = train_explainer(model, images, steps=3, seed=1, progress=False, checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    a = train_explainer(model, images, steps=3, seed=1, progress=False, checkpoint_dir=str(tmp_path),
+                        checkpoint_every=2)
     b = train_explainer(model, images, steps=3, seed=1, progress=False)
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)

@@ -125,7 +125,7 @@ def soft_curves(probs, images, references, maps, targets, grid, fractions, tempe
                 iterations: int = SINKHORN_ITERATIONS, noise_seed=None, mask_sigma: float = 0.0):
     """(B, 2, K) soft deletion (index 0) and insertion (1) curves: the probability of ``targets`` (B,)
     on ``images`` (B,H,W,C) with the top ``fractions`` of ``maps`` (B,H,W) cells removed / revealed."""
-    b, h, w, c = images.shape[0], images.shape[1], images.shape[2], images.shape[3]
+    h, w, c = images.shape[1], images.shape[2], images.shape[3]
     k = len(fractions)
     cells = tf.einsum("gh,bhw,lw->bgl", pool_matrix(h, grid), maps, pool_matrix(w, grid))
     permutation = gumbel_sinkhorn(tf.reshape(cells, [tf.shape(maps)[0], -1]), temperature, iterations, noise_seed)

@@ -33,8 +33,7 @@ import tensorflow as tf
 from ..checks import number, positive_float, positive_int
 from ..models import as_model
 from ..progress import check_progress, progress_bar
-from .auc import REFERENCES, TRAIN_STEPS, chunked_probabilities, random_grid, reference_images, soft_curves, \
-    trapezoid
+from .auc import REFERENCES, TRAIN_STEPS, chunked_probabilities, random_grid, reference_images, soft_curves, trapezoid
 from .explainer import build_explainer, check_explainer, explainer_maps
 from .sort import SINKHORN_ITERATIONS, TAU_END, TAU_START, annealed_temperature
 

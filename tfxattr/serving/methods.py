@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from ..aggregate import get_aggregator
 from ..blur import gaussian_blur
+from ..learn.explainer import explainer_maps
 from ..methods import Method
 from ..methods.blur_ig import BlurIG
 from ..methods.ggig import GGIG, NETWORK_ZERO
@@ -22,7 +23,6 @@ from ..methods.ig import IntegratedGradients
 from ..methods.iia import IIA, RULES, _integrand_fn
 from ..methods.learned import Learned, scaled
 from ..methods.smooth import SmoothGrad
-from ..learn.explainer import explainer_maps
 from ..models.layers import INPUT, layer_chain
 from . import graph
 from .paths import GraphAscent, GraphBlur, GraphGuided, GraphStraightLine
