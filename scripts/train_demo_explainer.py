@@ -10,7 +10,7 @@ Writes into ``--out`` (default: ``tfxattr/assets``):
 
 Generated shapes images (``--data-seed``; the demo model was trained on seeds 12345 and 54321, the tests
 hold out other seeds). Scaled for a CPU: one class per image (the prediction; ``--both-targets`` adds the
-authors' second class, the label where the prediction is wrong, else the runner-up), 4 images per step,
+authors' second class, the label where the prediction is wrong, else the runner-up), 8 images per step,
 peak learning rate 2e-3. Seeded and with TensorFlow op determinism. Usage::
 
     python scripts/train_demo_explainer.py                 # a few minutes on 2 idle CPU cores
@@ -38,9 +38,9 @@ DEFAULT_OUT = os.path.join(REPO_ROOT, "tfxattr", "assets")
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--train-size", type=int, default=400, help="generated images (10%% held out for validation)")
-    parser.add_argument("--images-per-step", type=int, default=4)
+    parser.add_argument("--images-per-step", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64, help="rows per model call")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--both-targets", action="store_true",

@@ -19,9 +19,9 @@ def tiny():
 
 def test_deterministic_with_a_seed_and_checkpoints(tiny, tmp_path):
     model, images = tiny
-    a = train_explainer(model, images, steps=3, seed=1, progress=False, checkpoint_dir=str(tmp_path),
+    a = train_explainer(model, images, steps=2, seed=1, progress=False, checkpoint_dir=str(tmp_path),
                         checkpoint_every=2)
-    b = train_explainer(model, images, steps=3, seed=1, progress=False)
+    b = train_explainer(model, images, steps=2, seed=1, progress=False)
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
     assert {"best.keras", "latest.keras", "log.json"} <= set(os.listdir(tmp_path))

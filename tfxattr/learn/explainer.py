@@ -199,7 +199,8 @@ def explainer_maps(explainer: keras.Model, adapter, images, targets) -> tf.Tenso
     if out.shape[-1] == 1:
         out = out[..., 0]
     else:
-        out = tf.gather(tf.transpose(out, [0, 3, 1, 2]), tf.convert_to_tensor(targets, tf.int32), axis=1, batch_dims=1)
+        out = tf.gather(tf.transpose(out, [0, 3, 1, 2]), tf.reshape(tf.cast(targets, tf.int32), [-1]), axis=1,
+                        batch_dims=1)
     h, w = x.shape[1], x.shape[2]
     if (out.shape[1], out.shape[2]) != (h, w):
         out = tf.image.resize(out[..., None], (h, w), method="bilinear")[..., 0]

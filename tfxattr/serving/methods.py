@@ -241,9 +241,12 @@ def _ggig(method, adapter, batch_size, seed):
 def _learned(method, adapter, batch_size, seed):
     explainer = method.explainer(adapter, seed)  # its weights are captured by the signature (tracked on export)
 
+    shape = [None] + list(adapter.input_shape)  # chunk slices lose the static shape the resize needs
+
     def attribute(images, targets):
-        (out,) = graph.chunk_map(lambda x, t: (scaled(explainer_maps(explainer, adapter, x, t)),), [tf.float32],
-                                 tf.shape(images)[0], batch_size, images, targets)
+        (out,) = graph.chunk_map(lambda x, t: (scaled(explainer_maps(explainer, adapter, tf.ensure_shape(x, shape),
+                                                                     t)),),
+                                 [tf.float32], tf.shape(images)[0], batch_size, images, targets)
         return out
     return attribute
 
