@@ -83,7 +83,7 @@ def evaluate_demo(n_images: int, out: str) -> list:
     subprocess.run(cmd, check=True)
     with open(os.path.join(out, "report.md")) as f:
         lines = f.read().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("| model | method |"))  # the summary table
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
     return [" ".join(cmd), ""] + lines[start:end]
 
