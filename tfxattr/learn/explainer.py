@@ -123,11 +123,6 @@ def _frozen_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def trainable_variables(explainer: keras.Model):
-    """What training updates: the explainer's trainable variables (a default explainer: its decoder)."""
-    return list(explainer.trainable_variables)
-
-
 def weights_fingerprint(model) -> str:
     """sha256 of a Keras model's weights (which model a shipped explainer was trained for)."""
     h = hashlib.sha256()

@@ -11,7 +11,8 @@ scaled per image and the anchors are those scaled scores sorted (held constant).
 does not depend on the map's scale, every rank has a cell at zero cost, and Sinkhorn converges in a few
 iterations at any temperature, so as ``tau -> 0`` (without noise) ``P`` becomes the hard sort. With
 fixed anchors and scores bunched in part of [0, 1], 30 iterations leave ``P`` far from doubly
-stochastic at low temperature (measured: row sums off by 1-30).
+stochastic at low temperature (measured on 64 cells with normal and heavy-tailed scores: rank sums off by
+0.1 to 30, versus below 0.02 with sorted anchors).
 """
 from __future__ import annotations
 
