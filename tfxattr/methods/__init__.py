@@ -11,6 +11,7 @@ from .gradient import Gradient
 from .guided_ig import GuidedIG
 from .ig import IntegratedGradients
 from .iia import IIA
+from .learned import Learned
 from .path import CustomPath
 from .smooth import SmoothGrad
 from .xrai import XRAI
@@ -33,5 +34,6 @@ register("gradcam", GradCAM)
 register("gradcam++", GradCAMPlusPlus)
 register("xrai", XRAI)
 register("smooth", SmoothGrad)
+register("learned", Learned)
 
 __all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register", "unregister"]

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from ..aggregate import get_aggregator
 from ..blur import gaussian_blur
+from ..learn.explainer import explainer_maps
 from ..methods import Method
 from ..methods.blur_ig import BlurIG
 from ..methods.ggig import GGIG, NETWORK_ZERO
@@ -20,6 +21,7 @@ from ..methods.gradient import Gradient
 from ..methods.guided_ig import GuidedIG
 from ..methods.ig import IntegratedGradients
 from ..methods.iia import IIA, RULES, _integrand_fn
+from ..methods.learned import Learned, scaled
 from ..methods.smooth import SmoothGrad
 from ..models.layers import INPUT, layer_chain
 from . import graph
@@ -236,6 +238,19 @@ def _ggig(method, adapter, batch_size, seed):
     return attribute
 
 
+def _learned(method, adapter, batch_size, seed):
+    explainer = method.explainer(adapter, seed)  # its weights are captured by the signature (tracked on export)
+
+    shape = [None] + list(adapter.input_shape)  # chunk slices lose the static shape the resize needs
+
+    def attribute(images, targets):
+        (out,) = graph.chunk_map(lambda x, t: (scaled(explainer_maps(explainer, adapter, tf.ensure_shape(x, shape),
+                                                                     t)),),
+                                 [tf.float32], tf.shape(images)[0], batch_size, images, targets)
+        return out
+    return attribute
+
+
 # Method class -> graph builder; the first match wins (GradCAM covers Grad-CAM++)
 BUILDERS = [
     (Gradient, _gradient),
@@ -246,4 +261,5 @@ BUILDERS = [
     (IIA, _iia),
     (GuidedIG, _guided),
     (GGIG, _ggig),
+    (Learned, _learned),
 ]
