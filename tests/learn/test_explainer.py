@@ -1,7 +1,9 @@
 """The learned method: the shipped demo explainer against IG, maps, export, eval, and bad input.
 
 The demo explainer (tfxattr/assets/demo_explainer.keras) was trained by scripts/train_demo_explainer.py on
-generated images of seed 2026; HELD_OUT is a seed neither it nor the demo model saw.
+generated images of seed 2026; HELD_OUT is a seed neither it nor the demo model saw, and not the seed its
+training settings were chosen on (4242): measured on seeds 7, 99 and 31337, learned vs ig(50) gave deletion
+0.178/0.239, 0.235/0.266, 0.232/0.265 and insertion 0.565/0.505, 0.539/0.456, 0.549/0.436.
 """
 import os
 
@@ -11,7 +13,7 @@ import pytest
 import tfxattr
 from tfxattr.metrics import deletion, insertion
 
-HELD_OUT = 4242
+HELD_OUT = 31337
 N_IMAGES = 24
 
 
