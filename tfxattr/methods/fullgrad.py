@@ -104,7 +104,7 @@ def _call(layer, args, kwargs):
     """``(output, (z, bias) or None)``: the layer's output and, for a layer with a bias, its
     pre-activation output and (effective) bias."""
     kwargs = {**kwargs, "training": False}
-    bias = _bias(layer, len(args[0].shape) if args else None)
+    bias = _bias(layer, getattr(args[0], "shape", None) if args else None)
     if bias is None:
         return layer(*args, **kwargs), None
     activation = getattr(layer, "activation", None)
@@ -119,10 +119,10 @@ def _call(layer, args, kwargs):
     return activation(z), (z, bias)
 
 
-def _bias(layer, rank):
+def _bias(layer, shape):
     """The bias a layer adds to its output's last axis (None: it adds none)."""
     if isinstance(layer, keras.layers.BatchNormalization):
-        if layer.axis not in (-1, None if rank is None else rank - 1):
+        if layer.axis not in (-1, None if shape is None else len(shape) - 1):
             raise ValueError(f"fullgrad needs channels-last BatchNormalization; {layer.name!r} normalises axis "
                              f"{layer.axis}")
         inv = tf.math.rsqrt(tf.convert_to_tensor(layer.moving_variance) + layer.epsilon)
