@@ -94,7 +94,8 @@ def compare(n_images, rise_samples):
         ours = tfxattr.explain(model, x, "occlusion", target=t, patch=patch, stride=stride).attribution
         cover = _coverage(x.shape[1], patch, stride)
         label = f"patch {patch}, stride {stride}" + (" (ours x patches per pixel)" if stride < patch else "")
-        rows.append(("occlusion", "Xplique Occlusion", label, agreement(ours[..., 0] * cover, np.asarray(peer)[..., 0])))
+        rows.append(("occlusion", "Xplique Occlusion", label,
+                     agreement(ours[..., 0] * cover, np.asarray(peer)[..., 0])))
 
     # RISE: different random masks (Xplique's TF RNG is not seeded per call), so only the expectations agree;
     # Xplique divides by the per-pixel sum of the masks, the paper (and we) by N p
@@ -138,7 +139,8 @@ def main(argv=None):
              f"--rise-samples {args.rise_samples}`: demo model, {args.images} generated images, their labels as "
              f"targets, layer `{LAYER}`; tf-keras-vis {tf_keras_vis.__version__}, Xplique {xplique.__version__} "
              "(installed without dependencies next to TF 2.21).", "",
-             "| method | peer | compared | correlation (mean / min) | max abs diff / peer max |", "|---|---|---|---|---|"]
+             "| method | peer | compared | correlation (mean / min) | max abs diff / peer max |",
+             "|---|---|---|---|---|"]
     for name, peer, what, a in rows:
         lines.append(f"| {name} | {peer} | {what} | {a['corr_mean']:.4f} / {a['corr_min']:.4f} | "
                      f"{a['max_abs_diff_rel']:.2e} |")
