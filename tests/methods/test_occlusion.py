@@ -50,3 +50,5 @@ def test_overlapping_patches_average_their_drops_and_bad_options(model):
         tfxattr.explain(model, IMAGES, "occlusion", patch=SIZE + 1)
     with pytest.raises(ValueError, match="stride"):
         tfxattr.explain(model, IMAGES, "occlusion", stride=0)
+    with pytest.raises(ValueError, match="stride 5 is larger than patch 4"):
+        tfxattr.explain(model, IMAGES, "occlusion", patch=4, stride=5)

@@ -34,6 +34,9 @@ class Occlusion(Method):
                     positive_int(part, key)
             else:
                 positive_int(v, key)
+        if any(s > p for p, s in zip(_pair(self.options["patch"]), _pair(self.options["stride"]))):
+            raise ValueError(f"stride {self.options['stride']!r} is larger than patch {self.options['patch']!r}: "
+                             "pixels between the patches would get no attribution")
 
     def patches(self, height: int, width: int) -> np.ndarray:
         """(P, 4) patches ``(top, left, bottom, right)`` covering every pixel of an ``height x width`` image."""
