@@ -70,10 +70,11 @@ def main(argv=None):
              f"`python bench/bench_baselines.py --repeats {args.repeats}`; {machine()}; ResNet50V2 weights=None, "
              f"224x224, one image, batch_size={BATCH}; median of {args.repeats} interleaved runs after a warm-up. "
              f"Shared machine: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end (2 cores), so "
-             "absolute times are inflated; ratios to the forward pass measured in the same loop are steadier.", "",
-             "| method | seconds / image | x one forward pass of 32 images | default options, extrapolated |",
+             "absolute times are inflated; ratios to one image's share of a batched forward pass, measured in the "
+             "same loop, are steadier.", "",
+             "| method | seconds / image | in forward passes of one image | default options, extrapolated |",
              "|---|---|---|---|"]
-    fwd = medians["forward pass, 32 images"]
+    fwd = medians["forward pass, 32 images"] / BATCH  # one image's share of a batched forward pass
     for label, sec in medians.items():
         extra = ""
         if label in METHODS and METHODS[label][2]:

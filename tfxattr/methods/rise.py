@@ -65,7 +65,8 @@ class RISE(Method):
             rows = pairs(n, np.arange(len(masks)))
             for span in spans(len(rows), evaluator.batch_size):
                 img, m = rows[span, 0], masks[rows[span, 1]]
-                scores = np.asarray(evaluator.values(lo + m[..., None] * (images[img] - lo), targets[img]))
-                np.add.at(total, img, scores[:, None, None] * m)
+                scores = np.asarray(evaluator.values(lo + m[..., None] * (images[img] - lo), targets[img]), np.float64)
+                for i in np.unique(img):  # sum_i f(x o M_i) M_i as one matrix product per image
+                    total[i] += np.tensordot(scores[img == i], m[img == i], axes=1)
         total /= self.options["samples"] * float(self.options["keep"])
         return total[..., None].astype(np.float32)
