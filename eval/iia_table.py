@@ -1,7 +1,8 @@
 """Reproduce IIA (Barkan et al., ICCV 2023) Table 1: explanation tests on ImageNet, CNN models.
 
-Methods (paper column order, those tfxattr has): Grad-CAM, Grad-CAM++, IG, GuidedIG, BlurIG, IIA2, IIA3
-(FullGrad, Ablation-CAM, LIFT-CAM, Layer-CAM and X-Grad-CAM are not implemented). Models: the paper's
+Methods, in the paper's column order: Grad-CAM, Grad-CAM++, LIFT-CAM, Ablation-CAM, IG, GuidedIG, BlurIG,
+FullGrad, Layer-CAM, X-Grad-CAM, IIA2, IIA3, each at its authors' recommended configuration (the CAMs at
+the last block). Models: the paper's
 ResNet101 (v1) and ConvNeXt-B are not among the Keras applications tfxattr builds; the defaults are
 ResNet101V2 and DenseNet201 (the paper's DN). Both settings: maps explain the ground-truth class
 ("Target") or the predicted class ("Predicted"); POS/NEG hits are always checked against the label.
@@ -23,8 +24,9 @@ import os
 
 import common
 
-METHODS = ("gradcam", "gradcam++", "ig", "guided_ig", "blur_ig", "iia2", "iia3")
-COLUMNS = ("GC", "GC++", "IG", "GIG", "BIG", "IIA2", "IIA3")
+METHODS = ("gradcam", "gradcam++", "liftcam", "ablationcam", "ig", "guided_ig", "blur_ig", "fullgrad", "layercam",
+           "xgradcam", "iia2", "iia3")
+COLUMNS = ("GC", "GC++", "LIFT", "AC", "IG", "GIG", "BIG", "FG", "LC", "XGC", "IIA2", "IIA3")
 SETTINGS = {"target": "label", "predicted": "predicted"}
 RISE_STEP = 1.0 / 224
 METRICS = {

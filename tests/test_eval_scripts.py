@@ -10,10 +10,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
 
 
-def script(name, *args):
+def script(name, *args, timeout=600):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, os.path.join(ROOT, "eval", name), "--no-progress", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def table_rows(text, first_cell):
@@ -45,11 +45,27 @@ def test_iia_table(tmp_path):
                  f"sic_aic_pair:{QUICK_SIC}")
     assert res.returncode == 0, res.stderr
     text = open(tmp_path / "iia_table.md").read()
-    assert "| metric | setting | GC | GC++ | IG | GIG | BIG | IIA2 | IIA3 |" in text
+    assert "| metric | setting | GC | GC++ | LIFT | AC | IG | GIG | BIG | FG | LC | XGC | IIA2 | IIA3 |" in text
     for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
         (row,) = table_rows(text, metric)
-        assert row[1] == "Target" and all(is_number(c) for c in row[2:]), row
+        assert row[1] == "Target" and len(row) == 14 and all(is_number(c) for c in row[2:]), row
+    assert [r[0] for r in table_rows(text, "SIC") + table_rows(text, "AIC")] == ["SIC", "AIC"]
     assert (tmp_path / "target" / "report.md").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("TFXATTR_SLOW_TESTS"), reason="ResNet101V2 x 12 methods: over 10 minutes on "
+                    "a shared 2-core CPU; run with TFXATTR_SLOW_TESTS=1")
+def test_iia_table_on_an_untrained_resnet101v2_with_mock_imagenet(tmp_path):
+    """The CNN part end to end on a random-weight ResNet101V2 (224 x 224) with one mock ImageNet image."""
+    res = script("iia_table.py", "--models", "resnet101v2", "--weights", "none", "--mock-data", "1", "--steps", "2",
+                 "--settings", "predicted", "--out", str(tmp_path), "--metric-options", "insertion:step=0.25",
+                 "deletion:step=0.25", "pos_neg:fractions=(0.5,)", f"sic_aic_pair:{QUICK_SIC}", timeout=3600)
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "iia_table.md").read()
+    assert "RANDOM WEIGHTS" in text and "MOCK DATA" in text
+    for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
+        (row,) = table_rows(text, metric)
+        assert row[1] == "Predicted" and len(row) == 14 and all(is_number(c) for c in row[2:]), row
 
 
 def test_ggig_table(tmp_path):

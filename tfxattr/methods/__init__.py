@@ -3,17 +3,25 @@
 Path methods that accept several aggregators get ``<name>+<aggregator>`` names derived by
 :func:`register` (``ig`` gives ``ig+idgi``); presets are registered with their options.
 """
+from .ablationcam import AblationCAM
 from .base import METHODS, Method, MethodSpec, get_method, register, unregister
 from .blur_ig import BlurIG
+from .fullgrad import FullGrad
 from .ggig import GGIG
 from .gradcam import GradCAM, GradCAMPlusPlus
 from .gradient import Gradient
 from .guided_ig import GuidedIG
 from .ig import IntegratedGradients
 from .iia import IIA
+from .layercam import LayerCAM
 from .learned import Learned
+from .liftcam import LIFTCAM
+from .occlusion import Occlusion
 from .path import CustomPath
+from .rise import RISE
+from .scorecam import ScoreCAM
 from .smooth import SmoothGrad
+from .xgradcam import XGradCAM
 from .xrai import XRAI
 
 register("gradient", Gradient)
@@ -35,5 +43,13 @@ register("gradcam++", GradCAMPlusPlus)
 register("xrai", XRAI)
 register("smooth", SmoothGrad)
 register("learned", Learned)
+register("layercam", LayerCAM)
+register("xgradcam", XGradCAM)
+register("liftcam", LIFTCAM)
+register("ablationcam", AblationCAM)
+register("scorecam", ScoreCAM)
+register("fullgrad", FullGrad)
+register("occlusion", Occlusion)
+register("rise", RISE)
 
 __all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register", "unregister"]
