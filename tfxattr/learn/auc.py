@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from ..batching import chunk_map
 from ..checks import number, one_of, positive_float, positive_int
 from ..inputs import resolve_baseline
 from ..models import DEFAULT_BATCH_SIZE, as_model
@@ -93,7 +94,6 @@ def reference_images(reference: str, images: np.ndarray, pixel_range, blur_sigma
 def chunked_probabilities(adapter, batch_size: int):
     """``probs(x)``: (M, classes) class probabilities of ``adapter`` on (M,H,W,C) ``x``, run in chunks
     of ``batch_size`` rows forward and backward (the backward pass recomputes each chunk)."""
-    from ..serving.graph import chunk_map  # the in-graph chunking loop; serving imports the methods, so not at the top
 
     def forward(rows):
         return (adapter.objective.probabilities(adapter._raw(rows)),)
