@@ -55,9 +55,8 @@ class TransformerChain:
         self.parts = [compat.attention_parts(b.mha) for b in self.blocks]
         self.heads = int(self.blocks[0].num_heads)
         tokens = int(self.stem.outputs[0].shape[1])
-        height, width = (int(s) for s in self.stem.inputs[0].shape[1:3])
-        patch = graph.layers[embedding].patch_size
-        self.grid = (height // patch[0], width // patch[1])
+        embed = graph.layers[embedding]
+        self.grid = tuple(int(s) // int(p) for s, p in zip(embed.image_size, embed.patch_size))
         self.prefix = tokens - self.grid[0] * self.grid[1]
         if self.prefix != 1:
             raise ValueError(f"model {model.name!r}: attention rollout reads the class token's row; this ViT has "
