@@ -63,7 +63,7 @@ def build_model(num_classes, image_size=IMAGE_SIZE):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: tfxattr/assets)")
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs (default: 8)")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     parser.add_argument("--train-size", type=int, default=12000, help="number of training images (default: 12000)")
     parser.add_argument("--val-size", type=int, default=2000, help="number of held-out images (default: 2000)")
     parser.add_argument("--batch-size", type=int, default=64)

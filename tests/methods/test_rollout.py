@@ -1,7 +1,5 @@
 """The ViT attention methods (tfxattr/methods/rollout.py and the four method files): their rules on
 small matrices, a ViT-B/16 run, and localisation on the demo ViT."""
-import time
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -41,17 +39,18 @@ def vit_b16():
     return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=1000, activation=None)
 
 
-FEW_STEPS = {"iia_vit": {"steps": 2}, "iia2_vit": {"steps": 1}, "iia3_vit": {"steps": 1}}
+# one of each method class (the presets are iia_vit with other layers); iia3_vit nests the input and two blocks
+VIT_B_RUNS = {"attention_rollout": {}, "gradient_rollout": {}, "gae": {}, "iia3_vit": {"steps": 1}}
 
 
 def test_every_vit_method_runs_on_vit_b16(vit_b16):
+    """One image, one step: about half a minute on 2 idle cores (tracing 12 blocks dominates)."""
+    assert {METHODS[n].cls for n in VIT_B_RUNS} == {METHODS[n].cls for n in VIT_METHODS}
     image = np.random.default_rng(0).uniform(0, 255, (224, 224, 3)).astype(np.float32)
-    start = time.perf_counter()
-    for name in VIT_METHODS:
-        e = tfxattr.explain(vit_b16, image, name, target=7, **FEW_STEPS.get(name, {}))
+    for name, options in VIT_B_RUNS.items():
+        e = tfxattr.explain(vit_b16, image, name, target=7, **options)
         assert e.attribution.shape == (224, 224, 1) and np.all(np.isfinite(e.attribution))
         assert np.all(e.attribution >= 0) and np.any(e.attribution > 0), name
-    assert time.perf_counter() - start < 120, "ViT-B/16 runs should take seconds per method"
 
 
 @pytest.fixture(scope="module")
