@@ -68,6 +68,25 @@ def test_iia_table_on_an_untrained_resnet101v2_with_mock_imagenet(tmp_path):
         assert row[1] == "Predicted" and len(row) == 14 and all(is_number(c) for c in row[2:]), row
 
 
+VIT_QUICK = ["--settings", "target", "--metric-options", "insertion:step=0.25", "deletion:step=0.25",
+             f"sic_aic_pair:{QUICK_SIC}"]
+
+
+@pytest.mark.parametrize("model", ["demo_vit", "vit_b16"])
+def test_iia_table_vit(tmp_path, model):
+    """IIA Table 2 (--vit) on the demo ViT with generated shapes, and on a random-weight ViT-B/16 with
+    tfds.testing.mock_data (a pipeline check)."""
+    data = ["--data", "shapes:3"] if model == "demo_vit" else ["--mock-data", "1", "--weights", "none"]
+    res = script("iia_table.py", "--vit", "--models", model, *data, "--steps", "1", "--out", str(tmp_path), *VIT_QUICK)
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "iia_table_vit.md").read()
+    assert "| metric | setting | GAE | IIA2 | IIA3 |" in text
+    for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
+        (row,) = table_rows(text, metric)
+        assert row[1] == "Target" and all(is_number(c) for c in row[2:]), row
+    assert ("RANDOM WEIGHTS" in text) == (model == "vit_b16")
+
+
 def test_ggig_table(tmp_path):
     res = script("ggig_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--ascent-steps", "5",
                  "--out", str(tmp_path), "--metric-options", f"sic_aic_ggig:{QUICK_SIC}")

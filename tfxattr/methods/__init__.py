@@ -4,15 +4,19 @@ Path methods that accept several aggregators get ``<name>+<aggregator>`` names d
 :func:`register` (``ig`` gives ``ig+idgi``); presets are registered with their options.
 """
 from .ablationcam import AblationCAM
+from .attention_rollout import AttentionRollout
 from .base import METHODS, Method, MethodSpec, get_method, register, unregister
 from .blur_ig import BlurIG
 from .fullgrad import FullGrad
+from .gae import GAE
 from .ggig import GGIG
 from .gradcam import GradCAM, GradCAMPlusPlus
 from .gradient import Gradient
+from .gradient_rollout import GradientRollout
 from .guided_ig import GuidedIG
 from .ig import IntegratedGradients
 from .iia import IIA
+from .iia_vit import IIAViT
 from .layercam import LayerCAM
 from .learned import Learned
 from .liftcam import LIFTCAM
@@ -51,5 +55,13 @@ register("scorecam", ScoreCAM)
 register("fullgrad", FullGrad)
 register("occlusion", Occlusion)
 register("rise", RISE)
+register("attention_rollout", AttentionRollout)
+register("gradient_rollout", GradientRollout)
+register("gae", GAE)
+register("iia_vit", IIAViT)
+register("iia2_vit", IIAViT, "IIA2 for ViTs: input + last block's attention, n=10 each (Barkan et al. 2023, Table 2)",
+         layers=("input", "last_block"))
+register("iia3_vit", IIAViT, "IIA3 for ViTs: input + penultimate + last block's attention, n=10 each (Table 2)",
+         layers=("input", "penultimate_block", "last_block"))
 
 __all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register", "unregister"]
