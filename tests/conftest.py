@@ -7,6 +7,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def slow(reason):
+    """Skip unless TFXATTR_SLOW_TESTS is set: end-to-end runs of big models, minutes each on a 2-core CPU
+    (run once before a release: ``TFXATTR_SLOW_TESTS=1 python -m pytest -q tests -k <name>``)."""
+    return pytest.mark.skipif(not os.environ.get("TFXATTR_SLOW_TESTS"),
+                              reason=f"{reason}; run with TFXATTR_SLOW_TESTS=1")
+
+
 @pytest.fixture(scope="session")
 def demo_model():
     from tfxattr.demo import load_demo_model

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
@@ -53,8 +54,7 @@ def test_iia_table(tmp_path):
     assert (tmp_path / "target" / "report.md").exists()
 
 
-@pytest.mark.skipif(not os.environ.get("TFXATTR_SLOW_TESTS"), reason="ResNet101V2 x 12 methods: over 10 minutes on "
-                    "a shared 2-core CPU; run with TFXATTR_SLOW_TESTS=1")
+@slow("ResNet101V2 x 12 methods: over 10 minutes on a 2-core CPU")
 def test_iia_table_on_an_untrained_resnet101v2_with_mock_imagenet(tmp_path):
     """The CNN part end to end on a random-weight ResNet101V2 (224 x 224) with one mock ImageNet image."""
     res = script("iia_table.py", "--models", "resnet101v2", "--weights", "none", "--mock-data", "1", "--steps", "2",
@@ -72,7 +72,7 @@ VIT_QUICK = ["--settings", "target", "--metric-options", "insertion:step=0.25", 
              f"sic_aic_pair:{QUICK_SIC}"]
 
 
-@pytest.mark.parametrize("model", ["demo_vit", "vit_b16"])
+@pytest.mark.parametrize("model", ["demo_vit", pytest.param("vit_b16", marks=slow("ViT-B/16 at 224: ~70 s"))])
 def test_iia_table_vit(tmp_path, model):
     """IIA Table 2 (--vit) on the demo ViT with generated shapes, and on a random-weight ViT-B/16 with
     tfds.testing.mock_data (a pipeline check)."""
