@@ -15,6 +15,14 @@ BLAS pinned to one thread like tfxattr (its best case: what is left is the algor
 
     python bench/bench_metrics.py                # writes bench/results_metrics.md
     python bench/bench_metrics.py --repeats 1 --out /tmp/r.md
+
+--before-after (issue 11): SIC+AIC per 224x224 image with this checkout's ``tfxattr.metrics.pic`` vs the
+one of commit ``--before`` (read with git), interleaved in one process, in CPU seconds of the process
+(the cost on one core, robust to a shared machine's load; run it under ``taskset -c 0`` for one core)
+and wall seconds; the scores and information levels must be identical; then a cProfile of the CPU
+work (bokeh images + WebP) of the new code. It replaces the section it wrote before in ``--out``.
+
+    PYTHONPATH=. taskset -c 0 python bench/bench_metrics.py --before-after --repeats 2
 """
 from __future__ import annotations
 
@@ -23,7 +31,10 @@ import contextlib
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import time
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -37,6 +48,8 @@ from tfxattr.metrics.pic import _one_blas_thread, interpolate_unknown  # noqa: E
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 224
+BEFORE = "fb52ec8"  # the last commit before issue 11's SIC/AIC changes
+SECTION = "## SIC/AIC before vs after (issue 11)"
 
 
 def calibrated_mobilenet(images):
@@ -109,11 +122,95 @@ def ours_sic_aic(adapter, img, saliency_map, seed, target):
     return res.scores["sic"][0], res.scores["aic"][0]
 
 
+def pic_module_at(commit):
+    """``tfxattr/metrics/pic.py`` as it was at ``commit``, imported as a module."""
+    root = os.path.dirname(HERE)
+    src = subprocess.run(["git", "-C", root, "show", f"{commit}:tfxattr/metrics/pic.py"], capture_output=True,
+                         text=True, check=True).stdout
+    src = src.replace("from ..", "from tfxattr.").replace("from .base import", "from tfxattr.metrics.base import")
+    module = types.ModuleType(f"pic_{commit}")
+    exec(compile(src, f"pic_{commit}.py", "exec"), module.__dict__)
+    return module
+
+
+def cpu_and_wall(fn):
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.process_time() - cpu, time.perf_counter() - wall, out
+
+
+def before_after(args, adapter, img, saliency_map, seed, target):
+    """SIC+AIC per image, old vs new module interleaved; identical scores; a profile of the new CPU work."""
+    import cProfile
+    import io
+    import pstats
+
+    import tfxattr.metrics.pic as new
+
+    old = pic_module_at(args.before)
+    x, m = img[None].astype(np.float32), saliency_map[None]
+    runs = {"interpolate": dict(thresholds=IDGI_THRESHOLDS, random_mask=seed),
+            "blur": dict(thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0)}
+    rows, same, data = [], [], {}
+    for base, kw in runs.items():
+        def call(module):
+            return module.sic_aic(adapter, x, m, targets=target, min_pred_value=0.0, batch_size=32, **kw)
+        call(new)  # warm-up: traces the model
+        times = {"before": [], "after": []}
+        results = {}
+        for _ in range(args.repeats):
+            for name, module in (("before", old), ("after", new)):
+                cpu, wall, results[name] = cpu_and_wall(lambda: call(module))
+                times[name].append((cpu, wall))
+                log(f"{base} {name}: {cpu:.2f} CPU s, {wall:.2f} s")
+        med = {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v)) for k, v in times.items()}
+        a, b = results["before"], results["after"]
+        identical = all(np.array_equal(a.scores[k], b.scores[k]) for k in ("sic", "aic")) and np.array_equal(
+            a.extras["information"], b.extras["information"])
+        same.append(f"{base}: SIC {b.scores['sic'][0]:.10f}, AIC {b.scores['aic'][0]:.10f} before and after, "
+                    f"scores and information levels {'identical' if identical else 'DIFFERENT'}")
+        base_name = "PAIR's interpolated base (sic_aic, 25 IDGI thresholds)" if base == "interpolate" \
+            else "PIL blur base (sic_aic_idgi)"
+        rows.append(f"| {base_name} | {med['before'][0]:.2f} | {med['after'][0]:.2f} | "
+                    f"**{med['before'][0] / med['after'][0]:.2f}x** | {med['before'][1]:.2f} | {med['after'][1]:.2f} |")
+        data[base] = {"times": times, "identical": bool(identical)}
+    u8 = new.to_uint8(x, adapter.pixel_range)
+    profile = cProfile.Profile(time.process_time)  # CPU seconds, as the table
+    profile.enable()
+    stack = new.bokeh_images(u8[0], saliency_map, np.asarray(IDGI_THRESHOLDS), "interpolate", seed[None], 0, 20.0)
+    new.information_levels(u8, [stack], "webp")
+    profile.disable()
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(8)
+    top = [line for line in text.getvalue().splitlines() if line.strip()][-9:]
+    load = os.getloadavg()
+    lines = [SECTION, "",
+             "`PYTHONPATH=. taskset -c 0 python bench/bench_metrics.py --before-after --repeats "
+             f"{args.repeats}`: one MobileNetV2 224x224 image (as above), SIC + AIC in one call, this checkout's "
+             "`tfxattr.metrics.pic` vs commit "
+             f"{args.before}'s, interleaved, medians of {args.repeats}. CPU seconds of the process = the cost on "
+             f"one core (robust to the shared machine's load; load average {load[0]:.1f} at the end); wall "
+             "seconds for reference.", "",
+             "| base image | before CPU s | after CPU s | speed-up | before wall s | after wall s |",
+             "| --- | --- | --- | --- | --- | --- |", *rows, "", *[f"- {line}" for line in same], "",
+             "cProfile of the new CPU work for the interpolated base (26 triangulations + 26 WebP encodes; qhull "
+             "runs inside `interpolate_unknown`):", "", "```", *top, "```", ""]
+    previous = open(args.out).read() if os.path.exists(args.out) else ""
+    if SECTION in previous:
+        previous = previous[:previous.index(SECTION)]
+    with open(args.out, "w") as f:
+        f.write(previous.rstrip("\n") + "\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pair-repeats", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "results_metrics.md"))
+    ap.add_argument("--before-after", action="store_true", help="only SIC/AIC before vs after (issue 11)")
+    ap.add_argument("--before", default=BEFORE, help="the commit whose pic.py is 'before'")
     args = ap.parse_args()
     from tfxattr.synthetic import make_shapes
 
@@ -124,6 +221,8 @@ def main():
     index, seed, target = pick_image(adapter, data["images"], rng)
     img = data["images"][index]
     saliency_map = (rng.random((SIZE, SIZE)) + 2.0 * data["masks"][index]).astype(np.float32)
+    if args.before_after:
+        return before_after(args, adapter, img, saliency_map, seed, target)
 
     log(f"image {index}, target {target}")
     ours_t, ours_all = median_time(lambda: ours_sic_aic(adapter, img, saliency_map, seed, target), args.repeats)

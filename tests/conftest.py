@@ -7,6 +7,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def slow(reason):
+    """Skip unless TFXATTR_SLOW_TESTS is set: end-to-end runs of big models, minutes each on a 2-core CPU
+    (run once before a release: ``TFXATTR_SLOW_TESTS=1 python -m pytest -q tests -k <name>``)."""
+    return pytest.mark.skipif(not os.environ.get("TFXATTR_SLOW_TESTS"),
+                              reason=f"{reason}; run with TFXATTR_SLOW_TESTS=1")
+
+
 @pytest.fixture(scope="session")
 def demo_model():
     from tfxattr.demo import load_demo_model
@@ -56,3 +63,19 @@ def probability_calls(monkeypatch):
         return real(self, x, batch_size)
     monkeypatch.setattr(ModelAdapter, "probabilities", counting)
     return sizes
+
+
+def build_tiny_vit(size=16, patch=4, classes=5, seed=0, with_head=False):
+    """A tiny keras-hub ViT (2 blocks of 2 heads, width 8): a ``ViTImageClassifier``, or with
+    ``with_head`` a Functional model Rescaling -> ``ViTBackbone`` -> class token -> Dense."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.ViTBackbone(image_shape=(size, size, 3), patch_size=patch, num_layers=2, num_heads=2,
+                                            hidden_dim=8, mlp_dim=16)
+    if not with_head:
+        return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=classes, activation=None)
+    inp = keras.Input((size, size, 3))
+    tokens = backbone(keras.layers.Rescaling(1 / 255.0)(inp))
+    return keras.Model(inp, keras.layers.Dense(classes, name="logits")(tokens[:, 0]), name="tiny_vit_head")

@@ -5,15 +5,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
 
 
-def script(name, *args):
+def script(name, *args, timeout=600):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, os.path.join(ROOT, "eval", name), "--no-progress", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def table_rows(text, first_cell):
@@ -45,11 +46,45 @@ def test_iia_table(tmp_path):
                  f"sic_aic_pair:{QUICK_SIC}")
     assert res.returncode == 0, res.stderr
     text = open(tmp_path / "iia_table.md").read()
-    assert "| metric | setting | GC | GC++ | IG | GIG | BIG | IIA2 | IIA3 |" in text
+    assert "| metric | setting | GC | GC++ | LIFT | AC | IG | GIG | BIG | FG | LC | XGC | IIA2 | IIA3 |" in text
+    for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
+        (row,) = table_rows(text, metric)
+        assert row[1] == "Target" and len(row) == 14 and all(is_number(c) for c in row[2:]), row
+    assert [r[0] for r in table_rows(text, "SIC") + table_rows(text, "AIC")] == ["SIC", "AIC"]
+    assert (tmp_path / "target" / "report.md").exists()
+
+
+@slow("ResNet101V2 x 12 methods: over 10 minutes on a 2-core CPU")
+def test_iia_table_on_an_untrained_resnet101v2_with_mock_imagenet(tmp_path):
+    """The CNN part end to end on a random-weight ResNet101V2 (224 x 224) with one mock ImageNet image."""
+    res = script("iia_table.py", "--models", "resnet101v2", "--weights", "none", "--mock-data", "1", "--steps", "2",
+                 "--settings", "predicted", "--out", str(tmp_path), "--metric-options", "insertion:step=0.25",
+                 "deletion:step=0.25", "pos_neg:fractions=(0.5,)", f"sic_aic_pair:{QUICK_SIC}", timeout=3600)
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "iia_table.md").read()
+    assert "RANDOM WEIGHTS" in text and "MOCK DATA" in text
+    for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
+        (row,) = table_rows(text, metric)
+        assert row[1] == "Predicted" and len(row) == 14 and all(is_number(c) for c in row[2:]), row
+
+
+VIT_QUICK = ["--settings", "target", "--metric-options", "insertion:step=0.25", "deletion:step=0.25",
+             f"sic_aic_pair:{QUICK_SIC}"]
+
+
+@pytest.mark.parametrize("model", ["demo_vit", pytest.param("vit_b16", marks=slow("ViT-B/16 at 224: ~70 s"))])
+def test_iia_table_vit(tmp_path, model):
+    """IIA Table 2 (--vit) on the demo ViT with generated shapes, and on a random-weight ViT-B/16 with
+    tfds.testing.mock_data (a pipeline check)."""
+    data = ["--data", "shapes:3"] if model == "demo_vit" else ["--mock-data", "1", "--weights", "none"]
+    res = script("iia_table.py", "--vit", "--models", model, *data, "--steps", "1", "--out", str(tmp_path), *VIT_QUICK)
+    assert res.returncode == 0, res.stderr
+    text = open(tmp_path / "iia_table_vit.md").read()
+    assert "| metric | setting | GAE | IIA2 | IIA3 |" in text
     for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
         (row,) = table_rows(text, metric)
         assert row[1] == "Target" and all(is_number(c) for c in row[2:]), row
-    assert (tmp_path / "target" / "report.md").exists()
+    assert ("RANDOM WEIGHTS" in text) == (model == "vit_b16")
 
 
 def test_ggig_table(tmp_path):

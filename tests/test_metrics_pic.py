@@ -63,15 +63,32 @@ def pair_result(model, image, saliency_map, seed_mask, target, metric, monkeypat
         return pair_pic.compute_pic_metric(image, saliency_map, seed_mask, pred, THRESHOLDS, **kw)
 
 
-def test_interpolated_image_equals_pair_create_blurred_image():
-    img = textured_images(1)[0]
+@pytest.mark.parametrize("size", [SIZE, 61])
+def test_interpolated_image_equals_pair_create_blurred_image(size):
+    img = textured_images(1, size=size)[0]
     rng = np.random.default_rng(3)
-    for fraction in (0.01, 0.3, 0.9):
-        known = rng.random((SIZE, SIZE)) < fraction
+    # sparse to dense known pixels, a uniform image, and a map's revealed blocks (cocircular runs of pixels)
+    masks = [rng.random((size, size)) < fraction for fraction in (0.003, 0.01, 0.3, 0.9, 0.99)]
+    masks.append(np.kron(rng.random((size // 4 + 1, size // 4 + 1)) < 0.5, np.ones((4, 4), bool))[:size, :size])
+    for known, image in zip(masks + masks[:1], [img] * len(masks) + [np.full_like(img, 77)]):
         with _one_blas_thread():
-            ref = pair_pic.create_blurred_image(img, known)
-        np.testing.assert_array_equal(interpolate_unknown(img, known), ref)
-    np.testing.assert_array_equal(interpolate_unknown(img, np.ones((SIZE, SIZE), bool)), img)
+            ref = pair_pic.create_blurred_image(image, known)
+        np.testing.assert_array_equal(interpolate_unknown(image, known), ref)
+    np.testing.assert_array_equal(interpolate_unknown(img, np.ones((size, size), bool)), img)
+
+
+def test_an_image_equal_to_the_original_is_not_encoded_again(monkeypatch):
+    from tfxattr.metrics import pic
+
+    img = textured_images(1)[0]
+    sal = np.random.default_rng(0).random((SIZE, SIZE))
+    stack = pic.bokeh_images(img, sal, np.array([0.5, 1.0]), "blur", None, 0, 4.0)
+    encoded = []
+    real = pic.webp_size
+    monkeypatch.setattr(pic, "webp_size", lambda x: encoded.append(x) or real(x))
+    levels = pic.information_levels(img[None], [stack], "webp")[0]
+    assert len(encoded) == 3  # the original, the base, the 50% image; the 100% image is the original
+    assert levels[3] == levels[0] == real(img) and levels[1] == real(stack[0]) and levels[2] == real(stack[1])
 
 
 @pytest.mark.parametrize("metric", ["sic", "aic"])

@@ -88,7 +88,7 @@ def _export(args) -> int:
 
 
 def _add_eval_parser(sub, common):
-    from .evaluation.config import TARGETS, EvaluationConfig
+    from .evaluation.config import RUNNERS, TARGETS, EvaluationConfig
     from .evaluation.datasets import RESIZE
 
     d = EvaluationConfig()  # the flags' defaults are the config's
@@ -124,6 +124,16 @@ def _add_eval_parser(sub, common):
                    help="report aggregation per score of the chosen metrics instead of the metric's own, "
                         "e.g. aic=mean or sic_aic_idgi/aic=mean")
     v.add_argument("--seed", type=int, default=d.seed)
+    v.add_argument("--runner", default=d.runner, choices=RUNNERS,
+                   help="local: one process; beam: an Apache Beam pipeline (shards of --chunk-size images)")
+    v.add_argument("--workers", type=int, default=d.workers, help="beam: worker processes of the DirectRunner")
+    v.add_argument("--beam-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="beam: any PipelineOptions (repeatable; KEY alone for a switch), e.g. runner=DataflowRunner")
+    v.add_argument("--chunk-size", type=int, default=d.chunk_size,
+                   help="images read at a time; beam: the images of one shard (one work item)")
+    v.add_argument("--devices", type=int, default=d.devices, metavar="N",
+                   help="split each batch across N devices (tf.distribute.MirroredStrategy over N GPUs, or N "
+                        "logical CPU devices on a machine without GPUs); same results as one device")
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -158,7 +168,14 @@ def _eval(args) -> int:
                               weights=args.weights, batch_size=args.batch_size,
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
-                              progress=not args.no_progress, aggregation=aggregation)
+                              progress=not args.no_progress, aggregation=aggregation, runner=args.runner,
+                              workers=args.workers, chunk_size=args.chunk_size,
+                              beam_options=_beam_options(args.beam_option) if args.beam_option else None,
+                              devices=args.devices)
+    if args.runner == "beam" and not args.verbose:
+        import logging
+
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)  # the pipeline's INFO and option warnings
     run = evaluate(args.data, args.models, args.methods, args.metrics, args.out, config)
     print(f"{run.computed} new results ({run.already_done} already in the store) -> {run.store}")
     if run.skipped_files:
@@ -167,6 +184,18 @@ def _eval(args) -> int:
     if run.random_weights:
         print(f"WARNING: {', '.join(run.random_weights)} used RANDOM weights: the numbers are meaningless.")
     return 0
+
+
+def _beam_options(items) -> dict:
+    """--beam-option KEY=VALUE items -> {KEY: VALUE}; a KEY alone is a switch (True)."""
+    options = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not key:
+            raise ValueError(f"--beam-option: expected KEY=VALUE, got {item!r}")
+        options[key] = value if eq else True
+    return options
 
 
 def _explain(args) -> int:

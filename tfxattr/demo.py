@@ -20,6 +20,7 @@ __all__ = [
     "demo_image_path",
     "demo_mask_path",
     "load_demo_model",
+    "load_demo_vit",
     "make_demo_data",
 ]
 
@@ -31,13 +32,13 @@ DEMO_IMAGE_SIZE = 64
 DEMO_LAST_CONV = "last_conv"
 
 _ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-_HINT = "it is created by running `python scripts/train_demo_model.py` from the repository root"
+_HINT = "it is created by running `python scripts/{}` from the repository root"
 
 
-def _asset(name):
+def _asset(name, script="train_demo_model.py"):
     path = os.path.join(_ASSETS, name)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"demo asset {path!r} is missing; {_HINT}")
+        raise FileNotFoundError(f"demo asset {path!r} is missing; {_HINT.format(script)}")
     return path
 
 
@@ -61,6 +62,26 @@ def load_demo_model():
     import keras
 
     return keras.models.load_model(demo_model_path(), compile=False)
+
+
+def demo_vit_path() -> str:
+    """Path of the shipped ``demo_vit.keras`` file."""
+    return _asset("demo_vit.keras", "train_demo_vit.py")
+
+
+def load_demo_vit():
+    """Load the shipped demo Vision Transformer (``keras.Model``: [0, 255] pixels -> logits over
+    :data:`DEMO_CLASS_NAMES`): ``Rescaling(1/255)``, two stride-2 convolutions, then a keras-hub
+    ``ViTImageClassifier`` (an 8x8 grid of tokens, one per 8x8 pixel cell, 4 blocks of 4 heads),
+    trained by ``scripts/train_demo_vit.py``."""
+    import warnings
+
+    import keras
+    import keras_hub  # noqa: F401 - registers the keras-hub classes the file names
+
+    with warnings.catch_warnings():  # keras-hub's classifier overrides compile(); the file holds no compile state
+        warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called")
+        return keras.models.load_model(demo_vit_path(), compile=False)
 
 
 def make_demo_data(n, seed=1):

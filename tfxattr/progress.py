@@ -28,7 +28,7 @@ def check_progress(value, name: str = "progress"):
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, desc: str, enabled):
+def progress_bar(total: int, desc: str, enabled, unit: str = "chunk"):
     """``enabled``: True/False, or ``"auto"`` (on for runs of more than 20 chunks on a terminal)."""
     enabled = check_progress(enabled)
     if enabled == "auto":
@@ -38,7 +38,7 @@ def progress_bar(total: int, desc: str, enabled):
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="chunk", leave=False)
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=False)
     try:
         yield bar
     finally:

@@ -64,3 +64,17 @@ def test_private_attributes_are_used_only_in_compat(attr):
     users = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
              if pattern.search(p.read_text()) and p.name != "compat.py"]
     assert users == [], f"{attr} used outside tfxattr/models/compat.py: {users}"
+
+
+def test_attention_parts_recompute_multi_head_attention_scores():
+    import numpy as np
+    import tensorflow as tf
+
+    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 6)), tf.float32)
+    out, scores = mha(x, x, return_attention_scores=True)
+    p = compat.attention_parts(mha)
+    a = p["softmax"](tf.einsum(p["scores"], p["key"](x), p["query"](x) * p["scale"]))
+    np.testing.assert_allclose(a.numpy(), scores.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p["output"](tf.einsum(p["combine"], a, p["value"](x))).numpy(), out.numpy(),
+                               rtol=1e-5, atol=1e-6)

@@ -36,6 +36,7 @@ METHODS = {
     "guided_ig": ("guided_ig", {"steps": STEPS}),
     "guided_ig+idgi": ("guided_ig+idgi", {"steps": STEPS}),
     "ggig": ("ggig", {"points": 2, "ascent_steps": 2}),
+    "learned": ("learned", {}),  # the shipped demo explainer
 }
 
 

@@ -3,7 +3,10 @@
 * :mod:`~tfxattr.evaluation.config` — :class:`EvaluationConfig`, the run's options, checked once;
 * :mod:`~tfxattr.evaluation.runner` — :func:`evaluate`, the resumable methods x metrics x models loop;
 * :mod:`~tfxattr.evaluation.specs` — ``name:key=value,...`` specs; :mod:`~.datasets` — data sources;
-* :mod:`~tfxattr.evaluation.loading` — models by spec; :mod:`~.store` — the ``results.jsonl`` store;
+* :mod:`~tfxattr.evaluation.loading` — models by spec; :mod:`~.store` — the store (``results.jsonl`` and
+  part files; :func:`load_results` reads any store);
+* :mod:`~tfxattr.evaluation.beam` — the same evaluation as an Apache Beam pipeline (``runner="beam"``;
+  imported when used: Apache Beam is the ``beam`` extra);
 * :mod:`~tfxattr.evaluation.report` — Markdown tables; :mod:`~.plots` — PNG curves;
 * :mod:`~tfxattr.evaluation.sanity` — sanity checks that rerun explanations on changed models (they
   register ``cascading_randomization`` and ``sigma_perturbation`` in ``tfxattr.metrics.METRICS``).
@@ -16,10 +19,11 @@ from .plots import line_plot, nice_ticks
 from .report import fmt, load_store, markdown_table, pivot_table, summarize, write_report
 from .runner import RunSummary, attribution_maps, check_config, evaluate, method_label
 from .specs import Spec, parse_spec
-from .store import STORE_NAME, ResultStore, json_safe, read_records, result_key, rounded
+from .store import STORE_NAME, ResultStore, iter_records, json_safe, load_results, read_records, result_key, rounded
 
 __all__ = ["evaluate", "EvaluationConfig", "RunSummary", "TARGETS", "RESIZE", "method_label", "attribution_maps",
            "check_config", "Spec", "parse_spec", "Source", "Chunk", "load_data", "fit_to_input", "LoadedModel",
-           "check_model", "load_model", "STORE_NAME", "ResultStore", "read_records", "result_key", "json_safe",
+           "check_model", "load_model", "STORE_NAME", "ResultStore", "read_records", "iter_records", "load_results",
+           "result_key", "json_safe",
            "rounded", "write_report", "load_store", "summarize", "pivot_table", "markdown_table", "fmt",
            "line_plot", "nice_ticks"]

@@ -15,6 +15,8 @@ from ..visualize import REDUCTIONS
 from .datasets import RESIZE
 
 TARGETS = ("label", "predicted")
+#: "local": one process (the default); "beam": an Apache Beam pipeline (tfxattr.evaluation.beam)
+RUNNERS = ("local", "beam")
 #: "auto": sum of |a| over channels, except single-channel maps (Grad-CAM, IIA, XRAI), kept as they are
 MAP_REDUCTIONS = ("auto",) + tuple(REDUCTIONS)
 
@@ -32,7 +34,12 @@ class EvaluationConfig:
     attributions to maps (:data:`MAP_REDUCTIONS`). ``report``: write ``report.md`` at the end;
     ``aggregation``: its per-score overrides (e.g. {"aic": "mean"}). ``log``: where messages go
     (default: stderr). ``pixel_range``: the range of the data's pixels when it is not the models' own
-    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``).
+    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``). ``runner``: "local" (one process) or "beam"
+    (an Apache Beam pipeline, shards of ``chunk_size`` images; :mod:`tfxattr.evaluation.beam`) with
+    ``workers`` processes on the DirectRunner and ``beam_options`` ({name: value}, any ``PipelineOptions``:
+    another runner, its project, ...). ``devices``: split each chunk across a ``MirroredStrategy`` over that
+    many devices (GPUs, else logical CPU devices, which must be set up before TensorFlow initialises:
+    :func:`tfxattr.models.mirrored_strategy`); None: the default device.
     """
     correct_only: bool = False
     target: str = "label"
@@ -52,11 +59,16 @@ class EvaluationConfig:
     chunk_size: int = 256
     log: Optional[Callable[[str], None]] = None
     pixel_range: Optional[Tuple[float, float]] = None
+    runner: str = "local"
+    workers: int = 1
+    beam_options: Optional[Dict[str, object]] = None
+    devices: Optional[int] = None
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
         one_of(self.target, "target", TARGETS)
         positive_int(self.limit, "limit", allow_none=True)
+        positive_int(self.devices, "devices", allow_none=True)
         for name in ("batch_size", "images_per_batch", "chunk_size"):
             positive_int(getattr(self, name), name)
         for name in ("weights", "data_dir", "manual_dir"):
@@ -78,6 +90,18 @@ class EvaluationConfig:
                 one_of(how, "aggregation values", AGGREGATIONS)
         if self.pixel_range is not None:
             object.__setattr__(self, "pixel_range", checks.pixel_range(self.pixel_range))
+        one_of(self.runner, "runner", RUNNERS)
+        positive_int(self.workers, "workers")
+        if self.beam_options is not None:
+            if not isinstance(self.beam_options, dict) or not all(isinstance(k, str) and k
+                                                                   for k in self.beam_options):
+                raise ValueError(f"beam_options must be a dict of PipelineOptions names -> values, "
+                                 f"got {self.beam_options!r}")
+            if self.runner != "beam":
+                raise ValueError("beam_options are given but runner is not 'beam'")
+        if self.devices and self.runner == "beam":
+            raise ValueError("devices splits batches in one process (runner='local'); with runner='beam' give "
+                             "workers instead (each Beam worker uses its own device)")
         if self.log is not None and not callable(self.log):
             raise ValueError(f"log must be a function of one string or None, got {self.log!r}")
 

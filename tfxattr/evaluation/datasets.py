@@ -52,6 +52,14 @@ class Source:
     def chunks(self, size: int) -> Iterator[Chunk]:
         raise NotImplementedError
 
+    def chunk_at(self, index: int, size: int) -> Chunk:
+        """Chunk ``index`` of :meth:`chunks` (``size``): a shard a distributed worker reads on its own.
+        Sources that cannot seek read the chunks before it (subclasses that can, override this)."""
+        for i, chunk in enumerate(self.chunks(size)):
+            if i == index:
+                return chunk
+        raise IndexError(f"data {self.name!r} has no chunk {index} of {size} images")
+
 
 class Dataset(Source):
     """Images held in memory (generated shapes, an .npz, arrays from Python)."""
@@ -84,8 +92,14 @@ class Dataset(Source):
 
     def chunks(self, size):
         for span in spans(len(self), size):
-            yield Chunk(self.ids[span], self.images[span], None if self.labels is None else self.labels[span],
-                        None if self.masks is None else self.masks[span])
+            yield self._chunk(span)
+
+    def chunk_at(self, index, size):
+        return self._chunk(slice(index * size, min((index + 1) * size, len(self))))
+
+    def _chunk(self, span: slice) -> Chunk:
+        return Chunk(self.ids[span], self.images[span], None if self.labels is None else self.labels[span],
+                     None if self.masks is None else self.masks[span])
 
 
 def load_data(data, limit: Optional[int] = None, split: str = "validation", data_dir=None, manual_dir=None,
@@ -208,23 +222,29 @@ class FolderSource(Source):
 
     def chunks(self, size):
         for span in spans(len(self.files), size):
-            chunk = Chunk([], [], [], None if self.mask_files is None else [])
-            for i in range(span.start, span.stop):
-                path = os.path.join(self.root, self.files[i])
-                try:  # one unreadable file is skipped with its reason; the run goes on
-                    image = _as_uint8(read_image_file(path, 3), self.files[i])
-                    mask = None if self.mask_files is None else \
-                        read_image_file(os.path.join(self.root, self.mask_files[i]), 1)[..., 0] > 0
-                except ValueError as err:
-                    reason = str(err)  # "<path>: why"; the id already names the image file
-                    chunk.skipped[self.files[i]] = reason[len(path) + 2:] if reason.startswith(path + ": ") else reason
-                    continue
-                chunk.ids.append(self.files[i])
-                chunk.images.append(image)
-                chunk.labels.append(self.labels[i])
-                if mask is not None:
-                    chunk.masks.append(mask)
-            yield _finished(chunk)
+            yield self._chunk(span)
+
+    def chunk_at(self, index, size):
+        return self._chunk(slice(index * size, min((index + 1) * size, len(self.files))))
+
+    def _chunk(self, span: slice) -> Chunk:
+        chunk = Chunk([], [], [], None if self.mask_files is None else [])
+        for i in range(span.start, span.stop):
+            path = os.path.join(self.root, self.files[i])
+            try:  # one unreadable file is skipped with its reason; the run goes on
+                image = _as_uint8(read_image_file(path, 3), self.files[i])
+                mask = None if self.mask_files is None else \
+                    read_image_file(os.path.join(self.root, self.mask_files[i]), 1)[..., 0] > 0
+            except ValueError as err:
+                reason = str(err)  # "<path>: why"; the id already names the image file
+                chunk.skipped[self.files[i]] = reason[len(path) + 2:] if reason.startswith(path + ": ") else reason
+                continue
+            chunk.ids.append(self.files[i])
+            chunk.images.append(image)
+            chunk.labels.append(self.labels[i])
+            if mask is not None:
+                chunk.masks.append(mask)
+        return _finished(chunk)
 
 
 def _read_labels_csv(path) -> List[dict]:

@@ -27,16 +27,17 @@ def check_model(spec: Spec, weights="imagenet"):
     sources.check(spec.name, spec.options.get("weights", weights))
 
 
-def load_model(model, weights="imagenet", batch_size: int = 32, pixel_range=None) -> LoadedModel:
+def load_model(model, weights="imagenet", batch_size: int = 32, pixel_range=None, strategy=None) -> LoadedModel:
     """A :class:`LoadedModel` from a spec string / Spec, or a model object (keras.Model, ModelAdapter, ...).
-    ``pixel_range``: the range of the data's pixels when it is not the model's own."""
+    ``pixel_range``: the range of the data's pixels when it is not the model's own; ``strategy``: see
+    :func:`~tfxattr.models.as_model`."""
     if not isinstance(model, (str, Spec, tuple)):
-        adapter = as_model(model, batch_size=batch_size, pixel_range=pixel_range)
+        adapter = as_model(model, batch_size=batch_size, pixel_range=pixel_range, strategy=strategy)
         return LoadedModel(adapter.name, adapter, adapter.random_weights, adapter.weights)
     spec = parse_spec(model, "model")
     check_model(spec, weights)
     adapter = as_model(spec.name, batch_size=batch_size, weights=spec.options.get("weights", weights),
-                       pixel_range=pixel_range)
+                       pixel_range=pixel_range, strategy=strategy)
     label = spec.name  # files and directories keep their path: unique in the store
     if adapter.weights is not None:  # a Keras application: its canonical name, and its weights unless ImageNet's
         label = adapter.name if adapter.weights == "imagenet" else f"{adapter.name}:weights={adapter.weights}"

@@ -26,20 +26,24 @@ import numpy as np
 
 from ..batching import spans
 from ..checks import did_you_mean
+from ..explanation import Explanation
 from ..methods import Method, get_method
 from ..metrics import METRICS, get_metric
+from ..models.devices import mirrored_strategy
 from ..visualize import reduce_channels
 from .config import EvaluationConfig
 from .datasets import Chunk, Source, fit_to_input, label_map, load_data
 from .loading import LoadedModel, check_model, load_model
 from .report import load_store, short_model_names, write_report
 from .specs import Spec, parse_spec
-from .store import STORE_NAME, ResultStore, json_safe, rounded
+from .store import STORE_NAME, ResultStore, json_safe, pack_curve, rounded
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: {models} run(s) with RANDOM weights (--weights none): the numbers are "
                           "meaningless for judging attribution methods; they only show that the pipeline runs.")
 #: where metrics that do not score maps of plain images (grids, sanity checks) are run instead
 ELSEWHERE = "use eval/rao_grids.py (grids) or tfxattr.evaluation.sanity directly"
+#: what the runner can give a metric: the maps, or the Explanation (attribution, method, how it was run)
+SCORED_HERE = ("maps", "explanation")
 
 
 @dataclass
@@ -117,7 +121,7 @@ def _metric_specs(metrics) -> List[Spec]:
             hints = "".join(did_you_mean(b, metric.defaults) for b in bad)
             raise ValueError(f"unknown option(s) {bad} for metric {s.name!r}{hints}; "
                              f"valid: {', '.join(sorted(metric.defaults))}")
-        if metric.consumes != "maps":
+        if metric.consumes not in SCORED_HERE:
             raise ValueError(f"metric {s.name!r} does not score attribution maps of plain images (it consumes "
                              f"{metric.consumes!r}); {ELSEWHERE}")
     if len({s.label for s in specs}) != len(specs):
@@ -154,10 +158,13 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     ("ig+idgi:steps=200", "insertion:base=blur") or Method instances. ``config``: an
     :class:`EvaluationConfig`; ``options`` (``correct_only=True``, ``batch_size=8``, ...) override its
     fields, and an unknown option raises ValueError naming the closest valid ones.
+    ``runner="beam"`` (with ``workers``, ``beam_options``) runs it as an Apache Beam pipeline
+    (:mod:`tfxattr.evaluation.beam`): the same records, from several processes or machines.
     """
     if config is not None and not isinstance(config, EvaluationConfig):
         raise TypeError(f"config must be an EvaluationConfig or None, got {type(config).__name__}")
     config = (config or EvaluationConfig()).with_options(**options)
+    strategy = mirrored_strategy(config.devices) if config.devices else None  # before TF initialises its devices
     log = config.log or _stderr
     metric_specs = _metric_specs(_nonempty(metrics, "metrics"))
     method_objs = [(method_label(m), _method(m), _shown_name(m)) for m in _nonempty(methods, "methods")]
@@ -182,8 +189,14 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     summary = RunSummary(store_path, None, 0, 0)
     with ResultStore(store_path) as store:
         check_config(store, run_config)
+        if config.runner == "beam":
+            from .beam import run_beam
+
+            run_beam(data, model_items, [m for _, m, _ in method_objs], metric_specs, store, source, config,
+                     summary, log)
+            model_items = []
         for model in model_items:
-            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range)
+            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy)
             if loaded.random_weights:
                 summary.random_weights.append(loaded.label)
                 log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
@@ -209,59 +222,99 @@ def check_config(store: ResultStore, config: dict):
 
 def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summary, config: EvaluationConfig,
                log):
-    """One model over the whole source, chunk by chunk; then the model's record (counts, exclusions)."""
+    """One model over the whole source, shard by shard (:func:`shard_records`, the computation the Beam
+    runner shares); then the model's record (counts, exclusions)."""
     from tqdm.auto import tqdm
 
-    adapter = loaded.adapter
-    remap = label_map(source, adapter.class_names, loaded.label)  # class folders named after the model's classes
+    remap = label_map(source, loaded.adapter.class_names, loaded.label)  # class folders named after the model's classes
     total = None if source.size is None else source.size * len(methods)
     seen, correct, excluded = 0, 0, []
     desc = short_model_names([loaded.label])[loaded.label]
     with tqdm(total=total, desc=desc, unit="img", disable=not config.progress, leave=False) as bar:
-        for chunk in source.chunks(config.chunk_size):
-            _record_skipped(store, chunk, summary, log)
-            if not chunk.ids:
-                bar.update(len(chunk.skipped) * len(methods))
-                continue
-            if remap is not None and chunk.labels is not None:
-                chunk.labels = remap[chunk.labels]
-            x, masks = fit_to_input(chunk.images, _input_size(adapter, chunk), config.resize, chunk.masks)
-            if seen == 0:  # the first chunk tells whether the data is in the declared scale
-                adapter.check_pixels(x, f"data {source.name!r}")
-            _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
-            probs = adapter.probabilities(x)
-            predicted = probs.argmax(-1)
-            keep = np.arange(len(x))
-            if chunk.labels is not None:
-                correct += int(np.sum(predicted == chunk.labels))
-                if config.correct_only:
-                    keep = np.flatnonzero(predicted == chunk.labels)
-                    excluded += [chunk.ids[i] for i in np.setdiff1d(np.arange(len(x)), keep)]
-            seen += len(x)
-            targets = (chunk.labels if config.target == "label" else predicted).astype(np.int32)
-            batch = _Batch(chunk, x, masks, targets, predicted, probs)
-            for label, method, shown in methods:
-                todo = {i for i in keep if (loaded.label, label, chunk.ids[i], int(targets[i])) not in store.done}
-                summary.already_done += len(keep) - len(todo)
+        def update(n, shown=None):
+            if shown:
                 bar.set_postfix_str(shown)
-                bar.update(len(x) + len(chunk.skipped) - len(todo))
-                # fixed batches over the kept images: a resumed run sees the same batches as an uninterrupted one
-                for span in spans(len(keep), config.images_per_batch):
-                    idx = np.array([i for i in keep[span] if i in todo], dtype=int)
-                    if len(idx) == 0:
-                        continue
-                    records = _score_batch(loaded, label, method, batch, idx, metric_specs, store, config)
-                    check_aggregation(config.aggregation, {m: records[0]["scores"][m] for m in records[0]["scores"]})
-                    for record in records:
-                        store.append(record)
-                        summary.computed += 1
-                    bar.update(len(idx))
-    store.append({"kind": "model", "model": loaded.label, "weights": loaded.weights,
-                  "random_weights": loaded.random_weights, "input_shape": list(adapter.input_shape),
-                  "images": seen, "correct": correct if source.has_labels else None,
-                  "correct_only": config.correct_only, "excluded": excluded})
+            bar.update(n)
+
+        for index, chunk in enumerate(source.chunks(config.chunk_size)):
+            _record_skipped(store, chunk, summary, log)
+            for record in shard_records(loaded, chunk, index, None, remap, methods, metric_specs, config,
+                                        store.done, store.named, source.name, update):
+                if record["kind"] == "shard":
+                    summary.already_done += record["already_done"]
+                    seen, correct, excluded = seen + record["images"], correct + (record["correct"] or 0), \
+                        excluded + record["excluded"]
+                    continue
+                if record["kind"] == "result":
+                    check_aggregation(config.aggregation, {m: record["scores"][m] for m in record["scores"]})
+                    summary.computed += 1
+                store.append(record)
+    store.append({"kind": "model", **model_fields(loaded, config), "images": seen,
+                  "correct": correct if source.has_labels else None, "excluded": excluded})
     log(f"{loaded.label}: {seen} images"
         + (f", {len(excluded)} excluded as misclassified" if config.correct_only else ""))
+
+
+def model_fields(loaded: LoadedModel, config: EvaluationConfig) -> dict:
+    """What a model's pass record says about the model (its counts are added by the runner)."""
+    return {"model": loaded.label, "weights": loaded.weights, "random_weights": loaded.random_weights,
+            "input_shape": list(loaded.adapter.input_shape), "correct_only": config.correct_only}
+
+
+def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optional[int], remap, methods,
+                  metric_specs, config: EvaluationConfig, done, named, data_name: str, progress=None):
+    """Score one shard of images (a :class:`Chunk`) on one model: yields its records, batch by batch.
+
+    The one computation both runners share, so their numbers are the same by construction: the chunk is
+    fitted to the model, predicted once, filtered (``correct_only``); for every method (label, Method,
+    shown name) the kept images go in fixed batches of ``images_per_batch`` (a resumed run sees the same
+    batches), keys in ``done`` are skipped, each batch is attributed once and scored by every metric.
+    Yields "metric" records (once per metric not in ``named``; ``named`` is updated), "result" records, and
+    last a "shard" record: this shard's counts (``images``, ``correct``, ``excluded``, ``already_done``).
+    ``progress(n, shown)``: called as images are done (or found done).
+    """
+    progress = progress or (lambda n, shown=None: None)
+    adapter = loaded.adapter
+    stats = {"kind": "shard", **model_fields(loaded, config), "shard": index, "shards": shards,
+             "images": 0, "correct": None, "excluded": [], "already_done": 0}
+    if not chunk.ids:
+        progress(len(chunk.skipped) * len(methods))
+        yield stats
+        return
+    if remap is not None and chunk.labels is not None:
+        chunk.labels = remap[chunk.labels]
+    x, masks = fit_to_input(chunk.images, _input_size(adapter, chunk), config.resize, chunk.masks)
+    adapter.check_pixels(x, f"data {data_name!r}")  # every shard: any of them may be the first one run
+    _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
+    probs = adapter.probabilities(x)
+    predicted = probs.argmax(-1)
+    keep = np.arange(len(x))
+    if chunk.labels is not None:
+        stats["correct"] = int(np.sum(predicted == chunk.labels))
+        if config.correct_only:
+            keep = np.flatnonzero(predicted == chunk.labels)
+            stats["excluded"] = [chunk.ids[i] for i in np.setdiff1d(np.arange(len(x)), keep)]
+    stats["images"] = len(x)
+    targets = (chunk.labels if config.target == "label" else predicted).astype(np.int32)
+    batch = _Batch(chunk, x, masks, targets, predicted, probs)
+    for label, method, shown in methods:
+        todo = {i for i in keep if (loaded.label, label, chunk.ids[i], int(targets[i])) not in done}
+        stats["already_done"] += len(keep) - len(todo)
+        progress(len(x) + len(chunk.skipped) - len(todo), shown)
+        # fixed batches over the kept images: a resumed run sees the same batches as an uninterrupted one
+        for span in spans(len(keep), config.images_per_batch):
+            idx = np.array([i for i in keep[span] if i in todo], dtype=int)
+            if len(idx) == 0:
+                continue
+            yield from _score_batch(loaded, label, method, batch, idx, metric_specs, named, config)
+            progress(len(idx))
+    yield stats
+
+
+def skipped_records(chunk: Chunk, named) -> List[dict]:
+    """One "skipped" record per unreadable file of ``chunk`` not yet in the store (``named``)."""
+    return [{"kind": "skipped", "image": image, "reason": reason} for image, reason in chunk.skipped.items()
+            if ("skipped", image) not in named]
 
 
 def _record_skipped(store, chunk, summary, log):
@@ -270,8 +323,8 @@ def _record_skipped(store, chunk, summary, log):
         if image not in summary.skipped_files:
             log(f"skipped {image}: {reason}")
         summary.skipped_files[image] = reason
-        if ("skipped", image) not in store.named:
-            store.append({"kind": "skipped", "image": image, "reason": reason})
+    for record in skipped_records(chunk, store.named):
+        store.append(record)
 
 
 @dataclass
@@ -310,8 +363,9 @@ def attribution_maps(attributions: np.ndarray, reduce: str = "auto") -> np.ndarr
     return reduce_channels(attributions, reduce)
 
 
-def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config: EvaluationConfig) -> List[dict]:
-    """Attribute images ``idx`` of ``batch`` once, score the maps with every metric, one record per image."""
+def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config: EvaluationConfig) -> List[dict]:
+    """Attribute images ``idx`` of ``batch`` once, score the maps with every metric: the description of each
+    metric not yet in ``named`` (added to it), then one record per image."""
     adapter, chunk, x, targets = loaded.adapter, batch.chunk, batch.x, batch.targets
     start = time.perf_counter()
     attr = np.asarray(method.attribute(adapter, x[idx], targets[idx], progress=False, seed=config.seed))
@@ -320,16 +374,22 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config:
         bad = [chunk.ids[i] for i, a in zip(idx, attr) if not np.all(np.isfinite(a))]
         raise FloatingPointError(f"{loaded.label} / {label}: non-finite attributions for images {bad}")
     maps = attribution_maps(attr, config.reduce)
-    results = {}
+    results, records = {}, []
     for spec in metric_specs:
         metric = METRICS[spec.name]
         options = dict(spec.options)
         if metric.uses_labels and chunk.labels is not None and "labels" not in options:
             options["labels"] = chunk.labels[idx]  # e.g. POS/NEG count hits against the ground truth
-        results[spec.label] = metric(adapter, x[idx], maps, targets=targets[idx], batch_size=config.batch_size,
+        given = maps if metric.consumes == "maps" else Explanation(
+            attribution=attr, targets=targets[idx], method=method.name, options=dict(method.options),
+            run={"output": adapter.output, "batch_size": config.batch_size, "seed": config.seed},
+            images=x[idx], pixel_range=adapter.pixel_range)
+        results[spec.label] = metric(adapter, x[idx], given, targets=targets[idx], batch_size=config.batch_size,
                                      masks=None if batch.masks is None else batch.masks[idx], **options)
-        _describe_metric(store, spec, results[spec.label])
-    records = []
+        if ("metric", spec.label) not in named:
+            named.add(("metric", spec.label))
+            records.append(_metric_record(spec, results[spec.label]))
+    grids = {name: {k: rounded(c.x, CURVE_X_DIGITS) for k, c in r.curves.items()} for name, r in results.items()}
     for j, i in enumerate(idx):
         rec = {"kind": "result", "model": loaded.label, "method": label, "image": chunk.ids[i],
                "target": int(targets[i]), "label": None if chunk.labels is None else int(chunk.labels[i]),
@@ -338,8 +398,8 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config:
         for name, r in results.items():
             rec["scores"][name] = {k: json_safe(v[j]) for k, v in r.scores.items()}
             rec["skipped"][name] = {k: s[j] for k, s in r.skipped.items() if j in s}
-            if r.curves:
-                rec["curves"][name] = {k: rounded(c.y[j]) for k, c in r.curves.items()}
+            if r.curves:  # at their breakpoints on the grid the metric record holds (store.pack_curve)
+                rec["curves"][name] = {k: pack_curve(grids[name][k], c.y[j]) for k, c in r.curves.items()}
             binned = {k: rounded(np.ravel(c.points[j])) for k, c in r.curves.items() if c.bins}
             if binned:  # IDGI's binned estimator pools every image's raw (x, y) points (Sec. 4.4)
                 rec.setdefault("points", {})[name] = binned
@@ -347,13 +407,15 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, store, config:
     return records
 
 
-def _describe_metric(store, spec, result):
-    """Once per metric: its options, aggregation, directions, curve x values and x-axis labels (for the report)."""
-    if ("metric", spec.label) in store.named:
-        return
+#: decimals of a curve's x values in its metric record (the grid packed curves are rebuilt on)
+CURVE_X_DIGITS = 8
+
+
+def _metric_record(spec, result) -> dict:
+    """A metric's description (for the report): options, aggregation, directions, curve x values, x-axis labels."""
     axes = METRICS[spec.name].curve_axes
-    store.append({"kind": "metric", "metric": spec.label, "name": spec.name, "options": json_safe(result.options),
-                  "aggregation": result.aggregation, "higher_is_better": dict(result.higher_is_better),
-                  "curves": {k: {"x": rounded(c.x, 8), "scale": float(c.scale), **({"bins": c.bins} if c.bins else {})}
-                             for k, c in result.curves.items()},
-                  "curve_axes": {k: axes.get(k, "") for k in result.curves}})
+    return {"kind": "metric", "metric": spec.label, "name": spec.name, "options": json_safe(result.options),
+            "aggregation": result.aggregation, "higher_is_better": dict(result.higher_is_better),
+            "curves": {k: {"x": rounded(c.x, CURVE_X_DIGITS), "scale": float(c.scale),
+                           **({"bins": c.bins} if c.bins else {})} for k, c in result.curves.items()},
+            "curve_axes": {k: axes.get(k, "") for k in result.curves}}

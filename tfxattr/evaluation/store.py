@@ -1,13 +1,35 @@
-"""The evaluation results store: one JSON line per record, appended and fsynced, resumable."""
+"""The evaluation results store: JSON lines in ``results.jsonl`` and in part files, resumable, shardable.
+
+A store is a directory: ``results.jsonl`` (the configuration, then records appended one line at a time by
+the single-process runner) and ``parts/*.jsonl`` (one file per shard and method written whole by a Beam
+worker, :func:`write_part`). Readers merge every file and keep the first record of each key
+(:func:`iter_results`, :func:`load_results`), so a shard computed twice (a retried bundle) counts once.
+
+Curves are stored at their breakpoints (:func:`pack_curve`): a metric that interpolates its measured
+points on a fine grid (SIC/AIC: 25 thresholds on 1,001 points) stores only the grid points where the
+curve bends, and the reader rebuilds the grid (:func:`curve_values`); a curve with few points (insertion's
+21 steps) or no breakpoints to drop is stored whole, and an image the metric skipped stores ``null``.
+Stores written before (whole curves, one file) are read as they are.
+"""
 from __future__ import annotations
 
 import json
 import os
-from typing import List, Optional
+import uuid
+from typing import Iterable, Iterator, List, Optional
 
 import numpy as np
 
 STORE_NAME = "results.jsonl"
+#: the directory of part files next to ``results.jsonl``
+PARTS_DIR = "parts"
+PART_SUFFIX = ".jsonl"
+#: curves with fewer points are stored whole: they are their measured steps already (insertion: 21)
+PACK_MIN_POINTS = 64
+#: slopes that differ by less than this are one straight piece (float noise of an interpolated grid)
+SLOPE_TOLERANCE = 1e-8
+#: a packed curve must rebuild every grid value to within the store's rounding (6 decimals), or it is stored whole
+PACK_TOLERANCE = 5e-7
 #: record kinds indexed by what they name (``ResultStore.named``); "skipped" (an unreadable image file:
 #: ``image``, ``reason``) came later: stores without it are read as before, readers ignore unknown kinds
 NAMED_KINDS = ("model", "metric", "skipped")
@@ -19,24 +41,121 @@ NAMED_KINDS = ("model", "metric", "skipped")
 # (scores, skip reasons and curves per metric), which sqlite would hold as JSON text anyway, and a
 # .jsonl file can be read by anything (json, pandas.read_json(lines=True), grep).
 def read_records(path) -> List[dict]:
-    """Every complete record of a store (a torn last line is ignored; the file is not modified)."""
-    records, _ = _read(path)
-    return records
+    """Every complete record of the store at ``path`` (``results.jsonl`` or its directory): that file's, then
+    its part files' (a torn last line is ignored; nothing is modified). :func:`iter_records` streams them."""
+    return list(iter_records(path))
 
 
-def _read(path):
+def store_path(path) -> str:
+    """``<dir>/results.jsonl`` for a store directory, or the path of a store's ``.jsonl`` file itself."""
+    path = os.fspath(path)
+    return path if path.endswith(PART_SUFFIX) and not os.path.isdir(path) else os.path.join(path, STORE_NAME)
+
+
+def part_files(path) -> List[str]:
+    """The complete part files of the store at ``path``, sorted (unfinished temporary files are hidden)."""
+    parts = os.path.join(os.path.dirname(os.path.abspath(store_path(path))), PARTS_DIR)
+    if not os.path.isdir(parts):
+        return []
+    return [os.path.join(parts, f) for f in sorted(os.listdir(parts))
+            if f.endswith(PART_SUFFIX) and not f.startswith(".")]
+
+
+def iter_records(path) -> Iterator[dict]:
+    """Stream the records of every file of the store at ``path``: ``results.jsonl``, then the part files."""
+    main = store_path(path)
+    for file in ([main] if os.path.exists(main) else []) + part_files(main):
+        yield from _lines(file)
+
+
+def _lines(path) -> Iterator[dict]:
     with open(path, "rb") as f:
-        raw = f.read()
-    end = raw.rfind(b"\n") + 1  # bytes after the last newline are a torn, unfinished record
-    records = []
-    for number, line in enumerate(raw[:end].splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {number} is not valid JSON ({err}); the store is damaged") from None
-    return records, end
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                return  # a torn, unfinished last record
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {number} is not valid JSON ({err}); the store is damaged") from None
+
+
+def iter_results(path) -> Iterator[dict]:
+    """The "result" records of a store as stored, each key once (the first record of a key wins)."""
+    seen = set()
+    for r in iter_records(path):
+        if r.get("kind") == "result":
+            key = result_key(r)
+            if key not in seen:
+                seen.add(key)
+                yield r
+
+
+def load_results(out_dir) -> Iterator[dict]:
+    """The results of the evaluation store in ``out_dir`` (whatever runner wrote them, in any store format).
+
+    Yields one dict per (model, method, image, target) with ``model``, ``method``, ``image``, ``target``,
+    ``scores`` ({metric: {score: value or None}}), ``label``, ``predicted``, ``probability``, ``seconds``,
+    ``skipped`` ({metric: {score: reason}}) and ``curves`` ({metric: {score: float64 array on the metric's
+    x-axis}}, NaN where the image was skipped). Records are streamed: memory does not grow with the store.
+    """
+    path = store_path(out_dir)
+    if not os.path.exists(path) and not part_files(path):
+        raise ValueError(f"no results store in {os.fspath(out_dir)!r} (no {STORE_NAME} or {PARTS_DIR}/)")
+    grids = {}
+    for r in iter_records(path):
+        if r.get("kind") == "metric":
+            grids.setdefault(r["metric"], {k: np.asarray(c["x"], np.float64) for k, c in r.get("curves", {}).items()})
+    for r in iter_results(path):
+        curves = {m: {k: curve_values(y, grids.get(m, {}).get(k)) for k, y in c.items()}
+                  for m, c in r.get("curves", {}).items()}
+        yield {**r, "curves": curves}
+
+
+def write_part(path, name: str, records: Iterable[dict]) -> Optional[str]:
+    """Write ``records`` as one part file of the store at ``path``, all or nothing: a temporary file, fsynced,
+    then renamed (a kill leaves either the whole part or a hidden temporary file that readers ignore).
+    The file is ``parts/<name>-<random>.jsonl``, so a shard written twice gives two parts (readers dedup).
+    Returns the part's path (None when there are no records)."""
+    data = b"".join(_line(r) for r in records)
+    if not data:
+        return None
+    parts = os.path.join(os.path.dirname(os.path.abspath(store_path(path))), PARTS_DIR)
+    os.makedirs(parts, exist_ok=True)
+    final = os.path.join(parts, f"{name}-{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+    tmp = os.path.join(parts, f".{os.path.basename(final)}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def remove_unfinished_parts(path):
+    """Delete the temporary files that killed writers left in ``parts/`` (only when no writer runs)."""
+    parts = os.path.join(os.path.dirname(os.path.abspath(store_path(path))), PARTS_DIR)
+    for f in os.listdir(parts) if os.path.isdir(parts) else []:
+        if f.startswith(".") and f.endswith(".tmp"):
+            os.remove(os.path.join(parts, f))
+
+
+def _line(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+
+
+def _complete_length(path) -> int:
+    """The length of ``path`` up to its last newline (what follows is a torn, unfinished record)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        tail, step = b"", 4096
+        while len(tail) < size:
+            f.seek(max(0, size - len(tail) - step))
+            tail = f.read(min(step, size - len(tail))) + tail
+            if b"\n" in tail:
+                return size - len(tail) + tail.rfind(b"\n") + 1
+    return 0
 
 
 def _named(record) -> tuple:
@@ -63,12 +182,18 @@ class ResultStore:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)) or ".", exist_ok=True)
         self._file = open(self.path, "a+b")
         self._lock()
-        records, end = _read(self.path)
+        end = _complete_length(self.path)
         if end != os.path.getsize(self.path):
             self._file.truncate(end)
-        self.done = {result_key(r) for r in records if r.get("kind") == "result"}
-        self.named = {_named(r) for r in records if r.get("kind") in NAMED_KINDS}
-        self._config = next((r["config"] for r in records if r.get("kind") == "run"), None)
+        self.done, self.named, self._config = set(), set(), None
+        for r in iter_records(self.path):  # streamed: only keys and names are kept
+            kind = r.get("kind")
+            if kind == "result":
+                self.done.add(result_key(r))
+            elif kind in NAMED_KINDS:
+                self.named.add(_named(r))
+            elif kind == "run" and self._config is None:
+                self._config = r["config"]
 
     def _lock(self):
         try:
@@ -87,8 +212,7 @@ class ResultStore:
 
     def append(self, record: dict):
         """Write ``record`` as one line, flushed and fsynced (a kill leaves it whole or torn, never half-read)."""
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        self._file.write(line)
+        self._file.write(_line(record))
         self._file.flush()
         os.fsync(self._file.fileno())
         if record.get("kind") == "run":
@@ -125,3 +249,35 @@ def json_safe(value):
 
 def rounded(values, digits=6):
     return [None if not np.isfinite(v) else round(float(v), digits) for v in np.asarray(values, np.float64)]
+
+
+def pack_curve(x, y, digits: int = 6):
+    """One image's curve ``y`` on the grid ``x`` as the store keeps it: None if it has no finite value (a
+    skipped image); the whole rounded list if it is short (:data:`PACK_MIN_POINTS`) or bends everywhere;
+    else ``{"at": [grid indices], "y": [values]}``, its breakpoints, from which linear interpolation on
+    ``x`` rebuilds every grid value to within :data:`PACK_TOLERANCE` (checked)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if not np.any(np.isfinite(y)):
+        return None
+    if len(y) < PACK_MIN_POINTS or not np.all(np.isfinite(y)):
+        return rounded(y, digits)
+    slopes = np.diff(y) / np.diff(x)
+    bends = np.flatnonzero(np.abs(np.diff(slopes)) > SLOPE_TOLERANCE * (1.0 + np.abs(slopes[1:]))) + 1
+    at = np.concatenate([[0], bends, [len(y) - 1]])
+    values = np.round(y[at], digits)
+    if 2 * len(at) >= len(y) or np.max(np.abs(np.interp(x, x[at], values) - y)) > PACK_TOLERANCE:
+        return rounded(y, digits)
+    return {"at": at.tolist(), "y": values.tolist()}
+
+
+def curve_values(stored, x=None) -> np.ndarray:
+    """A stored curve as float64 values on its metric's grid ``x`` (NaN where missing): a whole list (any
+    store format), a packed ``{"at", "y"}`` (:func:`pack_curve`, needs ``x``) or None (an image skipped)."""
+    if isinstance(stored, dict):
+        if x is None:
+            raise ValueError("a packed curve needs its metric's x values to be rebuilt")
+        x = np.asarray(x, np.float64)
+        return np.interp(x, x[np.asarray(stored["at"], int)], np.asarray(stored["y"], np.float64))
+    if stored is None:
+        return np.full(0 if x is None else len(x), np.nan)
+    return np.array([np.nan if v is None else v for v in stored], np.float64)

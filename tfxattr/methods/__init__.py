@@ -3,16 +3,29 @@
 Path methods that accept several aggregators get ``<name>+<aggregator>`` names derived by
 :func:`register` (``ig`` gives ``ig+idgi``); presets are registered with their options.
 """
+from .ablationcam import AblationCAM
+from .attention_rollout import AttentionRollout
 from .base import METHODS, Method, MethodSpec, get_method, register, unregister
 from .blur_ig import BlurIG
+from .fullgrad import FullGrad
+from .gae import GAE
 from .ggig import GGIG
 from .gradcam import GradCAM, GradCAMPlusPlus
 from .gradient import Gradient
+from .gradient_rollout import GradientRollout
 from .guided_ig import GuidedIG
 from .ig import IntegratedGradients
 from .iia import IIA
+from .iia_vit import IIAViT
+from .layercam import LayerCAM
+from .learned import Learned
+from .liftcam import LIFTCAM
+from .occlusion import Occlusion
 from .path import CustomPath
+from .rise import RISE
+from .scorecam import ScoreCAM
 from .smooth import SmoothGrad
+from .xgradcam import XGradCAM
 from .xrai import XRAI
 
 register("gradient", Gradient)
@@ -33,5 +46,22 @@ register("gradcam", GradCAM)
 register("gradcam++", GradCAMPlusPlus)
 register("xrai", XRAI)
 register("smooth", SmoothGrad)
+register("learned", Learned)
+register("layercam", LayerCAM)
+register("xgradcam", XGradCAM)
+register("liftcam", LIFTCAM)
+register("ablationcam", AblationCAM)
+register("scorecam", ScoreCAM)
+register("fullgrad", FullGrad)
+register("occlusion", Occlusion)
+register("rise", RISE)
+register("attention_rollout", AttentionRollout)
+register("gradient_rollout", GradientRollout)
+register("gae", GAE)
+register("iia_vit", IIAViT)
+register("iia2_vit", IIAViT, "IIA2 for ViTs: input + last block's attention, n=10 each (Barkan et al. 2023, Table 2)",
+         layers=("input", "last_block"))
+register("iia3_vit", IIAViT, "IIA3 for ViTs: input + penultimate + last block's attention, n=10 each (Table 2)",
+         layers=("input", "penultimate_block", "last_block"))
 
 __all__ = ["METHODS", "Method", "MethodSpec", "get_method", "register", "unregister"]

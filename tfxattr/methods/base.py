@@ -29,6 +29,8 @@ class Method:
     summary = ""
     defaults: Dict[str, object] = {}
     aggregators: Sequence[str] = ()
+    class_specific = True  # False: the map does not depend on the explained class (attention rollout)
+    architecture = None  # "vit": needs a keras-hub Vision Transformer (tfxattr.models.attention)
 
     def __init__(self, **options):
         known_keys(options, self.defaults, "option", self.name)

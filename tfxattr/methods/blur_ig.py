@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..aggregate import get_aggregator
+from ..blur import gaussian_blur
 from ..checks import boolean, one_of, positive_float, positive_int
 from ..paths import GRADIENT_SIDES, BlurPath
 from .path import PathMethod
@@ -75,6 +76,10 @@ class BlurIG(PathMethod):
             return self.options["gradient_at"]
         needs_values = get_aggregator(self.options["aggregator"]).needs_values  # IDGI and its kind
         return IDGI_GRADIENT_SIDE if needs_values else PAIR_GRADIENT_SIDE
+
+    def path_start(self, evaluator, images):
+        """The images at the path's most blurred level (``max_sigma``, or its square root with ``sqrt``)."""
+        return gaussian_blur(images, float(self.make_path(evaluator, images).sigmas[-1])).numpy()
 
     def make_path(self, evaluator, images):
         o = self.options

@@ -44,6 +44,10 @@ class GGIG(PathMethod):
         positive_int(self.options["ascent_steps"], "ascent_steps")
         positive_float(self.options["lr"], "lr", allow_zero=True)
 
+    def path_start(self, evaluator, images):
+        """None: the ascent walks from ``points`` starts and the attribution is a max, not a path integral."""
+        return None
+
     def make_path(self, evaluator, images):
         o = self.options
         return AscentPath(o["points"], o["ascent_steps"], o["lr"])

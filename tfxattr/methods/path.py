@@ -30,6 +30,11 @@ class PathMethod(Method):
         values on the images (IG's adaptive schedule)."""
         return self.make_path(evaluator, images)
 
+    def path_start(self, evaluator, images):
+        """(N,H,W,C) pixels the path starts from (the ``x'`` of completeness, sum of attributions ~
+        ``f(x) - f(x')``): the baseline of methods that have one; None when the path has no single start."""
+        return self.baselines(evaluator, images) if "baseline" in self.options else None
+
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         baselines = self.baselines(evaluator, images) if "baseline" in self.options else images
         path = self.fit_path(evaluator, images, baselines, targets)
@@ -51,3 +56,6 @@ class CustomPath(PathMethod):
 
     def make_path(self, evaluator, images):
         return ArrayPath(self.options["path"], len(images), images.shape[1:])
+
+    def path_start(self, evaluator, images):
+        return self.make_path(evaluator, images).array[:, 0].copy()

@@ -47,22 +47,33 @@ Registered metrics (scores in brackets):
 * ``grid_localization`` (consumes "grid"): Rao et al. grid localization (:mod:`tfxattr.metrics.grids`).
 * ``cascading_randomization``, ``sigma_perturbation`` (consumes "model"): the sanity checks, registered
   by :mod:`tfxattr.evaluation.sanity` (they run explanations rather than score given maps).
+* ``road`` [morf, lerf]: ROAD (Rong et al. 2022), noisy linear imputation, MoRF/LeRF curves (:mod:`.road`).
+* ``mufidelity`` [mufidelity]: Bhatt et al. (2020) Def. 3, Pearson (or Spearman) over random grid subsets.
+* ``max_sensitivity`` / ``avg_sensitivity`` (consumes "explanation"): Yeh et al. (2019), the method is
+  re-run on points within a radius; ``completeness`` [abs_error, rel_error] (consumes "explanation"):
+  sum of attributions vs f(x) - f(path start). "explanation" metrics take the Explanation as ``maps``.
 
 Capabilities are declared where a metric is registered (``register_metric(name, fn, summary,
 consumes=..., needs_masks=..., uses_labels=..., curve_axes=..., **preset)``) and read as
 ``METRICS[name].consumes`` etc. by the evaluation runner, the report and the tests.
 """
 from .base import METRICS, Curve, MetricResult, MetricSpec, compute, get_metric, metric_options, register_metric
+from .completeness import completeness
 from .grids import grid_localization
 from .localization import localization
+from .mufidelity import mufidelity
 from .perturbation import adp_pic, deletion, insertion, pos_neg
 from .pic import IDGI_BINS, IDGI_THRESHOLDS, PAIR_THRESHOLDS, PIC_AGGREGATION, sic_aic
+from .road import road
+from .sensitivity import avg_sensitivity, max_sensitivity
 
 # x-axis labels of the curves (the report's plots)
 PIC_AXES = {"sic": "information level (normalised)", "aic": "information level (normalised)"}
 INSERTION_AXES = {"insertion": "fraction of pixels inserted", "insertion_ratio": "fraction of pixels inserted"}
 DELETION_AXES = {"deletion": "fraction of pixels deleted", "deletion_ratio": "fraction of pixels deleted"}
 POS_NEG_AXES = {"pos": "fraction of pixels removed", "neg": "fraction of pixels removed"}
+ROAD_AXES = {"morf": "fraction of pixels imputed, most relevant first",
+             "lerf": "fraction of pixels imputed, least relevant first"}
 
 register_metric("sic_aic", sic_aic, curve_axes=PIC_AXES)
 register_metric("sic_aic_pair", sic_aic, "SIC/AIC with PAIR's notebook settings (min_pred_value 0.5)",
@@ -82,7 +93,13 @@ register_metric("pos_neg", pos_neg, uses_labels=True, curve_axes=POS_NEG_AXES)
 register_metric("adp_pic", adp_pic, uses_labels=True)
 register_metric("localization", localization, needs_masks=True)
 register_metric("grid_localization", grid_localization, consumes="grid")
+register_metric("road", road, uses_labels=True, curve_axes=ROAD_AXES)
+register_metric("mufidelity", mufidelity)
+register_metric("max_sensitivity", max_sensitivity, consumes="explanation")
+register_metric("avg_sensitivity", avg_sensitivity, consumes="explanation")
+register_metric("completeness", completeness, consumes="explanation")
 
 __all__ = ["METRICS", "MetricSpec", "MetricResult", "Curve", "compute", "get_metric", "metric_options",
            "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic", "localization",
-           "grid_localization", "PAIR_THRESHOLDS", "IDGI_THRESHOLDS", "IDGI_BINS", "PIC_AGGREGATION"]
+           "grid_localization", "road", "mufidelity", "max_sensitivity", "avg_sensitivity", "completeness",
+           "PAIR_THRESHOLDS", "IDGI_THRESHOLDS", "IDGI_BINS", "PIC_AGGREGATION"]

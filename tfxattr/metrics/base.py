@@ -11,11 +11,13 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from ..batching import spans
+from ..batching import chunks, spans
 from ..checks import boolean, did_you_mean, one_of, positive_int
 from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
+from ..methods import get_method
 from ..models import ModelAdapter, as_model
+from ..progress import progress_bar
 from ..visualize import reduce_channels
 
 AGGREGATIONS = ("mean", "median")
@@ -242,6 +244,62 @@ def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_
     return MetricInputs(adapter, arr, maps, resolved, probs, masks, constant_maps(maps))
 
 
+@dataclass
+class ExplanationInputs:
+    """What a metric that consumes an Explanation gets: the ``adapter`` explaining the same scalar as
+    the Explanation (its ``run["output"]``), float32 ``images`` and ``attribution`` (N,H,W,C), int32
+    ``targets``, the ``explanation`` and the ``seed`` it was made with."""
+    adapter: ModelAdapter
+    images: np.ndarray
+    attribution: np.ndarray
+    targets: np.ndarray
+    explanation: Explanation
+    seed: Optional[int]
+
+    def method(self):
+        """The Method that made the Explanation (its registered name and options)."""
+        return get_method(self.explanation.method, **self.explanation.options)
+
+
+def prepare_explanation(model, images, explanation, targets=None, batch_size=32, metric: str = "this metric"
+                        ) -> ExplanationInputs:
+    """Check what a metric registered with ``consumes="explanation"`` was given as ``maps``: an
+    :class:`Explanation` (from ``tfxattr.explain``) whose attribution keeps its channels and whose
+    method and options say how it was made. ``images``/``targets`` default to the Explanation's and
+    must match it when given."""
+    positive_int(batch_size, "batch_size")
+    if not isinstance(explanation, Explanation):
+        raise ValueError(f"{metric} needs the Explanation itself as maps (tfxattr.explain's result: the "
+                         f"attribution with its channels and the method that made it), got "
+                         f"{type(explanation).__name__}")
+    if model is None:
+        raise ValueError("model is required for this metric")
+    output = explanation.run.get("output", "logit")
+    adapter = (model.with_options(output=output, batch_size=batch_size) if isinstance(model, ModelAdapter)
+               else as_model(model, output=output, batch_size=batch_size))
+    attribution = np.asarray(explanation.attribution, np.float32)
+    attribution = attribution[None] if explanation.single else attribution
+    if images is None:
+        images = explanation.images
+    if images is None:
+        raise ValueError("images are required: the Explanation holds none")
+    arr, _ = load_images(images, adapter.input_shape)
+    adapter.check_pixels(arr)
+    if attribution.shape[:3] != arr.shape[:3] or attribution.ndim != 4:
+        raise ValueError(f"the Explanation's attribution {attribution.shape} does not match the images {arr.shape}: "
+                         f"expected (N, H, W, C) with (N, H, W) = {arr.shape[:3]}")
+    own = np.atleast_1d(explanation.targets).astype(np.int32)
+    if targets is not None:
+        given = resolve_targets(targets, len(arr), adapter.num_classes, class_names=adapter.class_names)
+        if not np.array_equal(given, own):
+            raise ValueError(f"targets {given.tolist()} differ from the classes the Explanation explains "
+                             f"{own.tolist()}")
+    if not np.all(np.isfinite(attribution)):
+        raise ValueError("the Explanation's attribution contains non-finite values (NaN or inf)")
+    return ExplanationInputs(adapter, arr, attribution, resolve_targets(own, len(arr), adapter.num_classes),
+                             explanation, explanation.run.get("seed"))
+
+
 def constant_maps(maps) -> Dict[int, str]:
     """{i: :data:`CONSTANT_MAP`} for every map (N,H,W) with one value everywhere (all-zero included).
 
@@ -328,6 +386,16 @@ def check_fractions(values, name: str, ascending: bool = True) -> np.ndarray:
     return arr
 
 
+def check_labels(labels, n: int) -> np.ndarray:
+    """int64 (n,) ground-truth labels from one int or n ints."""
+    arr = np.asarray(labels)
+    if arr.ndim == 0:
+        arr = np.full(n, int(arr))
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(f"labels must be one int or {n} ints (one per image), got {arr.dtype} {arr.shape}")
+    return arr.astype(np.int64)
+
+
 def check_step(step, name: str = "step") -> np.ndarray:
     """Fractions 0, step, 2*step, ..., 1 (the last one clipped to 1)."""
     check_fractions([step], name)
@@ -351,15 +419,41 @@ def image_groups(n_images: int, per_image: int, batch_size: int):
         yield range(span.start, span.stop)
 
 
+def predict_perturbed(adapter, n_images: int, per_image: int, progress, desc: str, build) -> np.ndarray:
+    """(N, per_image, K) probabilities of ``build(i)`` ((per_image, H, W, C) perturbed copies of image i) for
+    every image i: the copies of a few images (:func:`image_groups`) are built and go through the model
+    together, chunked by ``adapter.batch_size``."""
+    out = np.empty((n_images, per_image, adapter.num_classes), np.float32)
+    groups = list(image_groups(n_images, per_image, adapter.batch_size))
+    with progress_bar(len(groups), desc, progress) as bar:
+        for group in groups:
+            stack = np.concatenate([build(i) for i in group]).astype(np.float32)
+            out[group.start:group.stop] = adapter.probabilities(stack).reshape(len(group), per_image, -1)
+            bar.update()
+    return out
+
+
+def over_rows(rows: np.ndarray, size: int, fn, progress=False, desc: str = "") -> np.ndarray:
+    """``fn(block)`` for consecutive blocks of at most ``size`` of ``rows`` (e.g. (image, sample) pairs,
+    :func:`tfxattr.batching.pairs`), concatenated: memory is bounded by ``size`` rows, whatever their number."""
+    out = []
+    with progress_bar(-(-len(rows) // size), desc, progress) as bar:
+        for block in chunks(rows, size):
+            out.append(np.asarray(fn(block)))
+            bar.update()
+    return np.concatenate(out)
+
+
 def gather(probabilities: np.ndarray, targets) -> np.ndarray:
     """``probabilities[..., targets]`` per row: (N, P, K), (N,) -> (N, P)."""
     return np.take_along_axis(probabilities, np.asarray(targets).reshape(-1, 1, 1), axis=-1)[..., 0]
 
 
 # -- registry -----------------------------------------------------------------------------
-#: what a metric scores: attribution maps of plain images, maps of grid images (Rao et al.), or the
-#: model itself (sanity checks recompute explanations on changed models)
-CONSUMES = ("maps", "grid", "model")
+#: what a metric scores: attribution maps of plain images, maps of grid images (Rao et al.), the model
+#: itself (sanity checks recompute explanations on changed models), or the Explanation (passed as
+#: ``maps``: the attribution with its channels and the method that made it, re-run on the same model)
+CONSUMES = ("maps", "grid", "model", "explanation")
 
 
 def metric_options(fn: Callable) -> Dict[str, object]:
@@ -372,7 +466,7 @@ def metric_options(fn: Callable) -> Dict[str, object]:
 class MetricSpec:
     """A registered metric: its function, preset options and capabilities.
 
-    ``consumes``: "maps" | "grid" | "model" (see :data:`CONSUMES`); ``needs_masks``: needs object
+    ``consumes``: "maps" | "grid" | "model" | "explanation" (see :data:`CONSUMES`); ``needs_masks``: needs object
     masks; ``uses_labels``: takes the ground-truth ``labels`` option; ``curve_axes``: score name ->
     x-axis label of its curve. Calling it runs the metric with the common calling convention.
     """

@@ -39,15 +39,15 @@ import numpy as np
 
 from ..checks import number, one_of
 from ..inputs import resolve_baseline
-from ..progress import progress_bar
 from .base import (
     Curve,
     MetricResult,
     check_fractions,
+    check_labels,
     check_step,
     gather,
-    image_groups,
     pixel_ranks,
+    predict_perturbed,
     prepare,
     skip_images,
 )
@@ -87,7 +87,7 @@ def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     counts = np.round(fractions * h * w).astype(int)
     revealed = lambda i: pixel_ranks(inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
-    probs = _predict(inputs, len(fractions), progress, name, lambda i: np.where(
+    probs = predict_perturbed(inputs.adapter, len(inputs.images), len(fractions), progress, name, lambda i: np.where(
         revealed(i)[..., None], *((inputs.images[i], bases[i]) if insert else (bases[i], inputs.images[i]))))
     p = gather(probs, inputs.targets)
     p_orig = inputs.probabilities[np.arange(n), inputs.targets]
@@ -119,14 +119,14 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
     number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
-    labels = inputs.targets if labels is None else _labels(labels, n)
+    labels = inputs.targets if labels is None else check_labels(labels, n)
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     x = np.concatenate([[0.0], fractions])
     counts = (x * h * w).astype(int)
     scores, curves = {}, {}
     for name, sign in (("pos", 1.0), ("neg", -1.0)):
         removed = lambda i, s=sign: pixel_ranks(s * inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
-        probs = _predict(inputs, len(x), progress, name,
+        probs = predict_perturbed(inputs.adapter, len(inputs.images), len(x), progress, name,
                          lambda i, r=removed: np.where(r(i)[..., None], bases[i], inputs.images[i]))
         y = (np.argmax(probs, -1) == labels[:, None]).astype(np.float64) if measure == "accuracy" \
             else gather(probs, labels)
@@ -155,7 +155,7 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
     number(blur_sigma, "blur_sigma", 0.0)
     inputs = prepare(model, images, maps, targets, masks, batch_size)
     n = len(inputs.images)
-    labels = inputs.targets if labels is None else _labels(labels, n)
+    labels = inputs.targets if labels is None else check_labels(labels, n)
     flat = inputs.maps.reshape(n, -1).astype(np.float64)
     lo, span = flat.min(1), np.ptp(flat, axis=1)
     m = ((flat - lo[:, None]) / np.where(span > 0, span, 1.0)[:, None]).reshape(inputs.maps.shape)
@@ -172,25 +172,3 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
                           targets=inputs.targets, extras={"original_probability": y, "masked_probability": o,
                                                           "labels": labels})
     return skip_images(result, inputs.constant)
-
-
-def _predict(inputs, per_image, progress, desc, build) -> np.ndarray:
-    """(N, per_image, K) probabilities of ``build(i)`` ((per_image, H, W, C) images) for every image i."""
-    n = len(inputs.images)
-    out = np.empty((n, per_image, inputs.adapter.num_classes), np.float32)
-    groups = list(image_groups(n, per_image, inputs.adapter.batch_size))
-    with progress_bar(len(groups), desc, progress) as bar:
-        for group in groups:
-            stack = np.concatenate([build(i) for i in group]).astype(np.float32)
-            out[group.start:group.stop] = inputs.adapter.probabilities(stack).reshape(len(group), per_image, -1)
-            bar.update()
-    return out
-
-
-def _labels(labels, n) -> np.ndarray:
-    arr = np.asarray(labels)
-    if arr.ndim == 0:
-        arr = np.full(n, int(arr))
-    if arr.shape != (n,) or arr.dtype.kind not in "iu":
-        raise ValueError(f"labels must be one int or {n} ints (one per image), got {arr.dtype} {arr.shape}")
-    return arr.astype(np.int64)

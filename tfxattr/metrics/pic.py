@@ -8,11 +8,16 @@ the class is the top-1, else 0) is normalised between the base and the original 
 monotonous, interpolated on ``num_data_points`` points and integrated. Faster than PAIR because:
 
 * one Delaunay triangulation per revealed-pixel mask serves every channel (PAIR triangulates the same
-  points once per channel), with BLAS pinned to one thread (``threadpoolctl``) while scipy makes its
-  per-triangle LAPACK calls: OpenBLAS threading makes those 8-10x slower, far more on a busy machine,
-  and is what dominates PAIR's runtime;
+  points once per channel), and the pixels are located in its triangles and interpolated exactly in
+  integer arithmetic (:func:`interpolate_unknown`) instead of by scipy's per-triangle LAPACK transforms
+  (which OpenBLAS threading makes 8-10x slower under load, and which dominate PAIR's runtime);
 * SIC and AIC come from one prediction pass, and the base and all thresholds' images of several
-  images go through the model together, chunked by ``batch_size`` (PAIR: batch size 1).
+  images go through the model together, chunked by ``batch_size`` (PAIR: batch size 1);
+* an image equal to the original (the 100% threshold) reuses the original's information level.
+
+The triangulation itself (qhull, ~60% of the remaining time) cannot be made cheaper with the same
+numbers: where revealed pixels are cocircular (most of a pixel grid) qhull's choice of diagonal depends
+on the whole point set and its order, so it must run on exactly PAIR's points (bench/results_metrics.md).
 
 Variants: ``base="blur"`` (IDGI Sec. 4.4: PIL GaussianBlur of radius ``blur_radius`` as the base, no
 random pixels), ``information="msssim"`` (IDGI Sec. 4.5: MS-SSIM to the original) and
@@ -252,14 +257,24 @@ def bokeh_images(img, saliency, thresholds, base, seeds, index, blur_radius) -> 
         return np.stack([blurred] + [np.where(m[..., None], img, blurred) for m in revealed])
     seed = seeds[index]
     masks = [seed] + [(saliency >= np.quantile(saliency, 1 - t)) | seed for t in thresholds]
-    with _one_blas_thread():
-        return np.stack([interpolate_unknown(img, m) for m in masks])
+    return np.stack([interpolate_unknown(img, m) for m in masks])
+
+
+#: scipy's default options for a 2-D Delaunay triangulation (what PAIR's ``griddata`` runs), plus "Q5":
+#: skip qhull's final check of the outer planes, which only bounds the facets' distances for output
+#: (~9% of qhull's time) and changes no facet.
+QHULL_OPTIONS = "Qbb Qc Qz Q12 Q5"
 
 
 def interpolate_unknown(img, known) -> np.ndarray:
     """PAIR's ``create_blurred_image``: linear interpolation of the unknown pixels from the known ones
-    (corners always known, mean colour outside the hull), with one triangulation for all channels."""
-    from scipy.interpolate import LinearNDInterpolator
+    (corners always known, mean colour outside the hull), with one triangulation for all channels.
+
+    The triangulation is PAIR's (qhull on the same points in the same order). Each unknown pixel is found
+    in a triangle by exact integer tests, and its value is ``sum(n_i v_i) / det`` with the integer
+    barycentric numerators ``n_i``: the correctly rounded value, which PAIR's floating-point barycentric
+    coordinates reach after its float32 cast and rounding to 8 bits (tested equal).
+    """
     from scipy.spatial import Delaunay
 
     known = known.copy()
@@ -267,13 +282,44 @@ def interpolate_unknown(img, known) -> np.ndarray:
     known[[0, 0, h - 1, h - 1], [0, w - 1, 0, w - 1]] = True
     if known.all():
         return img
-    points, unknown = np.argwhere(known), np.argwhere(~known)
-    values = img[tuple(points.T)].astype(np.float64)
-    filled = LinearNDInterpolator(Delaunay(points.astype(np.float64)), values)(unknown.astype(np.float64))
-    filled = np.where(np.isnan(filled), np.mean(img, axis=(0, 1)), filled)
+    points = np.argwhere(known)
+    simplices = Delaunay(points.astype(np.float64), qhull_options=QHULL_OPTIONS).simplices
+    pixels, corners, weights, det = _containing_triangles(points[simplices], known)
+    values = img[corners[..., 0], corners[..., 1]].astype(np.int64)  # (U, 3, C)
     out = img * known[..., None].astype(np.float32)
-    out[tuple(unknown.T)] = filled
+    out[~known] = np.mean(img, axis=(0, 1))  # pixels in no triangle (none while the corners are known)
+    out.reshape(h * w, -1)[pixels] = np.einsum("uk,ukc->uc", weights, values) / det[:, None]
     return np.round(out).astype(img.dtype)
+
+
+def _containing_triangles(triangles, known):
+    """For the unknown pixels inside ``triangles`` (M, 3, 2) integer (row, col) vertices: flat pixel
+    indices (U,), their triangle's vertices (U, 3, 2), integer barycentric numerators (U, 3) and the
+    triangles' doubled signed areas (U,). A pixel on an edge shared by two triangles takes the first
+    (both give the same value: the interpolation along an edge depends only on its ends)."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    det = _cross(b - a, c - a)
+    low = triangles.min(1)
+    extent = triangles.max(1) - low + 1
+    count = np.where(det != 0, extent[:, 0] * extent[:, 1], 0)  # degenerate (flat) triangles hold no pixel
+    tri = np.repeat(np.arange(len(triangles)), count)
+    k = np.arange(len(tri)) - (np.cumsum(count) - count)[tri]
+    p = np.stack([low[tri, 0] + k // extent[tri, 1], low[tri, 1] + k % extent[tri, 1]], -1)
+    unknown = ~known[p[:, 0], p[:, 1]]
+    tri, p = tri[unknown], p[unknown]
+    d = det[tri]
+    nb = _cross(p - a[tri], c[tri] - a[tri])
+    nc = _cross(b[tri] - a[tri], p - a[tri])
+    weights = np.stack([d - nb - nc, nb, nc], -1)
+    inside = np.all(weights * np.sign(d)[:, None] >= 0, axis=1)
+    flat = p[inside, 0] * known.shape[1] + p[inside, 1]
+    pixels, first = np.unique(flat, return_index=True)
+    rows = np.flatnonzero(inside)[first]
+    return pixels, triangles[tri[rows]], weights[rows], d[rows].astype(np.float64)
+
+
+def _cross(u, v):
+    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
 
 def pil_blur(img, radius) -> np.ndarray:
@@ -286,14 +332,15 @@ def pil_blur(img, radius) -> np.ndarray:
 
 @contextlib.contextmanager
 def _one_blas_thread():
-    """Pin BLAS to one thread: scipy's barycentric transforms make one tiny LAPACK call per triangle, and
-    OpenBLAS waking its threads for each makes them 8-10x slower (far more on a busy machine)."""
+    """Pin BLAS to one thread, for PAIR's interpolation (tests, benchmarks): scipy's barycentric transforms
+    make one tiny LAPACK call per triangle, and OpenBLAS waking its threads for each makes them 8-10x
+    slower (far more on a busy machine)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        warnings.warn("threadpoolctl is not installed, so SIC/AIC's interpolated base images run scipy's "
-                      "per-triangle LAPACK calls on all OpenBLAS threads (8-10x slower, worse on a busy "
-                      "machine): pip install threadpoolctl", RuntimeWarning, stacklevel=4)
+        warnings.warn("threadpoolctl is not installed, so PAIR's interpolation runs scipy's per-triangle LAPACK "
+                      "calls on all OpenBLAS threads (8-10x slower, worse on a busy machine): pip install "
+                      "threadpoolctl", RuntimeWarning, stacklevel=4)
         yield
         return
     with threadpool_limits(limits=1, user_api="blas"):
@@ -306,7 +353,11 @@ def information_levels(originals, stacks, information) -> np.ndarray:
     if information == "msssim":
         return np.stack([msssim_to(o, s) for o, s in zip(originals, stacks)])
     measure = webp_size if information == "webp" else gray_entropy
-    return np.array([[measure(o)] + [measure(b) for b in s] for o, s in zip(originals, stacks)], np.float64)
+    out = []
+    for original, stack in zip(originals, stacks):
+        level = measure(original)
+        out.append([level] + [level if np.array_equal(b, original) else measure(b) for b in stack])
+    return np.array(out, np.float64)
 
 
 def webp_size(img) -> int:

@@ -17,6 +17,7 @@ from .. import checks
 from ..batching import chunks, spans
 from ..checks import did_you_mean, one_of, positive_int
 from . import sources
+from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
 from .precision import PRECISIONS, reduced_precision_clone
 from .sources import WEIGHT_NONE
@@ -52,7 +53,11 @@ class ModelAdapter:
     ``num_classes`` is the model's output width (one sigmoid unit is two classes).
     ``pixel_range``: the range of the images the user passes; ``model_range``: the range the model
     reads. When they differ, images are mapped linearly from one to the other inside the gradient.
+    ``strategy``: a ``tf.distribute.Strategy`` (:meth:`with_strategy`) across whose replicas every chunk is
+    split (:mod:`~tfxattr.models.devices`); None runs on the default device.
     """
+
+    strategy = None
 
     def __init__(self, fn: Callable, input_shape: Sequence[Optional[int]], num_classes: int,
                  output: str = "logit", preprocess: Optional[Callable] = None,
@@ -150,9 +155,14 @@ class ModelAdapter:
         return values, tape.gradient(values, x)
 
     # -- public, chunked -------------------------------------------------------------
+    def run(self, fn, *args):
+        """``fn(*args)`` for one chunk (rows first): on the default device, or split across the replicas of
+        :attr:`strategy` with the outputs concatenated (the same rows, the same values)."""
+        return fn(*args) if self.strategy is None else run_split(self.strategy, fn, *args)
+
     def _chunked(self, fn, x, batch_size, width):
         x = tf.convert_to_tensor(x, tf.float32)
-        out = [fn(rows) for rows in chunks(x, batch_size or self.batch_size)]
+        out = [self.run(fn, rows) for rows in chunks(x, batch_size or self.batch_size)]
         return tf.concat(out, 0).numpy() if out else np.zeros((0, width), np.float32)
 
     def scores(self, x, batch_size: Optional[int] = None) -> np.ndarray:
@@ -174,8 +184,8 @@ class ModelAdapter:
         targets = tf.convert_to_tensor(targets, tf.int32)
         b = batch_size or self.batch_size
         if len(x) <= b:
-            return self._vg_fn(x, targets)
-        parts = [self._vg_fn(x[span], targets[span]) for span in spans(len(x), b)]
+            return self.run(self._vg_fn, x, targets)
+        parts = [self.run(self._vg_fn, x[span], targets[span]) for span in spans(len(x), b)]
         return tf.concat([v for v, _ in parts], 0), tf.concat([g for _, g in parts], 0)
 
     def values(self, x, targets, batch_size: Optional[int] = None) -> tf.Tensor:
@@ -211,7 +221,17 @@ class ModelAdapter:
                             preprocess=self.user_preprocess, batch_size=batch_size or self.batch_size,
                             pixel_range=self.pixel_range, model_range=self.model_range, name=self.name,
                             class_names=self.class_names, keras_model=self.keras_model, weights=self.weights,
-                            keep=self._keep, objective=self.objective, precision=self.precision)
+                            keep=self._keep, objective=self.objective,
+                            precision=self.precision).with_strategy(self.strategy)
+
+    def with_strategy(self, strategy) -> "ModelAdapter":
+        """A copy whose chunks are split across ``strategy``'s replicas (None: the default device); it
+        shares the model and the traced functions."""
+        if check_strategy(strategy) is self.strategy:
+            return self
+        twin = copy.copy(self)
+        twin.strategy = strategy
+        return twin
 
     def network_view(self):
         """``(to_network, evaluator)``: the map from pixels to the tensor the network itself sees (the
@@ -241,7 +261,8 @@ class ModelAdapter:
                                    name=f"{self.name} (network input)",
                                    class_names=self.class_names, objective=self.objective, precision=self.precision)
             self._network = (to_network, network)
-        return self._network
+        to_network, network = self._network
+        return to_network, network.with_strategy(self.strategy)
 
     def _probe_head(self) -> str:
         """Guess the head of a model without layers: probabilities on random images (rows of a
@@ -280,7 +301,7 @@ def _compose(first: Optional[Callable], then: Optional[Callable]) -> Optional[Ca
 def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None,
              batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None, num_classes=None,
              pixel_range=None, weights="imagenet", output_index=None, head: Optional[str] = None,
-             precision: str = "float32") -> ModelAdapter:
+             precision: str = "float32", strategy=None) -> ModelAdapter:
     """Turn ``model`` into a :class:`ModelAdapter`.
 
     ``model``: a ModelAdapter or anything a model source recognises (``tfxattr models``).
@@ -292,16 +313,19 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     ``head``: what the raw output is (detected; one of ``HEADS``). ``input_shape`` (H, W, C) for
     models that do not say it (subclassed models, Sequentials built without an input).
     ``precision``: "float32", or "bfloat16" / "float16" to compute gradients on a mixed-precision copy
-    of a Keras model (:mod:`tfxattr.models.precision`).
+    of a Keras model (:mod:`tfxattr.models.precision`). ``strategy``: a ``tf.distribute.Strategy``
+    splitting each chunk across its replicas (:meth:`ModelAdapter.with_strategy`).
     """
+    check_strategy(strategy)
     if head is not None:
         one_of(head, "head", HEADS)
     one_of(precision, "precision", PRECISIONS)
     key = (output, preprocess, output_index, None if pixel_range is None else tuple(pixel_range),
            None if input_shape is None else tuple(input_shape), num_classes, head, precision)
     if isinstance(model, ModelAdapter) or sources.find_source(model).name != "keras_model":
-        return _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                              weights, output_index, head, precision)
+        adapter = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
+                                 weights, output_index, head, precision)
+        return adapter if strategy is None else adapter.with_strategy(strategy)
     cache = getattr(model, _CACHE_ATTR, None)
     if cache is None:
         cache = {}
@@ -312,7 +336,8 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     if key not in cache:
         cache[key] = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
                                     weights, output_index, head, precision)
-    return cache[key].with_options(batch_size=batch_size)
+    adapter = cache[key].with_options(batch_size=batch_size)
+    return adapter if strategy is None else adapter.with_strategy(strategy)
 
 
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,

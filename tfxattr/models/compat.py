@@ -39,3 +39,15 @@ def node_tensors(node) -> list:
 def node_call(node, values: dict):
     """``(args, kwargs)`` of a node's call with each of its KerasTensors replaced by ``values[id(tensor)]``."""
     return node.arguments.fill_in(values)
+
+
+def attention_parts(mha) -> dict:
+    """The pieces of a ``keras.layers.MultiHeadAttention`` that its ``call`` uses, to re-run it with the
+    attention probabilities exposed: the query/key/value/output ``EinsumDense`` layers, the score scale
+    ``1/sqrt(key_dim)``, the score and combine einsum equations and the softmax layer (all private)."""
+    if getattr(mha, "_use_gate", False) or getattr(mha, "_sliding_window", None) is not None:
+        raise ValueError(f"attention layer {mha.name!r} uses a gate or a sliding window; tfxattr re-runs plain "
+                         "softmax attention only")
+    return {"query": mha._query_dense, "key": mha._key_dense, "value": mha._value_dense,
+            "output": mha._output_dense, "scale": mha._inverse_sqrt_key_dim,
+            "scores": mha._dot_product_equation, "combine": mha._combine_equation, "softmax": mha._softmax}

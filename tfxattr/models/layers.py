@@ -13,7 +13,9 @@ errors of ``keras.Model(model.input, model.get_layer(...).get_layer(...).output)
 """
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from . import compat
+from .devices import run_split
 from .objective import Objective
 
 INPUT = "input"  # the model input (pixels, before the adapter's preprocess) in layer lists
@@ -451,7 +454,11 @@ class LayerChain:
 
     ``stages`` are the sub-models of ``split_model(model, names)`` (the whole model when ``names`` is
     empty); the last stage's output is turned into ``f_c`` by the same :class:`Objective` as the adapter's.
+    With a ``strategy`` (the evaluator's, :func:`layer_chain`), each call of a built function is split
+    across its replicas (:func:`~tfxattr.models.devices.run_split`).
     """
+
+    strategy = None
 
     def __init__(self, model, names: Sequence[str], preprocess=None, objective: Objective = Objective()):
         self.names = list(names)
@@ -472,7 +479,16 @@ class LayerChain:
     def function(self, key: str, build: Callable) -> Callable:
         if key not in self.functions:
             self.functions[key] = build()
-        return self.functions[key]
+        fn = self.functions[key]
+        return fn if self.strategy is None else functools.partial(run_split, self.strategy, fn)
+
+    def with_strategy(self, strategy) -> "LayerChain":
+        """A view running the same traced functions split across ``strategy``'s replicas."""
+        if strategy is self.strategy:
+            return self
+        twin = copy.copy(self)
+        twin.strategy = strategy
+        return twin
 
 
 def keras_model_of(evaluator, method: str):
@@ -494,4 +510,4 @@ def layer_chain(evaluator, names: Sequence[str], method: str) -> LayerChain:
     per_model = _model_cache(model).setdefault("chains", {})
     if key not in per_model:
         per_model[key] = LayerChain(model, names, evaluator.preprocess, evaluator.objective)
-    return per_model[key]
+    return per_model[key].with_strategy(getattr(evaluator, "strategy", None))

@@ -116,6 +116,10 @@ def describe() -> List[tuple]:
 
     rows.append(("demo", f"the shipped {DEMO_IMAGE_SIZE}x{DEMO_IMAGE_SIZE} shapes classifier "
                          "(trained by scripts/train_demo_model.py)"))
+    rows.append(("demo_vit", f"the shipped {DEMO_IMAGE_SIZE}x{DEMO_IMAGE_SIZE} shapes Vision Transformer (keras-hub; "
+                             "trained by scripts/train_demo_vit.py)"))
+    for n, (preset, _, _) in KERAS_HUB_VITS.items():
+        rows.append((n, f"keras-hub ViTImageClassifier, preset {preset} (weights='none': random, from its config)"))
     for n in keras_apps.NAMES:
         s = keras_apps.get(n)
         rows.append((n, f"{s.display_name} {s.input_size[0]}x{s.input_size[1]} (weights file {s.weights_file})"))
@@ -125,7 +129,7 @@ def describe() -> List[tuple]:
 def _string_names() -> List[str]:
     import keras_apps
 
-    return ["demo", *keras_apps.NAMES]
+    return ["demo", "demo_vit", *KERAS_HUB_VITS, *keras_apps.NAMES]
 
 
 # -- the built-in sources, in the order they are tried ---------------------------------------------
@@ -147,6 +151,45 @@ def _load_demo(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_model
 
     return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES), pixel_range=EIGHT_BIT)
+
+
+def _is_demo_vit(obj) -> bool:
+    return isinstance(obj, str) and obj == "demo_vit"
+
+
+def _load_demo_vit(_, weights) -> Loaded:
+    from ..demo import DEMO_CLASS_NAMES, load_demo_vit
+
+    return Loaded(load_demo_vit(), "demo_vit", "demo_vit", class_names=list(DEMO_CLASS_NAMES), pixel_range=EIGHT_BIT)
+
+
+# keras-hub ViTs by name: the keras-hub preset (downloaded for weights="imagenet") and its configuration
+# (built offline with random weights for weights="none"); pixels are mapped to [-1, 1] like the presets
+KERAS_HUB_VITS = {"vit_b16": ("vit_base_patch16_224_imagenet",
+                              dict(image_shape=(224, 224, 3), patch_size=16, num_layers=12, num_heads=12,
+                                   hidden_dim=768, mlp_dim=3072), 1000)}
+
+
+def _is_keras_hub_vit(obj) -> bool:
+    return isinstance(obj, str) and obj in KERAS_HUB_VITS
+
+
+def _load_keras_hub_vit(name, weights) -> Loaded:
+    import keras_hub
+
+    preset, config, classes = KERAS_HUB_VITS[name]
+    if weights == "imagenet":
+        try:
+            model = keras_hub.models.ViTImageClassifier.from_preset(preset, activation=None)
+        except Exception as err:  # noqa: BLE001 - keras-hub raises many kinds for a failed download
+            raise ValueError(f"model {name!r}: could not load the keras-hub preset {preset!r} ({type(err).__name__}); "
+                             "offline, pass weights='none' for random weights") from err
+    else:
+        model = keras_hub.models.ViTImageClassifier(keras_hub.models.ViTBackbone(**config), classes, activation=None)
+        if weights is not None:
+            model.load_weights(weights)
+    return Loaded(model, name, "keras_hub_vit", preprocess=lambda x: x / 127.5 - 1.0, head="softmax_logits",
+                  pixel_range=EIGHT_BIT, weights=WEIGHT_NONE if weights is None else weights)
 
 
 def _is_path(obj) -> bool:
@@ -248,6 +291,11 @@ def _load_callable(fn, weights) -> Loaded:
 register_source(ModelSource("keras_model", "a keras.Model object (Functional, Sequential or subclassed)",
                             _is_keras_model, _load_keras_model))
 register_source(ModelSource("demo", "'demo': the shipped shapes classifier", _is_demo, _load_demo))
+register_source(ModelSource("demo_vit", "'demo_vit': the shipped shapes Vision Transformer", _is_demo_vit,
+                            _load_demo_vit))
+register_source(ModelSource("keras_hub_vit", f"a keras-hub ViT by name ({', '.join(KERAS_HUB_VITS)}; weights="
+                            "'imagenet' downloads the preset, 'none' builds it with random weights)",
+                            _is_keras_hub_vit, _load_keras_hub_vit))
 register_source(ModelSource("saved_model", "a SavedModel directory (tf.saved_model.save or model.export)",
                             _is_saved_model, _load_saved_model))
 register_source(ModelSource("keras_file", "a .keras or .h5 file", _is_keras_file, _load_keras_file))

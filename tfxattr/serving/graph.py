@@ -13,51 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-# chunks run one after another: a second chunk in flight would double the memory bound
-SEQUENTIAL = 1
-
-
-def chunk_loop(n_rows, batch_size: int, body, state):
-    """Run ``body(start, stop, *state) -> state`` over ``[0, n_rows)`` in chunks of ``batch_size`` rows."""
-    state = tuple(state)
-    invariants = (tf.TensorShape([]),) + relaxed(state)
-
-    def step(start, *s):
-        stop = tf.minimum(start + batch_size, n_rows)
-        return (stop,) + tuple(body(start, stop, *s))
-
-    out = tf.while_loop(lambda start, *s: start < n_rows, step, (tf.constant(0, tf.int32),) + state,
-                        shape_invariants=invariants, parallel_iterations=SEQUENTIAL)
-    return out[1:]
-
-
-def relaxed(structure):
-    """Shape invariants for loop variables whose sizes change between iterations (rank kept)."""
-    return tf.nest.map_structure(
-        lambda t: tf.TensorShape(None if t.shape.rank is None else [None] * t.shape.rank), structure)
-
-
-def chunk_map(fn, dtypes, n_rows, batch_size: int, *tensors):
-    """``fn(*[t[start:stop] for t in tensors])`` for every chunk, concatenated along rows.
-
-    ``fn`` returns a tuple of tensors of ``dtypes``; the concatenated tuple is returned."""
-    def body(start, stop, *arrays):
-        out = fn(*[t[start:stop] for t in tensors])
-        return tuple(a.write(a.size(), o) for a, o in zip(arrays, out))
-
-    arrays = [tf.TensorArray(d, size=0, dynamic_size=True, infer_shape=False) for d in dtypes]
-    return tuple(a.concat() for a in _ta_loop(n_rows, batch_size, body, arrays))
-
-
-def _ta_loop(n_rows, batch_size, body, arrays):
-    """:func:`chunk_loop` for TensorArray state (no shape invariants needed)."""
-    def step(start, *s):
-        stop = tf.minimum(start + batch_size, n_rows)
-        return (stop,) + tuple(body(start, stop, *s))
-
-    out = tf.while_loop(lambda start, *s: start < n_rows, step, (tf.constant(0, tf.int32),) + tuple(arrays),
-                        parallel_iterations=SEQUENTIAL)
-    return out[1:]
+from ..batching import SEQUENTIAL, chunk_loop, chunk_map, relaxed  # noqa: F401  (used as graph.chunk_map etc.)
 
 
 def explained_fn(adapter):

@@ -12,14 +12,21 @@ import tensorflow as tf
 
 from ..aggregate import get_aggregator
 from ..blur import gaussian_blur
+from ..learn.explainer import explainer_maps
 from ..methods import Method
+from ..methods.ablationcam import AblationCAM, _ablated_scores
 from ..methods.blur_ig import BlurIG
+from ..methods.cam import cam_map
+from ..methods.fullgrad import FullGrad
 from ..methods.ggig import GGIG, NETWORK_ZERO
 from ..methods.gradcam import GradCAM
 from ..methods.gradient import Gradient
 from ..methods.guided_ig import GuidedIG
 from ..methods.ig import IntegratedGradients
 from ..methods.iia import IIA, RULES, _integrand_fn
+from ..methods.learned import Learned, scaled
+from ..methods.occlusion import Occlusion
+from ..methods.scorecam import ScoreCAM, normalised_masks
 from ..methods.smooth import SmoothGrad
 from ..models.layers import INPUT, layer_chain
 from . import graph
@@ -29,6 +36,8 @@ from .paths import GraphAscent, GraphBlur, GraphGuided, GraphStraightLine
 NOT_EXPORTABLE = {
     "xrai": "its segmentation (Felzenszwalb over several scales) runs in scikit-image, outside TensorFlow",
     "path": "its points are a user-given array fixed per explain() call, not a function of the served images",
+    "rise": "its thousands of seeded NumPy masks would be stored in the graph (samples x H x W floats); drawing "
+            "them with TF's random ops instead would not give explain()'s masks",
 }
 
 
@@ -98,18 +107,129 @@ def _fixed_path(make):
     return build
 
 
-def _gradcam(method, adapter, batch_size, seed):
-    chain = layer_chain(adapter, [method.layer(adapter)], method.name)
+def _fixed_size(method, adapter):
     h, w = adapter.input_shape[:2]
     if h is None or w is None:
         raise NotExportable(f"method {method.name!r} cannot be exported for a model without a fixed input size: "
                             "its map is resized to the input size")
-    cam = method._build(chain, (h, w))  # the method's own tf.function
+    return h, w
+
+
+def _per_chunk(make):
+    """A builder for methods whose whole computation on a chunk of images is one function
+    ``make(method, adapter, size) -> fn(images, targets) -> attributions``, mapped over chunks of ``batch_size``."""
+    def build(method, adapter, batch_size, seed):
+        fn = make(method, adapter, _fixed_size(method, adapter))
+
+        def attribute(images, targets):
+            (out,) = graph.chunk_map(lambda x, t: (fn(x, t),), [tf.float32], tf.shape(images)[0], batch_size,
+                                     images, targets)
+            return out
+        return attribute
+    return build
+
+
+def _gradcam(method, adapter, size):
+    return method._build(method.chain(adapter), size)  # the method's own tf.function
+
+
+def _fullgrad(method, adapter, size):
+    return FullGrad.build(layer_chain(adapter, [], method.name), size)
+
+
+def _row_values(fn, n_rows, batch_size, *rows):
+    """``fn(*row_chunk) -> (rows,)`` float32 values over ``rows`` in chunks of ``batch_size``, concatenated."""
+    return graph.chunk_map(lambda *r: (tf.cast(fn(*r), tf.float32),), [tf.float32], n_rows, batch_size, *rows)[0]
+
+
+def _channel_rows(n, channels):
+    """(image, channel) rows of ``n`` images x ``channels`` (n, K) channel ids, image-major."""
+    k = tf.shape(channels)[1]
+    return tf.repeat(tf.range(n), k), tf.reshape(channels, [-1])
+
+
+def _perturbation_cam(weights_of):
+    """A builder for a CAM whose weights ``weights_of(method, adapter, chain, batch_size)(a, x, t) -> (n, C)``
+    run their own chunks of ``batch_size`` rows inside each chunk of images."""
+    def make(method, adapter, batch_size, seed):
+        chain = method.chain(adapter)
+        size = _fixed_size(method, adapter)
+        weights = weights_of(method, adapter, chain, batch_size)
+        relu = method.options["relu"]
+
+        def chunk(x, t):
+            a = chain.stage(0, x)
+            return (cam_map(a, weights(a, x, t)[:, None, None, :], size, relu),)
+
+        def attribute(images, targets):
+            return graph.chunk_map(chunk, [tf.float32], tf.shape(images)[0], batch_size, images, targets)[0]
+        return attribute
+    return make
+
+
+def _ablation_weights(method, adapter, chain, batch_size):
+    scores = _ablated_scores(chain)
+
+    def weights(a, x, t):
+        n, c = tf.shape(a)[0], a.shape[-1]
+        y = scores(a, tf.fill([n], -1), t)
+        img, ch = _channel_rows(n, tf.tile(tf.range(c)[None], [n, 1]))
+        dropped = _row_values(lambda i, k: scores(tf.gather(a, i), k, tf.gather(t, i)), n * c, batch_size, img, ch)
+        return tf.math.divide_no_nan(y[:, None] - tf.reshape(dropped, [n, c]), y[:, None])
+    return weights
+
+
+def _score_weights(method, adapter, chain, batch_size):
+    f = graph.explained_fn(adapter)
+    lo = float(adapter.pixel_range[0])
+    size = _fixed_size(method, adapter)
+
+    def weights(a, x, t):
+        n, c = tf.shape(a)[0], a.shape[-1]
+        keep = c if method.options["max_n"] is None else min(c, method.options["max_n"])
+        channels = tf.sort(tf.math.top_k(tf.math.reduce_variance(a, axis=[1, 2]), keep).indices, axis=1)
+        img, ch = _channel_rows(n, channels)
+
+        def masked(i, k):
+            masks = normalised_masks(tf.gather(tf.gather(a, i), k, axis=3, batch_dims=1)[..., None], size)
+            return f(lo + masks * (tf.gather(x, i) - lo), tf.gather(t, i))
+        scores = tf.reshape(_row_values(masked, n * keep, batch_size, img, ch), [n, keep])
+        soft = tf.nn.softmax(tf.cast(scores, tf.float64), axis=1)
+        return tf.cast(tf.reduce_sum(soft[..., None] * tf.one_hot(channels, c, dtype=tf.float64), axis=1), tf.float32)
+    return weights
+
+
+def _occlusion(method, adapter, batch_size, seed):
+    h, w = _fixed_size(method, adapter)
+    boxes = method.patches(h, w)
+    covered = np.zeros((h, w), np.float32)
+    for top, left, bottom, right in boxes:
+        covered[top:bottom, left:right] += 1
+    f = graph.explained_fn(adapter)
+    rows_ix, cols_ix = tf.range(h)[None, :, None], tf.range(w)[None, None, :]
+
+    def patch_masks(box):  # (rows, 4) boxes -> (rows, H, W) 0/1 masks
+        inside = (rows_ix >= box[:, 0, None, None]) & (rows_ix < box[:, 2, None, None]) \
+            & (cols_ix >= box[:, 1, None, None]) & (cols_ix < box[:, 3, None, None])
+        return tf.cast(inside, tf.float32)
+
+    def chunk(x, t):
+        b = graph_baselines(method, adapter, x)
+        full = f(x, t)
+        n = tf.shape(x)[0]
+        img, patch = _channel_rows(n, tf.tile(tf.range(len(boxes))[None], [n, 1]))
+        all_boxes = tf.constant(boxes, tf.int32)
+
+        def body(start, stop, total):
+            i, m = img[start:stop], patch_masks(tf.gather(all_boxes, patch[start:stop]))
+            occluded = tf.gather(x, i) * (1.0 - m[..., None]) + tf.gather(b, i) * m[..., None]
+            drop = tf.gather(full, i) - f(occluded, tf.gather(t, i))
+            return (tf.tensor_scatter_nd_add(total, i[:, None], drop[:, None, None] * m),)
+        (total,) = graph.chunk_loop(tf.size(img), batch_size, body, (tf.zeros([n, h, w], tf.float32),))
+        return ((total / covered)[..., None],)
 
     def attribute(images, targets):
-        (out,) = graph.chunk_map(lambda x, t: (cam(x, t),), [tf.float32], tf.shape(images)[0], batch_size,
-                                 images, targets)
-        return out
+        return graph.chunk_map(chunk, [tf.float32], tf.shape(images)[0], batch_size, images, targets)[0]
     return attribute
 
 
@@ -239,14 +359,32 @@ def _ggig(method, adapter, batch_size, seed):
     return attribute
 
 
-# Method class -> graph builder; the first match wins (GradCAM covers Grad-CAM++)
+def _learned(method, adapter, batch_size, seed):
+    explainer = method.explainer(adapter, seed)  # its weights are captured by the signature (tracked on export)
+
+    shape = [None] + list(adapter.input_shape)  # chunk slices lose the static shape the resize needs
+
+    def attribute(images, targets):
+        (out,) = graph.chunk_map(lambda x, t: (scaled(explainer_maps(explainer, adapter, tf.ensure_shape(x, shape),
+                                                                     t)),),
+                                 [tf.float32], tf.shape(images)[0], batch_size, images, targets)
+        return out
+    return attribute
+
+
+# Method class -> graph builder; the first match wins (GradCAM covers Grad-CAM++, Layer-CAM, XGrad-CAM, LIFT-CAM)
 BUILDERS = [
     (Gradient, _gradient),
     (IntegratedGradients, _fixed_path(GraphStraightLine)),
     (BlurIG, _fixed_path(GraphBlur)),
-    (GradCAM, _gradcam),
+    (GradCAM, _per_chunk(_gradcam)),
+    (FullGrad, _per_chunk(_fullgrad)),
+    (AblationCAM, _perturbation_cam(_ablation_weights)),
+    (ScoreCAM, _perturbation_cam(_score_weights)),
+    (Occlusion, _occlusion),
     (SmoothGrad, _smooth),
     (IIA, _iia),
     (GuidedIG, _guided),
     (GGIG, _ggig),
+    (Learned, _learned),
 ]

@@ -1,0 +1,179 @@
+"""The evaluation as an Apache Beam pipeline: shards of images scored in parallel, on any Beam runner.
+
+>>> evaluate("shapes:64", ["demo"], ["ig+idgi"], ["insertion"], "runs/x", runner="beam", workers=2)
+
+``tfxattr eval ... --runner beam --workers N --beam-option KEY=VALUE``. The pipeline is
+``Create(every (model, shard)) | Reshuffle | ParDo(ScoreShards)``: a shard is chunk ``k`` of
+``chunk_size`` images of the data (:meth:`~tfxattr.evaluation.datasets.Source.chunk_at`).
+:class:`ScoreShards` loads the data source and every model once per worker (``DoFn.setup``), runs
+:func:`~tfxattr.evaluation.runner.shard_records` on its shard — the computation the local runner runs on
+the same chunks, so the numbers are the same — and writes each method's records of the shard as one part
+file, all or nothing (:func:`~tfxattr.evaluation.store.write_part`). Keys already in the store are skipped,
+so a killed pipeline started again computes what is missing; a shard written twice (a retried bundle, or
+workers of a killed run that finished late) is counted once, because readers keep the first record of a key.
+
+Without ``beam_options`` the pipeline runs on the DirectRunner in ``multi_processing`` mode with ``workers``
+processes; ``beam_options`` ({name: value}; True for a switch) are any ``PipelineOptions``, so the same call
+runs on Dataflow, Flink or Spark when the data, the models and ``out`` are paths every worker can read and
+write (eval/README.md, "Distributed evaluation").
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import socket
+from dataclasses import replace
+from typing import List
+
+from ..checks import did_you_mean
+from .datasets import label_map, load_data
+from .loading import load_model
+from .report import merge_shards
+from .runner import RANDOM_WEIGHTS_WARNING, _method, _shown_name, method_label, shard_records, skipped_records
+from .store import NAMED_KINDS, iter_records, remove_unfinished_parts, result_key, write_part
+
+#: PipelineOptions the beam runner sets unless ``beam_options`` names them (``direct_num_workers`` = workers)
+DEFAULT_OPTIONS = {"runner": "DirectRunner", "direct_running_mode": "multi_processing",
+                   "default_sdk_harness_log_level": "ERROR"}
+
+
+def pipeline_options(workers: int, beam_options=None):
+    """``PipelineOptions`` from :data:`DEFAULT_OPTIONS`, ``workers`` and ``beam_options`` (which win); a name
+    Beam does not know raises ValueError with the closest known ones."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    given = dict(beam_options or {})
+    known = PipelineOptions([]).get_all_options()
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        hints = "".join(did_you_mean(u, known) for u in unknown)
+        raise ValueError(f"beam_options: {unknown} are not Apache Beam pipeline options{hints}")
+    values = {**DEFAULT_OPTIONS, "direct_num_workers": workers, **given}
+    flags = [f"--{k}" if v is True else f"--{k}={v}" for k, v in values.items() if v is not False and v is not None]
+    return PipelineOptions(flags)
+
+
+def part_name(model: str, shard: int, method: str) -> str:
+    """The stem of a part file: short hashes of the model and method labels (any characters) and the shard."""
+    def short(text):
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+    return f"{short(model)}-s{shard:06d}-{short(method)}"
+
+
+def _dofn_base():
+    import apache_beam as beam
+
+    return beam.DoFn
+
+
+class ScoreShards(_dofn_base()):
+    """Scores (model index, shard index) elements; each method's records of a shard go to one part file."""
+
+    def __init__(self, data, models, methods, metric_specs, config, store: str, shards: int):
+        super().__init__()
+        self.data, self.models, self.methods, self.metric_specs = data, models, methods, metric_specs
+        self.config, self.store, self.shards = config, store, shards
+
+    def setup(self):
+        c = self.config
+        self.source = load_data(self.data, c.limit, c.split, c.data_dir, c.manual_dir)
+        self.loaded = [load_model(m, c.weights, c.batch_size, c.pixel_range) for m in self.models]
+        self.remaps = [label_map(self.source, m.adapter.class_names, m.label) for m in self.loaded]
+        self.method_objs = [(method_label(m), _method(m), _shown_name(m)) for m in self.methods]
+        self.done, self.named = set(), set()
+        for r in iter_records(self.store):  # what the store held when this worker started
+            if r.get("kind") == "result":
+                self.done.add(result_key(r))
+            elif r.get("kind") in NAMED_KINDS:
+                self.named.add((r["kind"], r.get("model") or r.get("metric") or r.get("image")))
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def process(self, element):
+        index, shard = element
+        loaded = self.loaded[index]
+        chunk = self.source.chunk_at(shard, self.config.chunk_size)
+        named = set(self.named)  # becomes this worker's only once the shard's parts are written
+        buffer, method, written = skipped_records(chunk, named), None, []
+        named |= {("skipped", r["image"]) for r in buffer}
+        for record in shard_records(loaded, chunk, shard, self.shards, self.remaps[index], self.method_objs,
+                                    self.metric_specs, self.config, self.done, named, self.source.name):
+            if record["kind"] == "result":
+                if method is not None and record["method"] != method:
+                    written += self._write(loaded.label, shard, method, buffer)
+                    buffer = []
+                method = record["method"]
+            elif record["kind"] == "shard":
+                record = {**record, "worker": self.worker}
+            buffer.append(record)
+        written += self._write(loaded.label, shard, method or "-", buffer)
+        self.named |= named
+        self.done.update(written)
+        yield element
+
+    def _write(self, model: str, shard: int, method: str, records: List[dict]) -> List[tuple]:
+        write_part(self.store, part_name(model, shard, method), records)
+        return [result_key(r) for r in records if r["kind"] == "result"]
+
+
+@contextlib.contextmanager
+def _workers_import_this_tfxattr():
+    """Local worker processes (DirectRunner) import the tfxattr this process runs, not another copy that
+    happens to be installed: its parent directory goes first on PYTHONPATH while the pipeline runs."""
+    import tfxattr
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tfxattr.__file__)))
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def run_beam(data, models, methods, metric_specs, store, source, config, summary, log):
+    """Run the evaluation of :func:`~tfxattr.evaluation.runner.evaluate` as a Beam pipeline on ``store``
+    (an open ResultStore: its lock keeps other runs out while the workers write part files); then record
+    each model whose every shard is in the store as one "model" record, like the local runner does."""
+    import apache_beam as beam
+
+    if any(not isinstance(m, str) for m in models):
+        raise ValueError("runner='beam' needs models given by name or path (workers load them), not model objects")
+    if source.size is None:
+        raise ValueError(f"runner='beam' needs data of known size to cut it into shards; {source.name!r} has none: "
+                         "give limit")
+    options = pipeline_options(config.workers, config.beam_options)
+    shards = math.ceil(source.size / config.chunk_size)
+    remove_unfinished_parts(store.path)  # left by workers of a killed run; no worker runs now
+    before = set(store.done)
+    fn = ScoreShards(data, list(models), list(methods), metric_specs, replace(config, log=None, progress=False),
+                     store.path, shards)
+    log(f"beam: {len(models)} model(s) x {shards} shard(s) of up to {config.chunk_size} images, "
+        f"runner {options.get_all_options()['runner']}")
+    with _workers_import_this_tfxattr(), beam.Pipeline(options=options) as pipeline:
+        _ = (pipeline | beam.Create([(m, k) for m in range(len(models)) for k in range(shards)])
+             | beam.Reshuffle() | beam.ParDo(fn))
+    passes, after = {}, set()
+    for r in iter_records(store.path):
+        if r.get("kind") == "shard":
+            passes.setdefault(r["model"], {}).setdefault(r["shard"], r)
+        elif r.get("kind") == "result":
+            after.add(result_key(r))
+        elif r.get("kind") == "skipped":
+            summary.skipped_files.setdefault(r["image"], r.get("reason", ""))
+    labels = set(passes)
+    summary.computed = len(after - before)
+    summary.already_done = len({k for k in before if k[0] in labels})
+    for label, parts in passes.items():
+        merged = merge_shards(parts.values())
+        if merged.pop("finished"):
+            store.append({k: v for k, v in merged.items() if k not in ("already_done", "worker")})
+        if merged.get("random_weights"):
+            summary.random_weights.append(label)
+            log(RANDOM_WEIGHTS_WARNING.format(models=label))
+        log(f"{label}: {merged['images']} images"
+            + (f", {len(merged['excluded'])} excluded as misclassified" if config.correct_only else ""))
