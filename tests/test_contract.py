@@ -10,7 +10,7 @@ import tfxattr
 from tfxattr.aggregate import PATH_AGGREGATORS
 from tfxattr.methods import METHODS
 from tfxattr.methods.base import find_spec
-from tfxattr.paths import GRADIENT_SIDES, RULES
+from tfxattr.paths import GRADIENT_SIDES, RULES, SCHEDULED_RULES, has_segments
 
 # "learned": a seeded, untrained explainer over the tiny CNN's features (the shipped one is for the demo model)
 FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2, "explainer": "untrained"}
@@ -60,11 +60,13 @@ def test_path_methods_on_a_vit(name, vit_and_images):
     check_contract(name, vit_and_images)
 
 
-# every (path, rule or gradient side, aggregator) combination a path method offers; ig's trapezoid rule
-# takes two gradients per segment and is refused with IDGI (test_paths.test_ig_rejects_trapezoid_with_idgi)
+# every (path, rule or gradient side, aggregator) combination a path method offers; ig's rules without
+# segments (trapezoid, Gauss-Legendre) are refused with IDGI (test_paths.test_ig_rejects_trapezoid_with_idgi)
 PATH_COMBINATIONS = (
     [("ig", {"aggregator": agg, "rule": rule}) for rule in RULES for agg in PATH_AGGREGATORS
-     if not (rule == "trapezoid" and agg == "idgi")]
+     if has_segments(rule) or agg != "idgi"]
+    + [("ig", {"aggregator": agg, "rule": rule, "schedule": "adaptive"}) for rule in SCHEDULED_RULES
+       for agg in PATH_AGGREGATORS if has_segments(rule) or agg != "idgi"]
     + [("blur_ig", {"aggregator": agg, "gradient_at": side}) for side in GRADIENT_SIDES for agg in PATH_AGGREGATORS]
     + [(name, {"aggregator": agg}) for name in ("guided_ig", "path") for agg in PATH_AGGREGATORS])
 

@@ -247,3 +247,94 @@ def test_blur_ig_default_gradient_side_follows_the_aggregator():
     assert get_method("blur_ig+idgi", gradient_at="input_side").gradient_at == "input_side"
     path = get_method("blur_ig+idgi", steps=3).make_path(None, None)
     np.testing.assert_array_equal(path.plan.seg_point, [1, 2, 3])
+
+
+# --------------------------------------------------------------------------- issue 15: quadrature and schedules
+def test_gauss_legendre_is_exact_for_polynomials_of_degree_2n_minus_1():
+    """n nodes integrate a^k on [0, 1] exactly for k <= 2n - 1 (Numerical Recipes Sec. 4.6), not for 2n."""
+    plan = riemann_plan(5, "gausslegendre")
+    for k in range(10):
+        np.testing.assert_allclose(np.sum(plan.seg_weight * plan.params ** k), 1.0 / (k + 1), rtol=1e-12)
+    assert abs(np.sum(plan.seg_weight * plan.params ** 10) - 1.0 / 11) > 1e-8
+    assert not plan.has_ends.any()
+
+
+def _completeness_error(model, images, targets, **options):
+    adapter = tfxattr.as_model(model)
+    want = adapter.values(images, targets).numpy() - adapter.values(0 * images, targets).numpy()
+    got = tfxattr.explain(model, images, "ig", target=targets, progress=False, **options).attribution
+    return np.abs(got.reshape(len(images), -1).sum(1) / want - 1)
+
+
+def test_gauss_legendre_beats_the_trapezoid_at_16_gradients_on_a_smooth_model(tiny_model, tiny_images):
+    """On a smooth (tanh) network f is analytic along the line and 16 nodes leave less error than 16
+    trapezoid steps (17 gradients). On the ReLU demo model f' is piecewise constant, the order of the rule
+    buys nothing and Gauss-Legendre is not better (README, bench/results_time_to_faithful.md)."""
+    targets = np.array([0, 3, 1])
+    gl = _completeness_error(tiny_model, tiny_images, targets, steps=16, rule="gausslegendre")
+    trapezoid = _completeness_error(tiny_model, tiny_images, targets, steps=16, rule="trapezoid")
+    assert np.all(gl < trapezoid / 10), (gl, trapezoid)
+
+
+def _sharp_model():
+    """f_0 = 5 tanh(100 a - 67) along the line x(a) = 200 a from black: one steep rise at a = 0.67."""
+    import keras
+
+    inp = keras.Input((4, 4, 3))
+    h = keras.layers.Dense(1, activation="tanh")(keras.layers.GlobalAveragePooling2D()(inp))
+    model = keras.Model(inp, keras.layers.Dense(2)(h))
+    model.layers[2].set_weights([np.full((3, 1), 1 / 6), np.array([-67.0])])
+    model.layers[3].set_weights([np.array([[5.0, -5.0]]), np.zeros(2)])
+    return model, np.full((1, 4, 4, 3), 200.0, np.float32)
+
+
+def test_adaptive_schedule_puts_the_gradients_where_f_bends_and_stays_in_budget(monkeypatch):
+    from tfxattr.models import ModelAdapter
+
+    model, image = _sharp_model()
+    rows = []
+    real = ModelAdapter.values_and_gradients
+
+    def counting(self, x, targets, batch_size=None):
+        rows.append(len(x))
+        return real(self, x, targets, batch_size)
+    monkeypatch.setattr(ModelAdapter, "values_and_gradients", counting)
+    for name, rule, budget in (("ig", "trapezoid", 17), ("ig", "left", 16), ("ig+idgi", "left", 16),
+                               ("ig+idgi", "midpoint", 16)):
+        rows.clear()
+        tfxattr.explain(model, image, name, target=0, steps=16, rule=rule, schedule="adaptive", progress=False)
+        assert sum(rows) == budget, (name, rule, sum(rows))  # the coarse pass takes no gradient
+    path = tfxattr.methods.get_method("ig", schedule="adaptive")  # knots crowd around a = 0.67
+    adapter = tfxattr.as_model(model)
+    knots = path.fit_path(adapter, image, 0 * image, np.array([0])).knots[0]
+    assert np.sum((knots > 0.6) & (knots < 0.75)) > 0.5 * len(knots)
+    # time to a faithful map: fewer gradients to 1 % completeness than uniform steps
+    def steps_to_one_percent(**options):
+        return next(s for s in LADDER if _completeness_error(model, image, [0], steps=s, **options)[0] <= 0.01)
+    adaptive, uniform = steps_to_one_percent(schedule="adaptive"), steps_to_one_percent()
+    assert adaptive < uniform, (adaptive, uniform)
+
+
+LADDER = (8, 16, 32, 64, 128, 256)
+
+
+@pytest.mark.parametrize("rule", ["left", "midpoint"])
+def test_adaptive_idgi_is_exactly_complete(demo_model, demo_data, rule):
+    images = demo_data["images"][:2].astype(np.float32)
+    exp = tfxattr.explain(demo_model, images, "ig+idgi", steps=12, rule=rule, schedule="adaptive", progress=False)
+    adapter = tfxattr.as_model(demo_model)
+    want = adapter.values(images, exp.targets).numpy() - adapter.values(0 * images, exp.targets).numpy()
+    np.testing.assert_allclose(exp.attribution.reshape(2, -1).sum(1), want, rtol=1e-4)
+
+
+def test_quadrature_and_schedule_are_validated(tiny_model, tiny_images):
+    with pytest.raises(ValueError, match="gausslegendre.*idgi"):
+        tfxattr.explain(tiny_model, tiny_images, "ig+idgi", rule="gausslegendre")
+    with pytest.raises(ValueError, match="schedule must be one of.*did you mean 'adaptive'"):
+        tfxattr.explain(tiny_model, tiny_images, "ig", schedule="adaptiv")
+    with pytest.raises(ValueError, match="schedule='adaptive'.*rule"):
+        tfxattr.explain(tiny_model, tiny_images, "ig", schedule="adaptive", rule="gausslegendre")
+    from tfxattr.serving import NotExportable, explainer_model
+
+    with pytest.raises(NotExportable, match="schedule='adaptive'"):
+        explainer_model(tiny_model, "ig", schedule="adaptive")

@@ -108,3 +108,17 @@ def _integrate_adaptive(evaluator, path, aggregator, images, baselines, targets,
                 acc.add_values(img, start * (steps + 1) + steps, np.asarray(evaluator.values(path.points(state), t)))
                 bar.update(1)
     return acc.finish()
+
+
+def values_along(evaluator, path, images, baselines, targets, batch_size: int) -> np.ndarray:
+    """``f`` at every point of a fixed ``path``'s plan for every image: float64 (N, points), forward passes
+    only, in chunks of ``batch_size`` (a coarse look along the path, e.g. IG's adaptive schedule)."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    baselines = tf.convert_to_tensor(baselines, tf.float32)
+    targets = np.asarray(targets, np.int32)
+    out = np.zeros((len(images), path.plan.n_points), np.float64)
+    for block in batching.chunks(batching.pairs(len(images), np.arange(path.plan.n_points)), int(batch_size)):
+        img, pid = block[:, 0], block[:, 1]
+        x, b = tf.gather(images, img), tf.gather(baselines, img)
+        out[img, pid] = np.asarray(evaluator.values(path.points(x, b, pid, img), targets[img]))
+    return out

@@ -15,7 +15,7 @@ from .progress import check_progress
 def explain(model, images, method="ig", target=None, *, output: str = "logit",
             batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
             preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
-            head=None, strategy=None, **options) -> Explanation:
+            head=None, precision: str = "float32", strategy=None, **options) -> Explanation:
     """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
@@ -26,10 +26,12 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
     ``pixel_range``: the range of your images (default: the model's own, e.g. 0..255); a warning
     names it when the images cannot be in that scale. ``input_shape``, ``head``, ``output_index``:
-    see :func:`~tfxattr.models.as_model`. ``strategy``: a ``tf.distribute.Strategy`` (e.g.
-    ``tf.distribute.MirroredStrategy()``): each chunk of ``batch_size`` rows is split across its replicas,
-    with the single-device results (:mod:`tfxattr.models.devices`). Other ``options`` go to the method (``steps``,
-    ``baseline``, ``rule``, ``aggregator``, ...).
+    see :func:`~tfxattr.models.as_model`. ``precision``: "float32", "bfloat16" or "float16", the dtype
+    of the model's forward and backward passes (Keras models; path points, f-values and sums stay
+    float32/float64, see :mod:`tfxattr.models.precision`). ``strategy``: a ``tf.distribute.Strategy``
+    (e.g. ``tf.distribute.MirroredStrategy()``): each chunk of ``batch_size`` rows is split across its
+    replicas, with the single-device results (:mod:`tfxattr.models.devices`). Other ``options`` go to the
+    method (``steps``, ``baseline``, ``rule``, ``aggregator``, ...).
     """
     positive_int(batch_size, "batch_size")
     check_progress(progress)
@@ -38,7 +40,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     m = _method(method, smooth, options)
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
-                       strategy=strategy)
+                       precision=precision, strategy=strategy)
     arr, single = load_images(images, adapter.input_shape)
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:
@@ -53,7 +55,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     return Explanation(attribution=attr[0] if single else attr, targets=targets[0] if single else targets,
                        method=m.name, options=dict(m.options),
                        run={"output": output, "batch_size": batch_size, "seed": seed, "model": adapter.name,
-                            "head": adapter.head},
+                            "head": adapter.head, "precision": adapter.precision},
                        images=arr[0] if single else arr, pixel_range=adapter.pixel_range,
                        class_names=adapter.class_names, scores=explained[0] if single else explained,
                        probabilities=probability[0] if single else probability)

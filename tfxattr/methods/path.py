@@ -25,14 +25,19 @@ class PathMethod(Method):
     def make_path(self, evaluator, images):
         raise NotImplementedError
 
+    def fit_path(self, evaluator, images, baselines, targets):
+        """The path for these images and targets: :meth:`make_path` unless the path depends on the model's
+        values on the images (IG's adaptive schedule)."""
+        return self.make_path(evaluator, images)
+
     def path_start(self, evaluator, images):
         """(N,H,W,C) pixels the path starts from (the ``x'`` of completeness, sum of attributions ~
         ``f(x) - f(x')``): the baseline of methods that have one; None when the path has no single start."""
         return self.baselines(evaluator, images) if "baseline" in self.options else None
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        path = self.make_path(evaluator, images)
         baselines = self.baselines(evaluator, images) if "baseline" in self.options else images
+        path = self.fit_path(evaluator, images, baselines, targets)
         return integrate(evaluator, path, get_aggregator(self.options["aggregator"]), images, baselines,
                          targets, evaluator.batch_size, progress=progress, desc=self.name)
 

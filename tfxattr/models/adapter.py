@@ -19,6 +19,7 @@ from ..checks import did_you_mean, one_of, positive_int
 from . import sources
 from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
+from .precision import PRECISIONS, reduced_precision_clone
 from .sources import WEIGHT_NONE
 
 # adapters already built for a model object live on the object (attribute below), so repeated
@@ -63,8 +64,10 @@ class ModelAdapter:
                  batch_size: int = DEFAULT_BATCH_SIZE, pixel_range=None,
                  ends_in_softmax: Optional[bool] = None, name: str = "model",
                  class_names: Optional[Sequence[str]] = None, keras_model=None, weights: Optional[str] = None,
-                 keep=None, head: Optional[str] = None, model_range=None, objective: Optional[Objective] = None):
+                 keep=None, head: Optional[str] = None, model_range=None, objective: Optional[Objective] = None,
+                 precision: str = "float32"):
         one_of(output, "output", OUTPUTS)
+        self.precision = one_of(precision, "precision", PRECISIONS)
         positive_int(batch_size, "batch_size")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {tuple(input_shape)}")
@@ -139,7 +142,7 @@ class ModelAdapter:
     def _raw(self, x):
         if self.preprocess is not None:
             x = self.preprocess(x)
-        return self._fn(x)
+        return tf.cast(self._fn(x), tf.float32)  # a reduced-precision model's output, as float32
 
     def _scores_and_probabilities(self, x):
         raw = self._raw(x)
@@ -218,7 +221,8 @@ class ModelAdapter:
                             preprocess=self.user_preprocess, batch_size=batch_size or self.batch_size,
                             pixel_range=self.pixel_range, model_range=self.model_range, name=self.name,
                             class_names=self.class_names, keras_model=self.keras_model, weights=self.weights,
-                            keep=self._keep, objective=self.objective).with_strategy(self.strategy)
+                            keep=self._keep, objective=self.objective,
+                            precision=self.precision).with_strategy(self.strategy)
 
     def with_strategy(self, strategy) -> "ModelAdapter":
         """A copy whose chunks are split across ``strategy``'s replicas (None: the default device); it
@@ -255,7 +259,7 @@ class ModelAdapter:
             network = ModelAdapter(fn, shape, self.units, output=self.output, batch_size=self.batch_size,
                                    pixel_range=NETWORK_RANGE, model_range=NETWORK_RANGE,
                                    name=f"{self.name} (network input)",
-                                   class_names=self.class_names, objective=self.objective)
+                                   class_names=self.class_names, objective=self.objective, precision=self.precision)
             self._network = (to_network, network)
         to_network, network = self._network
         return to_network, network.with_strategy(self.strategy)
@@ -297,7 +301,7 @@ def _compose(first: Optional[Callable], then: Optional[Callable]) -> Optional[Ca
 def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None,
              batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None, num_classes=None,
              pixel_range=None, weights="imagenet", output_index=None, head: Optional[str] = None,
-             strategy=None) -> ModelAdapter:
+             precision: str = "float32", strategy=None) -> ModelAdapter:
     """Turn ``model`` into a :class:`ModelAdapter`.
 
     ``model``: a ModelAdapter or anything a model source recognises (``tfxattr models``).
@@ -307,17 +311,20 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     ``Rescaling`` implies its own — else 0..255). ``output_index`` picks one output of a
     multi-output model: an int, an output key of a dict-output model, or an output layer name.
     ``head``: what the raw output is (detected; one of ``HEADS``). ``input_shape`` (H, W, C) for
-    models that do not say it (subclassed models, Sequentials built without an input). ``strategy``: a
-    ``tf.distribute.Strategy`` splitting each chunk across its replicas (:meth:`ModelAdapter.with_strategy`).
+    models that do not say it (subclassed models, Sequentials built without an input).
+    ``precision``: "float32", or "bfloat16" / "float16" to compute gradients on a mixed-precision copy
+    of a Keras model (:mod:`tfxattr.models.precision`). ``strategy``: a ``tf.distribute.Strategy``
+    splitting each chunk across its replicas (:meth:`ModelAdapter.with_strategy`).
     """
     check_strategy(strategy)
     if head is not None:
         one_of(head, "head", HEADS)
+    one_of(precision, "precision", PRECISIONS)
     key = (output, preprocess, output_index, None if pixel_range is None else tuple(pixel_range),
-           None if input_shape is None else tuple(input_shape), num_classes, head)
+           None if input_shape is None else tuple(input_shape), num_classes, head, precision)
     if isinstance(model, ModelAdapter) or sources.find_source(model).name != "keras_model":
         adapter = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                                 weights, output_index, head)
+                                 weights, output_index, head, precision)
         return adapter if strategy is None else adapter.with_strategy(strategy)
     cache = getattr(model, _CACHE_ATTR, None)
     if cache is None:
@@ -328,16 +335,17 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
             pass
     if key not in cache:
         cache[key] = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                                    weights, output_index, head)
+                                    weights, output_index, head, precision)
     adapter = cache[key].with_options(batch_size=batch_size)
     return adapter if strategy is None else adapter.with_strategy(strategy)
 
 
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
-                   output_index, head) -> ModelAdapter:
+                   output_index, head, precision="float32") -> ModelAdapter:
     if isinstance(model, ModelAdapter):
-        if preprocess is not None:
-            raise ValueError("preprocess cannot be changed on an existing ModelAdapter; pass the raw model")
+        if preprocess is not None or precision != model.precision:
+            raise ValueError("preprocess and precision cannot be changed on an existing ModelAdapter; pass the raw "
+                             "model")
         return model.with_options(output=output, batch_size=batch_size)
     loaded = sources.load(model, weights)
     preprocess = preprocess or loaded.preprocess
@@ -347,12 +355,17 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
     if sources.find_source(loaded.model).name == "keras_model":
         keras_model = loaded.model
         _check_keras_input(keras_model, loaded.name)
+        if precision != "float32":
+            keras_model = reduced_precision_clone(keras_model, precision)
         fn, shape, units = _keras_fn(keras_model, output_index)
         input_shape = input_shape or shape
         num_classes = num_classes or units
         head = head or loaded.head or _keras_head(keras_model, num_classes)
         model_range = model_range or _implied_range(keras_model)
     else:
+        if precision != "float32":
+            raise ValueError(f"precision={precision!r} needs a keras.Model (it computes on a mixed-precision copy); "
+                             f"{loaded.name!r} is a SavedModel or a callable: use precision='float32'")
         fn = _select_output(loaded.model, output_index)
         head = head or loaded.head
     if input_shape is None:
@@ -365,7 +378,7 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
                         batch_size=batch_size, pixel_range=pixel_range, model_range=model_range, head=head,
                         name=loaded.name, class_names=loaded.class_names, keras_model=keras_model,
-                        weights=loaded.weights, keep=loaded.keep)
+                        weights=loaded.weights, keep=loaded.keep, precision=precision)
 
 
 def _check_keras_input(model, name):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
+import tensorflow as tf
 
 from . import compat
 from .devices import run_split
@@ -469,7 +470,7 @@ class LayerChain:
     def stage(self, i: int, x):
         if i == 0 and self.preprocess is not None:
             x = self.preprocess(x)
-        return self.stages[i](x, training=False)
+        return tf.cast(self.stages[i](x, training=False), tf.float32)  # float32 between stages in any precision
 
     def explained(self, h, targets):
         """``f_c`` of the last stage's input ``h`` for int ``targets`` (N,)."""

@@ -89,6 +89,9 @@ def _gradient(method, adapter, batch_size, seed):
 
 def _fixed_path(make):
     def build(method, adapter, batch_size, seed):
+        if method.options.get("schedule", "uniform") != "uniform":  # IG's adaptive schedule: a coarse pass first
+            raise NotExportable(f"method {method.name!r} cannot be exported with schedule="
+                                f"{method.options['schedule']!r}: its points come from a coarse pass on each image")
         path = make(method.make_path(adapter, None))
         aggregator = get_aggregator(method.options["aggregator"])
         if aggregator.reduce != "sum":
