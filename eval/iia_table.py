@@ -49,9 +49,14 @@ def main(argv=None):
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                    help="explain the ground-truth class (target) and/or the predicted class")
     args = p.parse_args(argv)
+    tables(args, METHODS, COLUMNS, "iia_table.md", "IIA Table 1 (reproduction): explanation tests")
+
+
+def tables(args, method_names, columns, filename, title, note=""):
+    """Run every setting of ``args`` for ``method_names`` and write one table per model (``columns``)."""
     common.announce(args)
     metrics = {name: _label(name, opts, args) for name, opts in METRICS.items()}
-    methods = [common.with_steps(m, args.steps) for m in METHODS]
+    methods = [common.with_steps(m, args.steps) for m in method_names]
     rows = []
     with common.data_context(args):
         source = common.load_source(args)
@@ -60,11 +65,12 @@ def main(argv=None):
                                         correct_only=False, target=SETTINGS[setting], aggregation=AGGREGATION)
             rows += [(setting, r) for r in summaries]
             print(f"{setting}: report {run.report}")
-    sections = [(f"{model}", _model_table(rows, model, metrics, methods, args.settings))
+    sections = [(f"{model}", _model_table(rows, model, metrics, methods, args.settings, columns))
                 for model in dict.fromkeys(r.model for _, r in rows)]
-    common.write_tables(args, args.out, "iia_table.md", "IIA Table 1 (reproduction): explanation tests", sections,
+    reports = ", ".join(os.path.join(args.out, s, "report.md") for s in args.settings)
+    common.write_tables(args, args.out, filename, title, sections,
                         notes=f"Data `{source.name}`. Percent; lower is better for POS, DEL and ADP. Reports per "
-                              f"setting: {', '.join(os.path.join(args.out, s, 'report.md') for s in args.settings)}")
+                              f"setting: {reports}. {note}".strip())
 
 
 def _label(name, options, args) -> str:
@@ -104,22 +110,8 @@ def vit_main(argv=None):
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                    help="explain the ground-truth class (target) and/or the predicted class")
     args = p.parse_args(argv)
-    common.announce(args)
-    metrics = {name: _label(name, opts, args) for name, opts in METRICS.items()}
-    methods = [common.with_steps(m, args.steps) for m in VIT_METHODS]
-    rows = []
-    with common.data_context(args):
-        source = common.load_source(args)
-        for setting in args.settings:
-            run, summaries = common.run(args, source, methods, list(metrics.values()), os.path.join(args.out, setting),
-                                        correct_only=False, target=SETTINGS[setting], aggregation=AGGREGATION)
-            rows += [(setting, r) for r in summaries]
-            print(f"{setting}: report {run.report}")
-    sections = [(f"{model}", _model_table(rows, model, metrics, methods, args.settings, VIT_COLUMNS))
-                for model in dict.fromkeys(r.model for _, r in rows)]
-    common.write_tables(args, args.out, "iia_table_vit.md", "IIA Table 2 (reproduction): explanation tests, ViTs",
-                        sections, notes=f"Data `{source.name}`. Percent; lower is better for POS, DEL and ADP. "
-                                        "T-Attr: not implemented (no column).")
+    tables(args, VIT_METHODS, VIT_COLUMNS, "iia_table_vit.md", "IIA Table 2 (reproduction): explanation tests, ViTs",
+           "T-Attr: not implemented (no column).")
 
 
 if __name__ == "__main__":

@@ -73,24 +73,29 @@ def _save_png(array, path):
     Image.fromarray(array).save(path)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(description, argv, epochs, batch_size, lr):
+    """The training flags every demo-model script takes, with its own defaults; bad sizes fail fast."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: tfxattr/assets)")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs (default: 6)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
     parser.add_argument("--train-size", type=int, default=12000, help="number of training images (default: 12000)")
     parser.add_argument("--val-size", type=int, default=2000, help="number of held-out images (default: 2000)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
     args = parser.parse_args(argv)
     for name in ("epochs", "train_size", "val_size", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
 
+
+def seeded_data(args):
+    """Seed NumPy, Keras and TF (op determinism), then generate the training and held-out shapes."""
     # Imported only now so that bad flags fail fast (tfxattr imports TensorFlow).
     import keras
     import tensorflow as tf
 
-    from tfxattr.synthetic import CLASS_NAMES, make_shapes
+    from tfxattr.synthetic import make_shapes
 
     keras.utils.set_random_seed(MODEL_SEED)
     tf.config.experimental.enable_op_determinism()
@@ -99,6 +104,15 @@ def main(argv=None):
     train = make_shapes(args.train_size, size=IMAGE_SIZE, seed=TRAIN_SEED)
     val = make_shapes(args.val_size, size=IMAGE_SIZE, seed=VAL_SEED)
     print(f"generated {args.train_size} train / {args.val_size} held-out images in {time.time() - t0:.1f}s", flush=True)
+    return train, val
+
+
+def main(argv=None):
+    args = parse_args(__doc__.split("\n\n")[0], argv, epochs=6, batch_size=32, lr=3e-3)
+    train, val = seeded_data(args)
+    import keras
+
+    from tfxattr.synthetic import CLASS_NAMES
 
     model = build_model(len(CLASS_NAMES))
     steps = args.epochs * int(np.ceil(args.train_size / args.batch_size))

@@ -16,7 +16,6 @@ transformers see better") makes a small ViT train in a few CPU minutes. Writes
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import numpy as np  # noqa: E402
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPTS)
-from train_demo_model import DEFAULT_OUT, IMAGE_SIZE, MODEL_SEED, REPO_ROOT, TRAIN_SEED, VAL_SEED, _dataset  # noqa: E402
+from train_demo_model import IMAGE_SIZE, MODEL_SEED, REPO_ROOT, VAL_SEED, _dataset, parse_args, seeded_data  # noqa: E402
 
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
@@ -61,30 +60,11 @@ def build_model(num_classes, image_size=IMAGE_SIZE):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: tfxattr/assets)")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
-    parser.add_argument("--train-size", type=int, default=12000, help="number of training images (default: 12000)")
-    parser.add_argument("--val-size", type=int, default=2000, help="number of held-out images (default: 2000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
-    args = parser.parse_args(argv)
-    for name in ("epochs", "train_size", "val_size", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-
+    args = parse_args(__doc__.split("\n\n")[0], argv, epochs=20, batch_size=64, lr=2e-3)
+    train, val = seeded_data(args)
     import keras
-    import tensorflow as tf
 
-    from tfxattr.synthetic import CLASS_NAMES, make_shapes
-
-    keras.utils.set_random_seed(MODEL_SEED)
-    tf.config.experimental.enable_op_determinism()
-
-    t0 = time.time()
-    train = make_shapes(args.train_size, size=IMAGE_SIZE, seed=TRAIN_SEED)
-    val = make_shapes(args.val_size, size=IMAGE_SIZE, seed=VAL_SEED)
-    print(f"generated {args.train_size} train / {args.val_size} held-out images in {time.time() - t0:.1f}s", flush=True)
+    from tfxattr.synthetic import CLASS_NAMES
 
     model = build_model(len(CLASS_NAMES))
     steps = args.epochs * int(np.ceil(args.train_size / args.batch_size))
