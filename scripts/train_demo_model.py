@@ -107,6 +107,20 @@ def seeded_data(args):
     return train, val
 
 
+def fit_and_score(model, train, val, args):
+    """Fit ``model`` on the seeded, shuffled training set; print and return the held-out logits and
+    accuracy."""
+    t1 = time.time()
+    model.fit(_dataset(train["images"], train["labels"], args.batch_size, shuffle_seed=MODEL_SEED),
+              epochs=args.epochs, shuffle=False, verbose=2)  # shuffle=False: the dataset is already shuffled
+    train_time = time.time() - t1
+    logits = model.predict(_dataset(val["images"], val["labels"], 256), verbose=0)
+    acc = float(np.mean(logits.argmax(axis=1) == val["labels"]))
+    print(f"training time: {train_time:.1f}s")
+    print(f"held-out accuracy: {acc:.4f} ({args.val_size} images, seed {VAL_SEED})")
+    return logits, acc
+
+
 def main(argv=None):
     args = parse_args(__doc__.split("\n\n")[0], argv, epochs=6, batch_size=32, lr=3e-3)
     train, val = seeded_data(args)
@@ -127,20 +141,8 @@ def main(argv=None):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    t1 = time.time()
-    model.fit(
-        _dataset(train["images"], train["labels"], args.batch_size, shuffle_seed=MODEL_SEED),
-        epochs=args.epochs,
-        shuffle=False,  # the dataset is already shuffled (seeded)
-        verbose=2,
-    )
-    train_time = time.time() - t1
-
-    logits = model.predict(_dataset(val["images"], val["labels"], 256), verbose=0)
+    logits, acc = fit_and_score(model, train, val, args)
     pred = logits.argmax(axis=1)
-    acc = float(np.mean(pred == val["labels"]))
-    print(f"training time: {train_time:.1f}s")
-    print(f"held-out accuracy: {acc:.4f} ({args.val_size} images, seed {VAL_SEED})")
     for k, name in enumerate(CLASS_NAMES):
         sel = val["labels"] == k
         print(f"  {name:>8s}: {np.mean(pred[sel] == k):.4f}")

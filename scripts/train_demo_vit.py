@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -26,7 +25,7 @@ import numpy as np  # noqa: E402
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPTS)
-from train_demo_model import IMAGE_SIZE, MODEL_SEED, REPO_ROOT, VAL_SEED, _dataset, parse_args, seeded_data  # noqa: E402
+from train_demo_model import IMAGE_SIZE, REPO_ROOT, fit_and_score, parse_args, seeded_data  # noqa: E402
 
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
@@ -73,16 +72,7 @@ def main(argv=None):
         0.0, decay_steps=max(1, steps - warmup), alpha=0.02, warmup_target=args.lr, warmup_steps=warmup)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    t1 = time.time()
-    model.fit(_dataset(train["images"], train["labels"], args.batch_size, shuffle_seed=MODEL_SEED),
-              epochs=args.epochs, shuffle=False, verbose=2)
-    train_time = time.time() - t1
-
-    logits = model.predict(_dataset(val["images"], val["labels"], 256), verbose=0)
-    pred = logits.argmax(axis=1)
-    acc = float(np.mean(pred == val["labels"]))
-    print(f"training time: {train_time:.1f}s")
-    print(f"held-out accuracy: {acc:.4f} ({args.val_size} images, seed {VAL_SEED})")
+    _, acc = fit_and_score(model, train, val, args)
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "demo_vit.keras")
