@@ -68,11 +68,11 @@ def test_toy_path_method_gets_its_idgi_name_and_one_identity():
 
 
 @pytest.mark.parametrize("name", ["quadratic_ig", "quadratic_ig+idgi"])
-def test_toy_path_method_passes_the_shared_contract(name, model_and_images):
+def test_toy_path_method_passes_the_shared_contract(name, request):
     import test_contract as contract
 
-    contract.test_method_contract(name, model_and_images)
-    contract.test_method_rejects_bad_input(name, model_and_images)
+    contract.test_method_contract(name, request)
+    contract.test_method_rejects_bad_input(name, request)
 
 
 def test_toy_path_method_is_a_path_integral(model_and_images):
@@ -123,10 +123,10 @@ def toy_aggregator():
 
 
 @pytest.mark.parametrize("name", ["ig+abs", "blur_ig+abs", "quadratic_ig+abs"])
-def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_and_images):
+def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_and_images, request):
     import test_contract as contract
 
-    contract.test_method_contract(name, model_and_images)
+    contract.test_method_contract(name, request)
     model, images = model_and_images
     base = name.split("+")[0]
     summed = tfxattr.explain(model, images, name, target=2, steps=4)

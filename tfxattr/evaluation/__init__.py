@@ -17,7 +17,8 @@ from .datasets import RESIZE, Chunk, Source, fit_to_input, load_data
 from .loading import LoadedModel, check_model, load_model
 from .plots import line_plot, nice_ticks
 from .report import fmt, load_store, markdown_table, pivot_table, summarize, write_report
-from .runner import RunSummary, attribution_maps, check_config, evaluate, method_label
+from .runner import RunSummary, check_config, evaluate
+from .shards import attribution_maps, method_label
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, iter_records, json_safe, load_results, read_records, result_key, rounded
 

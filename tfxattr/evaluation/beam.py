@@ -6,7 +6,7 @@
 ``Create(every (model, shard)) | Reshuffle | ParDo(ScoreShards)``: a shard is chunk ``k`` of
 ``chunk_size`` images of the data (:meth:`~tfxattr.evaluation.datasets.Source.chunk_at`).
 :class:`ScoreShards` loads the data source and every model once per worker (``DoFn.setup``), runs
-:func:`~tfxattr.evaluation.runner.shard_records` on its shard — the computation the local runner runs on
+:func:`~tfxattr.evaluation.shards.shard_records` on its shard — the computation the local runner runs on
 the same chunks, so the numbers are the same — and writes each method's records of the shard as one part
 file, all or nothing (:func:`~tfxattr.evaluation.store.write_part`). Keys already in the store are skipped,
 so a killed pipeline started again computes what is missing; a shard written twice (a retried bundle, or
@@ -31,7 +31,7 @@ from ..checks import did_you_mean
 from .datasets import label_map, load_data
 from .loading import load_model
 from .report import merge_shards
-from .runner import RANDOM_WEIGHTS_WARNING, _method, _shown_name, method_label, shard_records, skipped_records
+from .shards import RANDOM_WEIGHTS_WARNING, _method, _shown_name, method_label, shard_records, skipped_records
 from .store import NAMED_KINDS, iter_records, remove_unfinished_parts, result_key, write_part
 
 #: PipelineOptions the beam runner sets unless ``beam_options`` names them (``direct_num_workers`` = workers)
@@ -121,9 +121,7 @@ class ScoreShards(_dofn_base()):
 def _workers_import_this_tfxattr():
     """Local worker processes (DirectRunner) import the tfxattr this process runs, not another copy that
     happens to be installed: its parent directory goes first on PYTHONPATH while the pipeline runs."""
-    import tfxattr
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tfxattr.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tfxattr/evaluation/beam.py
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
     try:
