@@ -83,3 +83,10 @@ def test_completeness_interface_errors(tiny_model, tiny_images):
                                options={"steps": 2}, images=np.zeros_like(tiny_images))
     res = compute("completeness", tiny_model, None, same)  # black images, black baseline: f(x) = f(x')
     assert set(res.skipped["rel_error"]) == {0, 1, 2} and np.all(res.scores["abs_error"] == 0)
+
+
+def test_an_explanation_made_in_another_pixel_range_is_scored_in_that_range(tiny_model, tiny_images):
+    """explain(..., pixel_range=(0, 1)) on a 0..255 model: the metric rebuilds the model in the
+    Explanation's range, so IDGI stays exactly complete (not scored as if the images were 0..255)."""
+    exp = tfxattr.explain(tiny_model, tiny_images / 255.0, "ig+idgi", steps=8, pixel_range=(0, 1), progress=False)
+    assert np.all(compute("completeness", tiny_model, None, exp).scores["rel_error"] < 1e-4)

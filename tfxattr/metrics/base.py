@@ -276,7 +276,7 @@ def prepare_explanation(model, images, explanation, targets=None, batch_size=32,
         raise ValueError("model is required for this metric")
     output = explanation.run.get("output", "logit")
     adapter = (model.with_options(output=output, batch_size=batch_size) if isinstance(model, ModelAdapter)
-               else as_model(model, output=output, batch_size=batch_size))
+               else as_model(model, output=output, batch_size=batch_size, pixel_range=explanation.pixel_range))
     attribution = np.asarray(explanation.attribution, np.float32)
     attribution = attribution[None] if explanation.single else attribution
     if images is None:
