@@ -135,6 +135,7 @@ def test_mufidelity_bad_inputs(images):
                              ({"grid_size": 13}, "grid_size must be at most the image size 12"),
                              ({"grid_size": 0}, "grid_size must be a positive integer"),
                              ({"samples": 0}, "samples must be a positive integer"),
+                             ({"samples": 2}, "samples must be at least 3"),
                              ({"correlation": "pearsn"}, "did you mean 'pearson'"),
                              ({"output": "probabilities"}, "did you mean 'probability'"),
                              ({"baseline": "grey"}, "baseline must be")]:

@@ -43,6 +43,8 @@ OUTPUTS = ("probability", "logit")
 MUFIDELITY_GRID = 9
 MUFIDELITY_FRACTION = 0.2
 MUFIDELITY_SAMPLES = 200
+#: two points always correlate perfectly (+-1): a correlation says something from three subsets on
+MIN_SAMPLES = 3
 NO_VARIATION = "the output drop or the attribution sum does not vary over the subsets: no correlation"
 
 
@@ -74,6 +76,9 @@ def mufidelity(model, images, maps, targets=None, masks=None, batch_size=32, *, 
     chunks of ``batch_size`` (image, subset) rows. ``masks`` is not used.
     """
     positive_int(samples, "samples")
+    if samples < MIN_SAMPLES:
+        raise ValueError(f"samples must be at least {MIN_SAMPLES} (a correlation over fewer subsets is always +-1 or "
+                         f"undefined), got {samples}")
     number(subset_fraction, "subset_fraction", 0.0, 1.0)
     number(blur_sigma, "blur_sigma", 0.0)
     one_of(correlation, "correlation", CORRELATIONS)
