@@ -101,6 +101,7 @@ def test_user_errors_of_explain_are_one_line(tmp_path, capsys):
     assert "--steps 4 disagrees with steps=8" in one_line_error(capsys, "explain", "--method", "ig:steps=8",
                                                                 "--steps", "4", "--out", out)
     assert "--out: directory" in one_line_error(capsys, "explain", "--out", str(tmp_path / "no" / "o.png"))
+    assert "did you mean 'bfloat16'" in one_line_error(capsys, "explain", "--precision", "bf16", "--out", out)
     assert "--aggregation" in one_line_error(capsys, "eval", "--data", "shapes:2", "--methods", "gradient",
                                              "--metrics", "insertion", "--aggregation", "aic", "--out", out)
 
@@ -116,6 +117,9 @@ def test_explain_takes_method_specs_smooth_seed_and_targets_by_index_or_name(tmp
                  "--out", str(tmp_path / "b.png")]) == 0
     out = capsys.readouterr().out
     assert "class 4 (ring)" in out and "class 0 (disc)" in out
+    assert main(["explain", "--method", "gradient", "--precision", "bfloat16", "--no-progress",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    assert "class 4 (ring)" in capsys.readouterr().out
 
 
 def test_the_stderr_filter_drops_tensorflow_lines_and_passes_everything_else():

@@ -49,6 +49,8 @@ def _parser():
     e.add_argument("--seed", type=int, default=None, help="random seed (noise of --smooth, random baselines)")
     e.add_argument("--output", default="logit", choices=["logit", "probability"])
     e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
+    e.add_argument("--precision", default="float32",
+                   help="float32, bfloat16 or float16: the model's forward and backward passes (Keras models)")
     e.add_argument("--out", default="explanation.png", help="output PNG (several images get _<i> suffixes)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_eval_parser(sub, common)
@@ -221,7 +223,7 @@ def _explain(args) -> int:
     exp = explain(args.model, images, method=spec.name, target=_target(args.target), output=args.output,
                   batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
                   pixel_range=None if args.pixel_range is None else tuple(args.pixel_range),
-                  progress=not args.no_progress, **options)
+                  progress=not args.no_progress, precision=args.precision, **options)
     written = exp.save(args.out)
     targets = np.atleast_1d(exp.targets)
     for i, (path, img) in enumerate(zip(written, images)):
