@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..batching import spans
-from .cam import CAM, channel_rows, input_spec
+from ..models.layers import input_spec
+from .cam import CAM, channel_rows
 
 
 class AblationCAM(CAM):

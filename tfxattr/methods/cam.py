@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from ..batching import spans
 from ..checks import boolean
-from ..models.layers import keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..models.layers import input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from .base import Method
 
 
@@ -71,11 +71,6 @@ def cam_map(activations, weights, size, relu: bool = True):
     if relu:
         m = tf.nn.relu(m)
     return tf.image.resize(tf.cast(m, tf.float32), size, method="bilinear")
-
-
-def input_spec(model):
-    """The TensorSpec of ``model``'s input with a free batch size."""
-    return tf.TensorSpec([None] + list(model.inputs[0].shape[1:]), tf.float32)
 
 
 def channel_rows(n_images: int, channels) -> np.ndarray:

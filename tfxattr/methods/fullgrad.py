@@ -28,9 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..batching import spans
-from ..models.layers import layer_chain, layer_graph
+from ..models.layers import input_spec, layer_chain, layer_graph
 from .base import Method
-from .cam import input_spec
 
 # the authors' post-processing guard: x / (max + eps) after subtracting the min
 NORMALISE_EPS = 1e-6

@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..batching import spans
-from .cam import CAM, cam_map, input_spec
+from ..models.layers import input_spec
+from .cam import CAM, cam_map
 
 
 class GradCAM(CAM):

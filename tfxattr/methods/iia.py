@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from ..batching import count, per_image, spans
 from ..checks import one_of, positive_int
-from ..models.layers import INPUT, keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..models.layers import INPUT, input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..progress import progress_bar
 from .base import Method
 
@@ -126,7 +126,7 @@ class _Run:
         """The sub-model producing representation ``level`` (from pixels for level 0)."""
         i = level - 1 if self.has_input else level
         return self.chain.function(f"stage{i}", lambda: tf.function(
-            functools.partial(self.chain.stage, i), input_signature=[_spec(self.chain.stages[i])]))
+            functools.partial(self.chain.stage, i), input_signature=[input_spec(self.chain.stages[i])]))
 
     def _reference(self, level, u, img):
         if self.reps[level] == INPUT:
@@ -185,10 +185,6 @@ class _Run:
         return full * head_chunks(0, b) + (head_chunks(0, rem) if rem else 0)
 
 
-def _spec(model):
-    return tf.TensorSpec([None] + list(model.inputs[0].shape[1:]), tf.float32)
-
-
 def _integrand_fn(chain, integrand):
     """``mean_c((u - r) * q)`` with ``q = v * df/dv`` (Sec. 3.4) or ``df/dv``, at the last stage's input."""
     head = chain.stages[-1]
@@ -201,6 +197,6 @@ def _integrand_fn(chain, integrand):
             g = tape.gradient(f, v)
             q = v * g if integrand == "activation_gradient" else g
             return tf.reduce_mean(tf.cast(factor, tf.float64) * tf.cast(q, tf.float64), axis=-1)
-        spec = _spec(head)
+        spec = input_spec(head)
         return tf.function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32)])
     return chain.function(f"iia_{integrand}", build)

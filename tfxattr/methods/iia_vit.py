@@ -41,11 +41,11 @@ import tensorflow as tf
 from ..batching import per_image, spans
 from ..checks import one_of, positive_int
 from ..models.attention import BLOCK_NAMES, transformer_chain
-from ..models.layers import INPUT
+from ..models.layers import INPUT, input_spec
 from ..progress import progress_bar
 from .base import Method
 from .iia import RULES
-from .rollout import gradient_weighted, image_spec, rollout, token_maps_to_images
+from .rollout import gradient_weighted, rollout, token_maps_to_images
 
 INTEGRATE = ("rollout", "matrices")
 
@@ -126,6 +126,6 @@ class IIAViT(Method):
             _, used, gradients = chain.explained_and_gradients(x, targets, replace)
             weighted = [gradient_weighted(a, g) for a, g in zip(used, gradients)]
             return tf.stack(weighted, axis=1) if matrices else rollout(weighted, chain.prefix)
-        spec = image_spec(chain)
+        spec = input_spec(chain.stem)
         return tf.function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32),
                                                 tf.TensorSpec([None, int(with_input) + len(blocks)], tf.float32)])

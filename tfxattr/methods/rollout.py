@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ..batching import spans
 from ..models.attention import transformer_chain
+from ..models.layers import input_spec
 from ..progress import progress_bar
 from .base import Method
 
@@ -70,7 +71,7 @@ class AttentionMethod(Method):
         chain = transformer_chain(evaluator, self.name)
         fn = chain.function(f"{self.name}{sorted(self.options.items())}", lambda: tf.function(
             lambda x, t: self.token_map(chain, x, t),
-            input_signature=[image_spec(chain), tf.TensorSpec([None], tf.int32)]))
+            input_signature=[input_spec(chain.stem), tf.TensorSpec([None], tf.int32)]))
         targets = np.asarray(targets, np.int32)
         parts = []
         with progress_bar(-(-len(images) // evaluator.batch_size), self.name, progress) as bar:
@@ -83,7 +84,3 @@ class AttentionMethod(Method):
 def token_maps_to_images(chain, maps, size) -> np.ndarray:
     """(N, gh*gw) patch-token values -> float32 (N, H, W, 1) at the input size."""
     return chain.to_image(tf.constant(maps, tf.float32), size).numpy().astype(np.float32)
-
-
-def image_spec(chain):
-    return tf.TensorSpec([None] + list(chain.stem.inputs[0].shape[1:]), tf.float32)

@@ -511,3 +511,8 @@ def layer_chain(evaluator, names: Sequence[str], method: str) -> LayerChain:
     if key not in per_model:
         per_model[key] = LayerChain(model, names, evaluator.preprocess, evaluator.objective)
     return per_model[key].with_strategy(getattr(evaluator, "strategy", None))
+
+
+def input_spec(model) -> tf.TensorSpec:
+    """The float32 TensorSpec of ``model``'s (one) input with a free batch size: a traced stage's signature."""
+    return tf.TensorSpec([None] + list(model.inputs[0].shape[1:]), tf.float32)
