@@ -7,6 +7,12 @@ that must share a key within one call (a PAIR ``call_model_function`` takes one 
 :func:`per_image` folds per-row results back into one result per image. Inside a ``tf.function``
 (serving, the learned explainer's soft AUCs), :func:`chunk_loop` and :func:`chunk_map` cut rows the same way
 with ``tf.while_loop``.
+
+Every method's computation is written once, as TensorFlow code over chunks of rows: run eagerly
+(``explain()``, ``compute()``, ``tfxattr eval``) :func:`chunk_loop`, :func:`chunk_map` and
+:func:`step_loop` are Python loops (a progress bar, ``strategy=`` splitting inside the evaluator),
+and traced inside a ``tf.function`` (an exported SavedModel, ``explainer_model``) the same calls
+build ``tf.while_loop``\ s. One body, two drivers: the doors cannot drift apart.
 """
 from __future__ import annotations
 
@@ -66,14 +72,24 @@ def per_image(image_ids, rows: np.ndarray, n_images: int, reduce=np.add, out=Non
     return out
 
 
-# -- in graph (tf.while_loop): the same chunks inside a tf.function (serving, the learned explainer's AUCs) --
+# -- chunk loops: a Python loop when eager, a tf.while_loop when traced -----------------------------
 # chunks run one after another: a second chunk in flight would double the memory bound
 SEQUENTIAL = 1
 
 
-def chunk_loop(n_rows, batch_size: int, body, state):
-    """Run ``body(start, stop, *state) -> state`` over ``[0, n_rows)`` in chunks of ``batch_size`` rows."""
+def chunk_loop(n_rows, batch_size: int, body, state, bar=None):
+    """Run ``body(start, stop, *state) -> state`` over ``[0, n_rows)`` in chunks of ``batch_size`` rows.
+
+    Eager: a Python loop (``bar.update(1)`` after each chunk when a progress ``bar`` is given); inside
+    a ``tf.function``: one ``tf.while_loop`` with ``parallel_iterations=1``. Returns the final state."""
     state = tuple(state)
+    if tf.executing_eagerly():
+        n = int(n_rows)
+        for span in spans(n, int(batch_size)):
+            state = tuple(body(span.start, span.stop, *state))
+            if bar is not None:
+                bar.update(1)
+        return state
     invariants = (tf.TensorShape([]),) + relaxed(state)
 
     def step(start, *s):
@@ -85,22 +101,53 @@ def chunk_loop(n_rows, batch_size: int, body, state):
     return out[1:]
 
 
+def step_loop(steps: int, body, state, bar=None):
+    """``state = body(k, *state)`` for ``k = 0 .. steps - 1`` (an adaptive path's lockstep walk).
+
+    Eager: a Python loop with ``k`` a Python int; traced: a ``tf.while_loop`` with ``k`` an int32 tensor."""
+    state = tuple(state)
+    if tf.executing_eagerly():
+        for k in range(int(steps)):
+            state = tuple(body(k, *state))
+            if bar is not None:
+                bar.update(1)
+        return state
+    out = tf.while_loop(lambda k, *s: k < steps, lambda k, *s: (k + 1,) + tuple(body(k, *s)),
+                        (tf.constant(0),) + state, shape_invariants=(tf.TensorShape([]),) + relaxed(state),
+                        parallel_iterations=SEQUENTIAL)
+    return out[1:]
+
+
 def relaxed(structure):
     """Shape invariants for loop variables whose sizes change between iterations (rank kept)."""
     return tf.nest.map_structure(
         lambda t: tf.TensorShape(None if t.shape.rank is None else [None] * t.shape.rank), structure)
 
 
-def chunk_map(fn, dtypes, n_rows, batch_size: int, *tensors):
+def chunk_map(fn, dtypes, n_rows, batch_size: int, *tensors, bar=None):
     """``fn(*[t[start:stop] for t in tensors])`` for every chunk, concatenated along rows.
 
-    ``fn`` returns a tuple of tensors of ``dtypes``; the concatenated tuple is returned."""
+    ``fn`` returns a tuple of tensors of ``dtypes``; the concatenated tuple is returned (eager: a
+    Python loop; traced: a ``tf.while_loop`` writing TensorArrays)."""
+    if tf.executing_eagerly():
+        parts = [fn(*[t[span] for t in tensors]) for span in _tracked(spans(int(n_rows), int(batch_size)), bar)]
+        if not parts:
+            return tuple(tf.zeros([0], d) for d in dtypes)
+        return tuple(tf.concat(list(p), 0) for p in zip(*parts))
+
     def body(start, stop, *arrays):
         out = fn(*[t[start:stop] for t in tensors])
         return tuple(a.write(a.size(), o) for a, o in zip(arrays, out))
 
     arrays = [tf.TensorArray(d, size=0, dynamic_size=True, infer_shape=False) for d in dtypes]
     return tuple(a.concat() for a in _ta_loop(n_rows, batch_size, body, arrays))
+
+
+def _tracked(items, bar):
+    for item in items:
+        yield item
+        if bar is not None:
+            bar.update(1)
 
 
 def _ta_loop(n_rows, batch_size, body, arrays):

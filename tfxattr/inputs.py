@@ -6,6 +6,7 @@ import os
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 from .blur import gaussian_blur
 from .checks import did_you_mean
@@ -218,28 +219,44 @@ def resolve_targets(target, n: int, num_classes: int, predict=None, class_names=
     return arr.astype(np.int32)
 
 
-def resolve_baseline(baseline, images: np.ndarray, pixel_range, blur_sigma: float = 20.0) -> np.ndarray:
-    """``"black"`` / ``"white"`` (the pixel range's ends), ``"blur"``, a number, or an array -> (N,H,W,C)."""
+def resolve_baseline(baseline, images, pixel_range, blur_sigma: float = 20.0):
+    """``"black"`` / ``"white"`` (the pixel range's ends), ``"blur"``, a number, or an array -> (N,H,W,C).
+
+    One implementation for every door: eager (numpy ``images``) it returns a numpy array; traced inside
+    a ``tf.function`` (an exported method) it returns a tensor, and a per-image (N,H,W,C) array is
+    refused there (a served model takes any number of images)."""
     lo, hi = pixel_range
+    eager = tf.executing_eagerly()
+    x = tf.convert_to_tensor(images, tf.float32)
     if baseline is None or isinstance(baseline, str):
         name = "black" if baseline is None else baseline.lower()
         if name in ("black", "zero", "zeros"):
-            return np.full_like(images, lo)
-        if name == "white":
-            return np.full_like(images, hi)
-        if name == "blur":
-            return gaussian_blur(images, blur_sigma).numpy()
-        raise ValueError(f"baseline must be 'black', 'white', 'blur', a number or an array, got {baseline!r}")
+            out = tf.fill(tf.shape(x), tf.constant(lo, tf.float32))
+        elif name == "white":
+            out = tf.fill(tf.shape(x), tf.constant(hi, tf.float32))
+        elif name == "blur":
+            out = gaussian_blur(x, blur_sigma)
+        else:
+            raise ValueError(f"baseline must be 'black', 'white', 'blur', a number or an array, got {baseline!r}")
+        return out.numpy() if eager else out
     arr = np.asarray(baseline.numpy() if hasattr(baseline, "numpy") else baseline, dtype=np.float32)
-    if arr.ndim == 0:
-        out = np.full_like(images, float(arr))
-    elif arr.shape == images.shape[1:]:
-        out = np.broadcast_to(arr, images.shape).copy()
-    elif arr.shape == images.shape:
-        out = arr.copy()
-    else:
-        raise ValueError(f"baseline shape {arr.shape} does not match the images: expected {images.shape[1:]} "
-                         f"or {images.shape}")
-    if not np.all(np.isfinite(out)):
+    if not np.all(np.isfinite(arr)):
         raise ValueError("baseline contains non-finite values")
-    return out
+    shape = tuple(x.shape)
+    if arr.ndim == 0:
+        out = tf.fill(tf.shape(x), tf.constant(float(arr), tf.float32))
+    elif arr.shape == shape[1:]:
+        out = tf.zeros_like(x) + tf.constant(arr)
+    elif eager and arr.shape == shape:
+        out = tf.constant(arr)
+    elif not eager and arr.ndim == 4:
+        raise NotExportable(f"a baseline of shape {arr.shape} holds one image per input; a served model takes "
+                            "any number of images, so give one (H, W, C) baseline or a name")
+    else:
+        raise ValueError(f"baseline shape {arr.shape} does not match the images: expected {shape[1:]} "
+                         f"or {shape}")
+    return out.numpy() if eager else out
+
+
+class NotExportable(ValueError):
+    """A method (or an option of it) that has no graph form: raised at export time, naming the method and why."""

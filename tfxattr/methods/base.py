@@ -29,6 +29,9 @@ class Method:
     summary = ""
     defaults: Dict[str, object] = {}
     aggregators: Sequence[str] = ()
+    # "" when the method has a graph form: its ``attribute`` is TensorFlow code that explain() runs chunk
+    # by chunk and export traces whole; otherwise why not (shown by ``tfxattr methods`` and at export)
+    not_exportable = ""
     class_specific = True  # False: the map does not depend on the explained class (attention rollout)
     architecture = None  # "vit": needs a keras-hub Vision Transformer (tfxattr.models.attention)
 
@@ -57,8 +60,15 @@ class Method:
         """float32 (N,H,W,C) (or (N,H,W,1)) attributions of float32 pixel ``images`` for int ``targets``.
 
         ``evaluator``: a :class:`~tfxattr.models.contracts.GradientEvaluator` (layer methods need a
-        :class:`~tfxattr.models.contracts.KerasEvaluator`)."""
+        :class:`~tfxattr.models.contracts.KerasEvaluator`). Written once for every door: called eagerly
+        (numpy in, numpy out; loops are :mod:`tfxattr.batching`'s Python loops with a progress bar) and
+        traced inside a ``tf.function`` by export (tensors in and out; the same calls build
+        ``tf.while_loop``\ s). A method without a graph form sets :attr:`not_exportable`."""
         raise NotImplementedError
+
+    def export_refusal(self) -> str:
+        """Why this method, with these options, cannot be traced into a SavedModel ("" when it can)."""
+        return self.not_exportable
 
     def baselines(self, evaluator, images):
         return resolve_baseline(self.options.get("baseline"), images, evaluator.pixel_range,

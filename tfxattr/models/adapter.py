@@ -182,6 +182,9 @@ class ModelAdapter:
         """``(f_c(x) (N,), df_c/dx (N,H,W,C))`` as tf.Tensors, chunked by ``batch_size``."""
         x = tf.convert_to_tensor(x, tf.float32)
         targets = tf.convert_to_tensor(targets, tf.int32)
+        if not tf.executing_eagerly():  # traced by a method's graph (export): the caller's chunk is the batch
+            self._check_traceable()
+            return self._values_and_gradients(x, targets)
         b = batch_size or self.batch_size
         if len(x) <= b:
             return self.run(self._vg_fn, x, targets)
@@ -190,8 +193,17 @@ class ModelAdapter:
 
     def values(self, x, targets, batch_size: Optional[int] = None) -> tf.Tensor:
         """``f_c(x)`` only (one forward pass, no gradient)."""
+        if not tf.executing_eagerly():  # traced by a method's graph (export): the caller's chunk is the batch
+            self._check_traceable()
+            return self.objective.explained(self._raw(tf.convert_to_tensor(x, tf.float32)),
+                                            tf.convert_to_tensor(targets, tf.int32))
         s = self.scores(x, batch_size)
         return tf.gather(tf.convert_to_tensor(s), tf.convert_to_tensor(targets, tf.int32), axis=1, batch_dims=1)
+
+    def _check_traceable(self):
+        if self.strategy is not None:
+            raise ValueError(f"{self.name}: a model with a strategy cannot be traced into one graph (export); "
+                             "export builds its own single-device model")
 
     def check_pixels(self, images: np.ndarray, argument: str = "images"):
         """Warn, naming ``pixel_range``, when ``images`` cannot be in the declared range's scale."""
