@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import tfxattr
-from tfxattr.aggregate import IDGI, Accumulator, MaxGradient, Riemann, get_aggregator
+from tfxattr.aggregate import IDGI, MaxGradient, Riemann, get_aggregator
 from tfxattr.paths import RULES, BlurPath, riemann_plan
 
 
@@ -41,24 +41,68 @@ def test_idgi_contribution_is_a_distribution_and_zero_safe():
     assert np.all(u[2] == 0) and np.all(np.isfinite(u))
 
 
-def test_accumulator_waits_for_end_values():
-    acc = Accumulator(IDGI(), 1, (2,), n_points=3, seg_start=[0, 1], seg_end=[1, 2])
-    acc.add_values([0], [0], [1.0])
-    acc.add_segments([0], [0], tf.constant([[1.0, 1.0]]))
-    acc.add_segments([0], [1], tf.constant([[0.0, 2.0]]))
-    with pytest.raises(RuntimeError):
-        acc.finish()
-    acc.add_values([0, 0], [1, 2], [3.0, 7.0])
-    np.testing.assert_allclose(acc.finish(), [[1.0, 5.0]])
+class SquareEvaluator:
+    """f(x) = sum(w x^2) / 2 per row, df/dx = w x: closed-form values and gradients, eager or traced."""
+    batch_size = 2
+
+    def __init__(self, w):
+        self.w = tf.constant(w, tf.float32)
+
+    def values(self, x, targets):
+        return tf.reduce_sum(self.w * x * x, axis=[1, 2, 3]) / 2.0
+
+    def values_and_gradients(self, x, targets):
+        return self.values(x, targets), self.w * x
+
+
+@pytest.mark.parametrize("rule", ["left", "right", "midpoint", "saliency"])
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_engine_settles_idgi_segments_with_their_end_values(rule, batch_size):
+    """Every segment gets ``g^2/|g|^2 (f(end) - f(start))`` whatever chunk its end value arrives in (carried
+    rows), the sum is f(x) - f(b) exactly, and the traced engine (export) gives the same numbers."""
+    from tfxattr.engine import integrate
+    from tfxattr.paths import StraightLinePath
+
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0.5, 2.0, (1, 2, 2, 1)).astype(np.float32)
+    x = rng.uniform(1, 3, (3, 2, 2, 1)).astype(np.float32)
+    b = np.zeros_like(x)
+    ev, path, t = SquareEvaluator(w), StraightLinePath(5, rule), np.zeros(3, np.int32)
+    got = integrate(ev, path, IDGI(), x, b, t, batch_size)
+    plan, want = path.plan, np.zeros(x.shape)
+    for i in range(3):
+        pts = b[i] + plan.params[:, None, None, None] * (x[i] - b[i])
+        f = (w[0] * pts * pts).sum((1, 2, 3)) / 2
+        for s in np.flatnonzero(plan.has_ends):
+            g = w[0] * pts[plan.seg_point[s]]
+            if (g * g).sum() > 0:  # a zero gradient (at the zero baseline) contributes nothing
+                want[i] += g * g / (g * g).sum() * (f[plan.seg_end[s]] - f[plan.seg_start[s]])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if plan.params[plan.seg_point].min() > 0:  # else a first gradient at the zero baseline drops a segment
+        np.testing.assert_allclose(got.sum((1, 2, 3)), (w * x * x).sum((1, 2, 3)) / 2, rtol=1e-5)
+    traced = tf.function(lambda x, t: integrate(ev, path, IDGI(), x, tf.zeros_like(x), t, batch_size))
+    np.testing.assert_allclose(traced(tf.constant(x), tf.constant(t)).numpy(), got, rtol=1e-6, atol=1e-7)
 
 
 def test_max_and_riemann_aggregators():
-    acc = Accumulator(MaxGradient(), 2, (2,), 0)
-    acc.add_segments([0, 0, 1], [0, 1, 0], tf.constant([[1.0, -3.0], [0.5, -1.0], [2.0, 2.0]]))
-    np.testing.assert_allclose(acc.finish(), [[1.0, -1.0], [2.0, 2.0]])
-    acc = Accumulator(Riemann(), 1, (2,), 0)
-    acc.add_segments([0, 0], [0, 1], tf.constant([[1.0, 2.0], [1.0, 2.0]]), tf.constant([[0.5, 0.5], [0.5, 0.5]]))
-    np.testing.assert_allclose(acc.finish(), [[1.0, 2.0]])
+    """GGIG's maximum keeps, per feature, the largest of the gradients along the walk; the Riemann sum is
+    IG's quadrature (exact for a quadratic f with the trapezoid rule: the integrand is linear)."""
+    from tfxattr.engine import integrate
+    from tfxattr.paths import AscentPath, StraightLinePath
+
+    w = np.array([1.0, -1.0, 2.0, 0.5], np.float32).reshape(1, 2, 2, 1)
+    x = np.ones((2, 2, 2, 1), np.float32)
+    x[1] *= 2
+    ev, t = SquareEvaluator(w), np.zeros(2, np.int32)
+    path = AscentPath(starts=1, steps=3, lr=0.5)
+    got = integrate(ev, path, MaxGradient(), x, np.zeros_like(x), t, 1)
+    z, seen = x.copy(), []
+    for _ in range(3):
+        seen.append(w * z)
+        z = z + 0.5 * w * z
+    np.testing.assert_allclose(got, np.max(seen, axis=0), rtol=1e-6)
+    got = integrate(ev, StraightLinePath(3, "trapezoid"), Riemann(), x, np.zeros_like(x), t, 2)
+    np.testing.assert_allclose(got, w * x * x / 2, rtol=1e-6)
     with pytest.raises(ValueError, match="aggregator"):
         get_aggregator("mean")
 

@@ -12,12 +12,10 @@ a displacement ``delta_s`` (the path's step, in pixel space) and, at its ends, t
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Type
+from typing import Dict, List, Optional, Type
 
-import numpy as np
 import tensorflow as tf
 
-from .batching import per_image
 from .checks import did_you_mean
 
 
@@ -95,60 +93,3 @@ def get_aggregator(name) -> Aggregator:
         raise ValueError(f"aggregator must be one of {sorted(AGGREGATORS)}, got {name!r}"
                          f"{did_you_mean(name, AGGREGATORS)}")
     return AGGREGATORS[name]()
-
-
-class Accumulator:
-    """Collects segment contributions per image; holds IDGI terms until both end values are known.
-
-    ``seg_start[s]`` / ``seg_end[s]`` index the path's value points (-1: the segment has no ends and
-    is skipped by aggregators that need values). Memory: the running result plus pending terms,
-    which stay few when segments arrive in path order.
-    """
-
-    def __init__(self, aggregator: Aggregator, n_images: int, feature_shape, n_points: int,
-                 seg_start=None, seg_end=None):
-        self.aggregator = aggregator
-        fill = -np.inf if aggregator.reduce == "max" else 0.0
-        self.result = np.full((n_images,) + tuple(feature_shape), fill, np.float64)
-        self.values = np.full((n_images, n_points), np.nan, np.float64)
-        self.seg_start = None if seg_start is None else np.asarray(seg_start)
-        self.seg_end = None if seg_end is None else np.asarray(seg_end)
-        self._pending: Dict[Tuple[int, int], np.ndarray] = {}
-
-    def add_values(self, image_ids, point_ids, values):
-        self.values[np.asarray(image_ids), np.asarray(point_ids)] = np.asarray(values, np.float64)
-        if self._pending:
-            self._resolve()
-
-    def add_segments(self, image_ids, seg_ids, gradients, deltas=None):
-        agg = self.aggregator
-        contrib = agg.contribution(gradients, deltas).numpy()
-        image_ids = np.asarray(image_ids)
-        if not agg.needs_values:
-            per_image(image_ids, contrib, len(self.result), np.maximum if agg.reduce == "max" else np.add,
-                      out=self.result)
-            return
-        for k, (i, s) in enumerate(zip(image_ids, np.asarray(seg_ids))):
-            if self.seg_start[s] < 0 or self.seg_end[s] < 0:
-                continue
-            self._pending[(int(i), int(s))] = contrib[k]
-        self._resolve()
-
-    def _resolve(self):
-        done = []
-        for (i, s), u in self._pending.items():
-            f0, f1 = self.values[i, self.seg_start[s]], self.values[i, self.seg_end[s]]
-            if np.isnan(f0) or np.isnan(f1):
-                continue
-            self.result[i] += u * (f1 - f0)
-            done.append((i, s))
-        for key in done:
-            del self._pending[key]
-
-    def finish(self) -> np.ndarray:
-        if self._pending:
-            raise RuntimeError(f"{len(self._pending)} path segments never received their end values")
-        out = self.result
-        if self.aggregator.reduce == "max":
-            out = np.where(np.isfinite(out), out, 0.0)
-        return out.astype(np.float32)

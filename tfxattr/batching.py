@@ -12,7 +12,7 @@ Every method's computation is written once, as TensorFlow code over chunks of ro
 (``explain()``, ``compute()``, ``tfxattr eval``) :func:`chunk_loop`, :func:`chunk_map` and
 :func:`step_loop` are Python loops (a progress bar, ``strategy=`` splitting inside the evaluator),
 and traced inside a ``tf.function`` (an exported SavedModel, ``explainer_model``) the same calls
-build ``tf.while_loop``\ s. One body, two drivers: the doors cannot drift apart.
+build ``tf.while_loop`` loops. One body, two drivers: the doors cannot drift apart.
 """
 from __future__ import annotations
 

@@ -1,20 +1,26 @@
 """The batched path engine: every model call is one chunk of at most ``batch_size`` rows.
 
+One implementation for every door: :func:`integrate` is TensorFlow code over chunks of rows. Called
+eagerly (``explain()``, ``compute()``, ``tfxattr eval``) its loops are Python loops with a progress bar
+and the evaluator chunks and splits over a ``strategy``; traced inside a ``tf.function`` (an exported
+SavedModel, ``explainer_model``) the same calls build ``tf.while_loop`` loops (:mod:`tfxattr.batching`).
+
 A path declares which of two modes it needs (``path.adaptive``; protocols in
 :mod:`tfxattr.models.contracts`):
 
 * **fixed** (``adaptive = False``, a :class:`~tfxattr.models.contracts.Path`): rows are (image, point)
-  pairs of the path's plan, each chunk computable on its own. Memory is bounded by ``batch_size``
-  (plus one result per image), never by the number of steps.
+  pairs of the path's plan, image-major, each chunk computable on its own. An aggregator that needs
+  f-values (IDGI) first evaluates the points no gradient pass reaches, then every (image, segment)
+  pair; a segment whose end value arrives with a later chunk (the next segment's gradient point) is
+  carried to it. Memory is bounded by ``batch_size`` (plus one result and one value row per image),
+  never by the number of steps.
 * **adaptive** (``adaptive = True``, an :class:`~tfxattr.models.contracts.AdaptivePath`): the next points
   depend on the last gradients (Guided IG, GGIG). Rows are (image, start point) pairs; each chunk of
   ``batch_size`` rows walks all ``steps`` in lockstep: gradient at the current points -> aggregator
-  contribution (with the step's displacement or f-values, as the aggregator needs) -> advance.
-  Memory is bounded by ``batch_size``, never by the number of images.
+  contribution (with the step's displacement, or the f-values at both ends) -> advance.
 
-``evaluator`` is any :class:`~tfxattr.models.contracts.GradientEvaluator` (``values_and_gradients``,
-``values``): a :class:`~tfxattr.models.ModelAdapter`, or the PAIR ``call_model_function`` wrapper in
-:mod:`tfxattr.interop`. All chunking goes through :mod:`tfxattr.batching`.
+What the aggregator needs is read from its declaration (``needs_values``, ``needs_delta``, ``reduce``),
+never from its name. ``evaluator`` is any :class:`~tfxattr.models.contracts.GradientEvaluator`.
 """
 from __future__ import annotations
 
@@ -22,16 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 from . import batching
-from .aggregate import Accumulator, Aggregator
+from .aggregate import Aggregator
 from .progress import progress_bar
 
 
 def integrate(evaluator, path, aggregator: Aggregator, images, baselines, targets, batch_size: int,
-              progress=False, desc="path") -> np.ndarray:
-    """Aggregate gradients along ``path`` for every image; returns float32 (N,H,W,C).
-
-    Dispatches on the path's declared ``adaptive`` attribute (False: fixed plan, True: adaptive).
-    """
+              progress=False, desc="path"):
+    """Aggregate gradients along ``path`` for every image: float32 (N,H,W,C), numpy when eager, a tensor
+    when traced. Dispatches on the path's declared ``adaptive`` attribute."""
     adaptive = getattr(path, "adaptive", None)
     if adaptive is not True and adaptive is not False:
         raise TypeError(f"{type(path).__name__} must declare adaptive = False (a Path: points fixed by its plan) "
@@ -39,75 +43,169 @@ def integrate(evaluator, path, aggregator: Aggregator, images, baselines, target
     run = _integrate_adaptive if adaptive else _integrate_fixed
     images = tf.convert_to_tensor(images, tf.float32)
     baselines = tf.convert_to_tensor(baselines, tf.float32)
-    return run(evaluator, path, aggregator, images, baselines, np.asarray(targets, np.int32), int(batch_size),
-               progress, desc)
+    targets = tf.convert_to_tensor(targets, tf.int32)
+    out = run(evaluator, path, aggregator, images, baselines, targets, int(batch_size), progress, desc)
+    out = tf.cast(out, tf.float32)
+    return out.numpy() if tf.executing_eagerly() else out
+
+
+def rows(x):
+    """The number of rows of ``x``: a Python int eagerly, a scalar tensor when traced."""
+    return int(x.shape[0]) if tf.executing_eagerly() else tf.shape(x)[0]
+
+
+def _column(values):
+    return tf.reshape(tf.cast(values, tf.float64), [-1, 1, 1, 1])
+
+
+def fixed_rows(plan, aggregator):
+    """``(segments, value_points)``: the segments whose gradients the aggregator uses (all, or those with
+    both ends when it scales by f-differences) and the points evaluated for their value alone."""
+    segments = np.arange(len(plan.seg_point))
+    if not aggregator.needs_values:
+        return segments, np.zeros(0, np.int64)
+    return segments[plan.has_ends], plan.value_only_points()
+
+
+def check_carry(plan, segments: np.ndarray, value_points, batch_size: int):
+    """Raise unless every segment's end values arrive at most ``batch_size`` rows after its gradient.
+
+    In row order (one image's ``segments`` in turn) an end value comes from the value-only pass (done
+    first) or from the gradient pass of another segment; rows waiting for a value are carried, so a
+    path whose ends come later would hold an unbounded carry."""
+    value_points = set(np.asarray(value_points).tolist())
+    where = {}
+    for i, s in enumerate(segments):
+        where.setdefault(int(plan.seg_point[s]), i)
+    for i, s in enumerate(segments):
+        for p in (int(plan.seg_start[s]), int(plan.seg_end[s])):
+            if p in value_points:
+                continue
+            j = where.get(p)
+            if j is None or j - i > batch_size:
+                raise ValueError(f"this path's segment {int(s)} needs the value at point {p}, which arrives more "
+                                 f"than batch_size={batch_size} rows later (or never): give every segment end a "
+                                 "gradient point soon after it, or evaluate it as a value-only point")
 
 
 def _integrate_fixed(evaluator, path, aggregator, images, baselines, targets, batch_size, progress, desc):
-    """Fixed path: value-only points first, then every (image, segment) pair, in chunks."""
     plan = path.plan
-    n = len(images)
-    acc = Accumulator(aggregator, n, images.shape[1:], plan.n_points, plan.seg_start, plan.seg_end)
+    needs_values, needs_delta = aggregator.needs_values, aggregator.needs_delta
+    segments, value_points = fixed_rows(plan, aggregator)
+    if needs_values:
+        check_carry(plan, segments, value_points, batch_size)
+    n = rows(images)
+    n_seg, n_val = len(segments), len(value_points)
+    seg_ids = tf.constant(segments, tf.int32)
+    seg_point = tf.constant(plan.seg_point, tf.int32)
+    seg_start = tf.constant(plan.seg_start, tf.int32)
+    seg_end = tf.constant(plan.seg_end, tf.int32)
+    result = tf.zeros(tf.shape(images), tf.float64)
+    # f-values per (image, point) and whether each is known (a NaN value is a value, not a gap)
+    table = tf.zeros(tf.stack([n, plan.n_points]), tf.float64)
+    known = tf.zeros(tf.stack([n, plan.n_points]), tf.bool)
 
-    value_points = plan.value_only_points() if aggregator.needs_values else np.zeros(0, int)
-    grad_segments = np.arange(len(plan.seg_point))
-    if aggregator.needs_values:  # segments without ends add nothing to IDGI: skip their gradients
-        grad_segments = grad_segments[(plan.seg_start >= 0) & (plan.seg_end >= 0)]
-    value_rows = batching.pairs(n, value_points)
-    grad_rows = batching.pairs(n, grad_segments)
-    total = batching.count(len(value_rows), batch_size) + batching.count(len(grad_rows), batch_size)
-    with progress_bar(total, desc, progress) as bar:
-        for block in batching.chunks(value_rows, batch_size):
-            img, pid = block[:, 0], block[:, 1]
-            x, b = tf.gather(images, img), tf.gather(baselines, img)
-            acc.add_values(img, pid, evaluator.values(path.points(x, b, pid, img), targets[img]).numpy())
-            bar.update(1)
-        for block in batching.chunks(grad_rows, batch_size):
-            img, seg = block[:, 0], block[:, 1]
-            x, b = tf.gather(images, img), tf.gather(baselines, img)
-            pid = plan.seg_point[seg]
-            pts = path.points(x, b, pid, img)
-            f, g = evaluator.values_and_gradients(pts, targets[img])
-            deltas = path.deltas(x, b, seg, img, pts) if aggregator.needs_delta else None
-            if aggregator.needs_values:
-                acc.add_values(img, pid, np.asarray(f))
-            acc.add_segments(img, seg, g, deltas)
-            bar.update(1)
-    return acc.finish()
+    def record(table, known, img, pid, f):
+        where = tf.stack([img, pid], 1)
+        return (tf.tensor_scatter_nd_update(table, where, tf.cast(tf.reshape(f, [-1]), tf.float64)),
+                tf.tensor_scatter_nd_update(known, where, tf.ones_like(img, tf.bool)))
+
+    def value_body(start, stop, table, known):
+        r = tf.range(start, stop)
+        img, pid = r // n_val, tf.gather(tf.constant(value_points, tf.int32), r % n_val)
+        x, b = tf.gather(images, img), tf.gather(baselines, img)
+        f = evaluator.values(path.points(x, b, pid, img), tf.gather(targets, img))
+        return record(table, known, img, pid, f)
+
+    def settle(table, known, result, u, img, seg):
+        """Add the carried rows whose two end values are known; return the result and the others."""
+        ends = [tf.stack([img, tf.gather(p, seg)], 1) for p in (seg_start, seg_end)]
+        ok = tf.gather_nd(known, ends[0]) & tf.gather_nd(known, ends[1])
+        scale = tf.where(ok, tf.gather_nd(table, ends[1]) - tf.gather_nd(table, ends[0]), 0.0)
+        result = tf.tensor_scatter_nd_add(result, tf.boolean_mask(img, ok)[:, None],
+                                          tf.boolean_mask(u, ok) * _column(tf.boolean_mask(scale, ok)))
+        return result, tf.boolean_mask(u, ~ok), tf.boolean_mask(img, ~ok), tf.boolean_mask(seg, ~ok)
+
+    def grad_body(start, stop, table, known, result, cu, cimg, cseg):
+        r = tf.range(start, stop)
+        img, seg = r // n_seg, tf.gather(seg_ids, r % n_seg)
+        pid = tf.gather(seg_point, seg)
+        x, b = tf.gather(images, img), tf.gather(baselines, img)
+        pts = path.points(x, b, pid, img)
+        f, g = evaluator.values_and_gradients(pts, tf.gather(targets, img))
+        deltas = path.deltas(x, b, seg, img, pts) if needs_delta else None
+        u = aggregator.contribution(g, deltas)
+        if not needs_values:
+            return table, known, tf.tensor_scatter_nd_add(result, img[:, None], u), cu, cimg, cseg
+        table, known = record(table, known, img, pid, f)
+        result, cu, cimg, cseg = settle(table, known, result, tf.concat([cu, u], 0), tf.concat([cimg, img], 0),
+                                        tf.concat([cseg, seg], 0))
+        return table, known, result, cu, cimg, cseg
+
+    carry = (tf.zeros(tf.concat([[0], tf.shape(images)[1:]], 0), tf.float64), tf.zeros([0], tf.int32),
+             tf.zeros([0], tf.int32))
+    with progress_bar(_chunks(n, n_val, batch_size) + _chunks(n, n_seg, batch_size), desc, progress) as bar:
+        if n_val:
+            table, known = batching.chunk_loop(n * n_val, batch_size, value_body, (table, known), bar)
+        table, known, result, cu, _, _ = batching.chunk_loop(n * n_seg, batch_size, grad_body,
+                                                             (table, known, result) + carry, bar)
+    if needs_values:
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.shape(cu)[0], 0, message="path segments never received their end values")]):
+            result = tf.identity(result)
+    return result
+
+
+def _chunks(n, per_image: int, batch_size: int) -> int:
+    """Chunks of a row loop, for the progress bar (0 when traced: there is no bar)."""
+    return batching.count(n * per_image, batch_size) if isinstance(n, int) else 0
 
 
 def _integrate_adaptive(evaluator, path, aggregator, images, baselines, targets, batch_size, progress, desc):
-    """Adaptive path: chunks of (image, start) rows, each walking all steps in lockstep.
+    """Chunks of (image, start) rows walk all steps in lockstep. The segment of step k runs from the point of
+    step k to that of step k+1, its gradient taken at its start; with f-value aggregators its contribution
+    is settled at step k+1 (or by one value-only pass after the last step)."""
+    n, steps, starts = rows(images), int(path.steps), int(path.starts)
+    needs_values, needs_delta = aggregator.needs_values, aggregator.needs_delta
+    maximum = aggregator.reduce == "max"
+    fill = -np.inf if maximum else 0.0
+    result = tf.fill(tf.shape(images), tf.constant(fill, tf.float64))
+    per_chunk = steps + (1 if needs_values else 0)
 
-    Row (image, start r) at step k is value point ``r (steps + 1) + k``; its segment ``r steps + k``
-    runs from that point to the next, the gradient taken at its start (left point).
-    """
-    n, steps, starts = len(images), int(path.steps), int(path.starts)
-    seg = np.arange(starts * steps)
-    first = seg // steps * (steps + 1) + seg % steps
-    acc = Accumulator(aggregator, n, images.shape[1:], starts * (steps + 1), first, first + 1)
-    # the last step's advance only feeds a displacement or an end value
-    advance_last = aggregator.needs_delta or aggregator.needs_values
-    rows = batching.pairs(n, np.arange(starts))
-    calls = steps + (1 if aggregator.needs_values else 0)
-    with progress_bar(batching.count(len(rows), batch_size) * calls, desc, progress) as bar:
-        for block in batching.chunks(rows, batch_size):
-            img, start = block[:, 0], block[:, 1]
-            t = targets[img]
-            state = path.start(tf.gather(images, img), tf.gather(baselines, img), start, img)
-            for k in range(steps):
-                f, g = evaluator.values_and_gradients(path.points(state), t)
-                if aggregator.needs_values:
-                    acc.add_values(img, start * (steps + 1) + k, np.asarray(f))
-                new = path.advance(state, g, k) if advance_last or k + 1 < steps else None
-                deltas = path.deltas(state, new) if aggregator.needs_delta else None
-                acc.add_segments(img, start * steps + k, g, deltas)
-                state = new
+    def chunk_body(begin, stop, result, bar=None):
+        r = tf.range(begin, stop)
+        img, start = r // starts, r % starts
+        x, b, t = tf.gather(images, img), tf.gather(baselines, img), tf.gather(targets, img)
+        acc = tf.fill(tf.shape(x), tf.constant(fill, tf.float64))
+
+        def step(k, state, acc, f_prev, u_prev):
+            f, g = evaluator.values_and_gradients(path.points(state), t)
+            f = tf.cast(tf.reshape(f, [-1]), tf.float64)
+            new = path.advance(state, g, k)
+            u = aggregator.contribution(g, path.deltas(state, new) if needs_delta else None)
+            if needs_values:  # the previous step's segment ends here (step 0 carries a zero contribution)
+                return new, acc + u_prev * _column(f - f_prev), f, u
+            return new, tf.maximum(acc, u) if maximum else acc + u, f_prev, u_prev
+
+        init = (path.start(x, b, start, img), acc, tf.zeros(tf.shape(x)[:1], tf.float64),
+                tf.zeros(tf.shape(x), tf.float64))
+        state, acc, f_prev, u_prev = batching.step_loop(steps, step, init, bar)
+        if needs_values:
+            f_end = tf.cast(tf.reshape(evaluator.values(path.points(state), t), [-1]), tf.float64)
+            acc = acc + u_prev * _column(f_end - f_prev)
+            if bar is not None:
                 bar.update(1)
-            if aggregator.needs_values:
-                acc.add_values(img, start * (steps + 1) + steps, np.asarray(evaluator.values(path.points(state), t)))
-                bar.update(1)
-    return acc.finish()
+        update = tf.tensor_scatter_nd_max if maximum else tf.tensor_scatter_nd_add
+        return (update(result, img[:, None], acc),)
+
+    with progress_bar(_chunks(n, starts, batch_size) * per_chunk, desc, progress) as bar:
+        eager = tf.executing_eagerly()
+        (result,) = batching.chunk_loop(n * starts, batch_size,
+                                        lambda b0, b1, res: chunk_body(b0, b1, res, bar if eager else None),
+                                        (result,))
+    if maximum:
+        result = tf.where(tf.math.is_finite(result), result, tf.zeros_like(result))
+    return result
 
 
 def values_along(evaluator, path, images, baselines, targets, batch_size: int) -> np.ndarray:
@@ -115,10 +213,13 @@ def values_along(evaluator, path, images, baselines, targets, batch_size: int) -
     only, in chunks of ``batch_size`` (a coarse look along the path, e.g. IG's adaptive schedule)."""
     images = tf.convert_to_tensor(images, tf.float32)
     baselines = tf.convert_to_tensor(baselines, tf.float32)
-    targets = np.asarray(targets, np.int32)
-    out = np.zeros((len(images), path.plan.n_points), np.float64)
-    for block in batching.chunks(batching.pairs(len(images), np.arange(path.plan.n_points)), int(batch_size)):
-        img, pid = block[:, 0], block[:, 1]
+    targets = tf.convert_to_tensor(targets, tf.int32)
+    n, points = rows(images), path.plan.n_points
+
+    def body(r):
+        img, pid = r // points, r % points
         x, b = tf.gather(images, img), tf.gather(baselines, img)
-        out[img, pid] = np.asarray(evaluator.values(path.points(x, b, pid, img), targets[img]))
-    return out
+        return (tf.cast(evaluator.values(path.points(x, b, pid, img), tf.gather(targets, img)), tf.float64),)
+
+    (f,) = batching.chunk_map(body, [tf.float64], n * points, batch_size, tf.range(n * points))
+    return np.asarray(tf.reshape(f, [n, points]))

@@ -13,8 +13,8 @@ Two kinds (the protocols are in :mod:`tfxattr.models.contracts`; each path decla
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Tuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -128,15 +128,17 @@ class StraightLinePath:
 
     def points(self, x, b, point_ids, image_ids):
         if self.float64_points:
-            a = tf.constant(self.plan.params[point_ids], tf.float64)[:, None, None, None]
-            diff = tf.cast(x - b, tf.float64)
-            return tf.cast(tf.cast(b, tf.float64) + a * diff, tf.float32)
-        a = tf.constant(self.plan.params[point_ids], tf.float32)[:, None, None, None]
-        return b + a * (x - b)
+            a = _column(tf.gather(tf.constant(self.plan.params, tf.float64), point_ids))
+            return tf.cast(tf.cast(b, tf.float64) + a * tf.cast(x - b, tf.float64), tf.float32)
+        return b + _column(tf.gather(tf.constant(self.plan.params, tf.float32), point_ids)) * (x - b)
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
-        w = tf.constant(self.plan.seg_weight[seg_ids], tf.float32)[:, None, None, None]
-        return w * (x - b)
+        return _column(tf.gather(tf.constant(self.plan.seg_weight, tf.float32), seg_ids)) * (x - b)
+
+
+def _column(values):
+    """(rows,) -> (rows, 1, 1, 1), to scale images row by row."""
+    return tf.reshape(values, [-1, 1, 1, 1])
 
 
 # -- IG's adaptive schedule ------------------------------------------------------------------------
@@ -196,20 +198,20 @@ class ScheduledLinePath:
             widths = (padded[:, :-1] + padded[:, 1:]) / 2.0
         self.weights = widths
 
-    def alphas(self, point_ids, image_ids) -> np.ndarray:
-        u = self.plan.params[point_ids] * self.steps
-        j = np.minimum(np.floor(u).astype(np.int64), self.steps - 1)
-        k = self.knots[np.asarray(image_ids)]
-        rows = np.arange(len(j))
-        return k[rows, j] + (u - j) * (k[rows, j + 1] - k[rows, j])
+    def alphas(self, point_ids, image_ids):
+        """float64 (rows,): ``phi_i(u_p)`` of each row's point and image."""
+        u = tf.gather(tf.constant(self.plan.params, tf.float64), point_ids) * self.steps
+        j = tf.minimum(tf.cast(tf.floor(u), tf.int32), self.steps - 1)
+        k = tf.gather(tf.constant(self.knots, tf.float64), image_ids)
+        lo, hi = tf.gather(k, j, batch_dims=1), tf.gather(k, j + 1, batch_dims=1)
+        return lo + (u - tf.cast(j, tf.float64)) * (hi - lo)
 
     def points(self, x, b, point_ids, image_ids):
-        a = tf.constant(self.alphas(point_ids, image_ids), tf.float32)[:, None, None, None]
-        return b + a * (x - b)
+        return b + _column(tf.cast(self.alphas(point_ids, image_ids), tf.float32)) * (x - b)
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
-        w = tf.constant(self.weights[np.asarray(image_ids), seg_ids], tf.float32)[:, None, None, None]
-        return w * (x - b)
+        w = tf.gather_nd(tf.constant(self.weights, tf.float32), tf.stack([image_ids, seg_ids], 1))
+        return _column(w) * (x - b)
 
 
 # where BlurIG takes each segment's gradient: at its end nearer the input (PAIR's BlurIG) or at its
@@ -251,15 +253,16 @@ class BlurPath:
         self.plan = PathPlan(self.sigmas, grad_point, s + 1, s, np.diff(self.sigmas))
 
     def points(self, x, b, point_ids, image_ids):
-        return gaussian_blur(x, self.plan.params[point_ids])
+        return gaussian_blur(x, tf.gather(tf.constant(self.plan.params, tf.float64), point_ids))
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
-        sig = self.plan.params[self.plan.seg_point[seg_ids]]
+        sig = tf.gather(tf.constant(self.plan.params[self.plan.seg_point], tf.float64), seg_ids)
         if points is None:
             points = gaussian_blur(x, sig)
         ahead = gaussian_blur(x, sig + self.grad_step)
-        w = tf.constant(-self.plan.seg_weight[seg_ids] / self.grad_step, tf.float32)[:, None, None, None]
-        return w * (ahead - points)
+        # the float64 weight -w_s / grad_step, rounded once to float32
+        w = tf.gather(tf.constant(-self.plan.seg_weight / self.grad_step, tf.float32), seg_ids)
+        return _column(w) * (ahead - points)
 
 
 class ArrayPath:
@@ -285,13 +288,13 @@ class ArrayPath:
         self.plan = PathPlan(np.arange(steps + 1, dtype=np.float64), s, s, s + 1, np.ones(steps))
 
     def points(self, x, b, point_ids, image_ids):
-        return tf.constant(self.array[np.asarray(image_ids), point_ids])
+        return tf.gather_nd(tf.constant(self.array), tf.stack([image_ids, point_ids], 1))
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
-        image_ids = np.asarray(image_ids)
-        nxt = self.array[image_ids, self.plan.seg_end[seg_ids]]
-        cur = self.array[image_ids, self.plan.seg_point[seg_ids]]
-        return tf.constant(nxt - cur)
+        array = tf.constant(self.array)
+        ends = [tf.stack([image_ids, tf.gather(tf.constant(ids, tf.int32), seg_ids)], 1)
+                for ids in (self.plan.seg_end, self.plan.seg_point)]
+        return tf.gather_nd(array, ends[0]) - tf.gather_nd(array, ends[1])
 
 
 # -- adaptive paths --------------------------------------------------------------------------------
@@ -346,15 +349,14 @@ def guided_step(x, x_in, x_b, grad, alpha_min, alpha_max, fraction, max_iter, l1
     return x
 
 
-@dataclass(frozen=True)
-class GuidedState:
-    """Where the rows of one chunk are on the Guided IG path: ``x`` (rows, D) float64, with the
-    flattened inputs, baselines and their L1 distance (Alg. 1 works on flat float64 vectors)."""
+class GuidedState(NamedTuple):
+    """Where the rows of one chunk are on the Guided IG path: ``x`` (rows, H, W, C) float64, with the
+    inputs, baselines and their L1 distance (Alg. 1 works on flat float64 vectors: :meth:`GuidedPath.advance`
+    flattens them). A tuple of tensors, so that a traced walk carries it through a ``tf.while_loop``."""
     x: tf.Tensor
     x_in: tf.Tensor
     x_b: tf.Tensor
     l1_total: tf.Tensor
-    shape: Tuple[int, ...]
 
 
 class GuidedPath:
@@ -376,26 +378,28 @@ class GuidedPath:
         self.max_iter = ITERATION_CAP_FACTOR / self.fraction + ITERATION_CAP_MARGIN
 
     def start(self, x, b, start_ids, image_ids) -> GuidedState:
-        n = x.shape[0]
-        x_in = tf.reshape(tf.cast(x, tf.float64), (n, -1))
-        x_b = tf.reshape(tf.cast(b, tf.float64), (n, -1))
-        return GuidedState(x_b, x_in, x_b, tf.reduce_sum(tf.abs(x_in - x_b), axis=1), tuple(x.shape[1:]))
+        x_in, x_b = tf.cast(x, tf.float64), tf.cast(b, tf.float64)
+        return GuidedState(x_b, x_in, x_b, tf.reduce_sum(tf.abs(_flat(x_in) - _flat(x_b)), axis=1))
 
     def points(self, state: GuidedState) -> tf.Tensor:
-        return tf.reshape(tf.cast(state.x, tf.float32), (-1,) + state.shape)
+        return tf.cast(state.x, tf.float32)
 
-    def advance(self, state: GuidedState, gradients, step: int) -> GuidedState:
-        done = (step + 1.0) / self.steps
-        grad = tf.reshape(tf.cast(gradients, tf.float64), (state.x.shape[0], -1))
-        x = guided_step(state.x, state.x_in, state.x_b, grad,
-                        tf.constant(max(done - self.max_dist, 0.0), tf.float64),
-                        tf.constant(min(done + self.max_dist, 1.0), tf.float64),
+    def advance(self, state: GuidedState, gradients, step) -> GuidedState:
+        done = (tf.cast(step, tf.float64) + 1.0) / self.steps
+        grad = _flat(tf.cast(gradients, tf.float64))
+        x = guided_step(_flat(state.x), _flat(state.x_in), _flat(state.x_b), grad,
+                        tf.maximum(done - self.max_dist, 0.0), tf.minimum(done + self.max_dist, 1.0),
                         tf.constant(self.fraction, tf.float64), tf.constant(self.max_iter, tf.float64),
                         state.l1_total * (1.0 - done))
-        return replace(state, x=x)
+        return state._replace(x=tf.reshape(x, tf.shape(state.x)))
 
     def deltas(self, old: GuidedState, new: GuidedState) -> tf.Tensor:
-        return tf.reshape(new.x - old.x, (-1,) + old.shape)
+        return new.x - old.x
+
+
+def _flat(x):
+    """(rows, ...) -> (rows, features)."""
+    return tf.reshape(x, tf.stack([tf.shape(x)[0], -1]))
 
 
 class AscentPath:
@@ -412,8 +416,7 @@ class AscentPath:
         self.alphas = np.linspace(0.0, 1.0, self.starts) if self.starts > 1 else np.ones(1)
 
     def start(self, x, b, start_ids, image_ids) -> tf.Tensor:
-        a = tf.constant(self.alphas[start_ids], tf.float32)[:, None, None, None]
-        return b + a * (x - b)
+        return b + _column(tf.gather(tf.constant(self.alphas, tf.float32), start_ids)) * (x - b)
 
     def points(self, state) -> tf.Tensor:
         return state

@@ -63,7 +63,7 @@ class Method:
         :class:`~tfxattr.models.contracts.KerasEvaluator`). Written once for every door: called eagerly
         (numpy in, numpy out; loops are :mod:`tfxattr.batching`'s Python loops with a progress bar) and
         traced inside a ``tf.function`` by export (tensors in and out; the same calls build
-        ``tf.while_loop``\ s). A method without a graph form sets :attr:`not_exportable`."""
+        ``tf.while_loop`` loops). A method without a graph form sets :attr:`not_exportable`."""
         raise NotImplementedError
 
     def export_refusal(self) -> str:

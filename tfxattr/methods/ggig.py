@@ -18,13 +18,12 @@ preprocessing. The engine walks all (image, point) pairs in chunks of ``batch_si
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from ..aggregate import get_aggregator
-from ..batching import chunks
+from ..batching import chunk_map
 from ..checks import positive_float, positive_int
-from ..engine import integrate
+from ..engine import integrate, rows
 from ..paths import AscentPath
 from .path import PathMethod
 
@@ -54,17 +53,21 @@ class GGIG(PathMethod):
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         to_network, network = evaluator.network_view()
-        z = _mapped(to_network, images, evaluator.batch_size)
-        if z.shape != images.shape:
+        n = rows(images)
+        z = _mapped(to_network, images, n, evaluator.batch_size)
+        if tuple(z.shape[1:]) != tuple(images.shape[1:]):
             raise ValueError(f"{self.name} ascends in the network's input space, which must have the images' shape "
-                             f"{images.shape[1:]}; the preprocessing makes it {z.shape[1:]}")
+                             f"{tuple(images.shape[1:])}; the preprocessing makes it {tuple(z.shape[1:])}")
         if self.options["baseline"] == NETWORK_ZERO:
-            z_b = np.zeros_like(z)
+            z_b = tf.zeros_like(z)
         else:
-            z_b = _mapped(to_network, self.baselines(evaluator, images), evaluator.batch_size)
+            z_b = _mapped(to_network, self.baselines(evaluator, images), n, evaluator.batch_size)
         return integrate(network, self.make_path(evaluator, images), get_aggregator(self.options["aggregator"]),
                          z, z_b, targets, evaluator.batch_size, progress=progress, desc=self.name)
 
 
-def _mapped(fn, images, batch_size) -> np.ndarray:
-    return np.concatenate([np.asarray(fn(tf.constant(rows)), np.float32) for rows in chunks(images, batch_size)])
+def _mapped(fn, images, n, batch_size) -> tf.Tensor:
+    """``fn`` (pixels -> the network's input) over ``images`` in chunks of ``batch_size``."""
+    (z,) = chunk_map(lambda x: (tf.cast(fn(x), tf.float32),), [tf.float32], n, batch_size,
+                     tf.convert_to_tensor(images, tf.float32))
+    return tf.ensure_shape(z, [None] + list(images.shape[1:])) if not tf.executing_eagerly() else z

@@ -3,6 +3,7 @@ Gauss-Legendre quadrature, or an adaptive schedule of the steps."""
 from __future__ import annotations
 
 from .. import paths
+from ..aggregate import get_aggregator
 from ..checks import one_of, positive_float, positive_int
 from ..engine import values_along
 from ..paths import RULES, SCHEDULED_RULES, SCHEDULES, StraightLinePath, has_segments
@@ -35,7 +36,7 @@ class IntegratedGradients(PathMethod):
         one_of(self.options["schedule"], "schedule", SCHEDULES)
         if self.options["rule"] is not None:
             one_of(self.options["rule"], "rule", RULES)
-        if self.options["aggregator"] == "idgi" and not has_segments(self.rule):
+        if get_aggregator(self.options["aggregator"]).needs_values and not has_segments(self.rule):
             raise ValueError(f"rule={self.rule!r} weights gradients at single points, but aggregator='idgi' needs "
                              "segments with f at both ends (its weights are f-differences, not quadrature "
                              "weights): use rule='left', 'right', 'midpoint' or 'saliency'")
@@ -50,7 +51,13 @@ class IntegratedGradients(PathMethod):
         """The Riemann rule in effect: ``rule``, or the aggregator's default when it is None."""
         if self.options["rule"] is not None:
             return self.options["rule"]
-        return "left" if self.options["aggregator"] == "idgi" else "trapezoid"
+        return "left" if get_aggregator(self.options["aggregator"]).needs_values else "trapezoid"
+
+    def export_refusal(self) -> str:
+        if self.options["schedule"] == "adaptive":
+            return ("schedule='adaptive' places each image's points from a coarse pass of the model on it, "
+                    "computed in NumPy (allocate_knots)")
+        return super().export_refusal()
 
     def make_path(self, evaluator, images):
         if self.options["schedule"] == "adaptive":

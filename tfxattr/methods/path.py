@@ -46,6 +46,7 @@ class CustomPath(PathMethod):
     """Any user-given path (``path``: (S+1,H,W,C) or (N,S+1,H,W,C), baseline first, input last),
     left-point Riemann sum or IDGI."""
     name = "path"
+    not_exportable = "its points are a user-given array fixed per explain() call, not a function of the served images"
     summary = "a user-supplied path (array of points from baseline to input), Riemann sum or IDGI"
     defaults = {"aggregator": "riemann", "path": None}
 
