@@ -137,6 +137,46 @@ def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_a
     assert np.all(summed.attribution * (1 + 1e-5) + 1e-9 >= np.abs(plain.attribution))
 
 
+class HalfIDGI(Riemann):
+    """A toy aggregator that needs f-values: half of IDGI's term. It subclasses Riemann (not IDGI) and says
+    what it needs only through its declaration, so a path that tested the aggregator's name or class would
+    skip the f-values (and the segment ends) it needs."""
+    name = "half_idgi"
+    needs_values = True
+    needs_delta = False
+
+    def contribution(self, gradients, deltas=None):
+        from tfxattr.aggregate import IDGI
+
+        return 0.5 * IDGI().contribution(gradients)
+
+
+@pytest.fixture
+def value_aggregator():
+    register_aggregator(HalfIDGI)
+    yield
+    unregister_aggregator("half_idgi")
+
+
+@pytest.mark.parametrize("base, options", [("ig", {"steps": 4}), ("guided_ig", {"steps": 4}),
+                                           ("blur_ig", {"steps": 4}), ("path", {})])
+def test_an_aggregator_that_needs_values_works_on_every_path(base, options, value_aggregator, model_and_images):
+    """Every path reads the aggregator's declared needs: a toy f-value aggregator gets IDGI's rule, grid and
+    gradient side (half IDGI's map), through explain() and through the exported graph alike."""
+    model, images = model_and_images
+    if base == "path":
+        options = {"path": np.linspace(0, 1, 5, dtype=np.float32)[:, None, None, None] * images[0][None]}
+        images = images[:1]
+    half = tfxattr.explain(model, images, f"{base}+half_idgi", target=2, progress=False, **options)
+    idgi = tfxattr.explain(model, images, f"{base}+idgi", target=2, progress=False, **options)
+    np.testing.assert_allclose(half.attribution, 0.5 * idgi.attribution, rtol=1e-5, atol=1e-9)
+    if base != "path":  # a user-given array path has no graph form
+        served = tfxattr.explainer_model(model, f"{base}+half_idgi", **options)
+        targets = np.full(len(images), 2, np.int32)
+        np.testing.assert_allclose(served(images, targets)["attributions"].numpy(), half.attribution, rtol=1e-5,
+                                   atol=1e-9)
+
+
 def test_unknown_aggregator_is_named():
     with pytest.raises(ValueError, match="unknown method 'ig\\+abs'"):
         get_method("ig+abs")

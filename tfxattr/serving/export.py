@@ -17,13 +17,13 @@ import os
 
 import tensorflow as tf
 
+from ..batching import chunk_map
 from ..checks import did_you_mean, one_of, positive_int
+from ..inputs import NotExportable
 from ..methods import Method, get_method
 from ..methods.base import find_spec
 from ..models import DEFAULT_BATCH_SIZE, as_model
 from ..models.objective import OUTPUTS
-from . import graph
-from .methods import NOT_EXPORTABLE, NotExportable, graph_method
 
 SIGNATURE_PREFIX = "explain_"
 DEFAULT_SEED = 0  # SmoothGrad noise must be fixed in a served model: the same request, the same map
@@ -53,8 +53,8 @@ class Explainer(tf.Module):
         def scores_of(x):
             with tf.control_dependencies(_image_checks(x, shape)):
                 x = tf.identity(x)
-            (s,) = graph.chunk_map(lambda rows: (tf.cast(adapter.objective.scores(adapter._raw(rows)), tf.float32),),
-                                   [tf.float32], tf.shape(x)[0], batch_size, x)
+            (s,) = chunk_map(lambda rows: (tf.cast(adapter.objective.scores(adapter._raw(rows)), tf.float32),),
+                             [tf.float32], tf.shape(x)[0], batch_size, x)
             return s
 
         def scores(images):
@@ -63,10 +63,11 @@ class Explainer(tf.Module):
         self.scores = tf.function(scores, input_signature=[images])
         self.names = {}
         for key, method in methods.items():
-            attribute = graph_method(method, adapter, batch_size, seed)
+            attribute = _traced_attribute(method, adapter, seed)
             self.names[key] = method.name
+            # autograph off: the methods' loops are explicit tf.while_loop loops (tfxattr.batching)
             setattr(self, signature_name(key), tf.function(_explain_fn(attribute, scores_of, classes),
-                                                           input_signature=[images, targets]))
+                                                           input_signature=[images, targets], autograph=False))
         self.description = tf.Variable(json.dumps({
             "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
             "pixel_range": list(adapter.pixel_range), "class_names": adapter.class_names,
@@ -96,6 +97,15 @@ def _image_checks(images, shape):
     return [tf.debugging.assert_equal(tf.shape(images)[axis + 1], size,
                                       message=f"images must be float32 pixels of shape {text} for this model")
             for axis, size in enumerate(shape) if size is not None]
+
+
+def _traced_attribute(method: Method, adapter, seed: int):
+    """``(images, targets) -> attributions``: the method's own ``attribute`` (the code explain() runs),
+    traced inside the signature's ``tf.function``; its chunk loops become ``tf.while_loop`` loops."""
+    def attribute(images, targets):
+        return tf.convert_to_tensor(method.attribute(adapter, images, targets, progress=False, seed=seed),
+                                    tf.float32)
+    return attribute
 
 
 def _explain_fn(attribute, scores_of, classes: int):
@@ -147,9 +157,10 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
             continue
         spec = parse_spec(item, "methods")
         name = spec.name.lower()
-        if name in NOT_EXPORTABLE:
-            raise NotExportable(f"method {name!r} cannot be exported: {NOT_EXPORTABLE[name]}")
-        defaults = find_spec(name).defaults  # unknown names fail here, with "did you mean"
+        found = find_spec(name)  # unknown names fail here, with "did you mean"
+        if found.cls.not_exportable:
+            raise NotExportable(f"method {name!r} cannot be exported: {found.cls.not_exportable}")
+        defaults = found.defaults
         given = dict(spec.options)
         base_given = dict(given.get("base_options") or {})
         base_defaults = find_spec(given.get("base", defaults.get("base"))).defaults if "base" in defaults else {}
@@ -171,12 +182,19 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
     return out
 
 
+def not_exportable() -> dict:
+    """Registered name -> why it has no graph form, for every method that declares one."""
+    from ..methods import METHODS
+
+    return {name: spec.cls.not_exportable for name, spec in sorted(METHODS.items()) if spec.cls.not_exportable}
+
+
 def _check_methods(methods: dict):
+    """Refuse, before anything is traced, a method (or the base of a wrapper) that declares no graph form."""
     for method in methods.values():
-        base = method.base_method() if hasattr(method, "base_method") else None
-        for m in (method, base):
-            if m is not None and m.name in NOT_EXPORTABLE:
-                raise NotExportable(f"method {m.name!r} cannot be exported: {NOT_EXPORTABLE[m.name]}")
+        reason = method.export_refusal()
+        if reason:
+            raise NotExportable(f"method {method.name!r} cannot be exported: {reason}")
 
 
 def _explainer(model, methods, steps, batch_size, output, seed, model_options, options) -> Explainer:
@@ -198,7 +216,7 @@ def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFA
     ``model``: anything :func:`tfxattr.as_model` accepts (preprocessing goes inside the graph).
     ``steps``, ``options``: for every method that takes them. ``batch_size`` bounds the rows per model
     call in the graph. ``seed``: SmoothGrad's noise seed. Returns ``path``. A method without a graph
-    form raises :class:`~tfxattr.serving.methods.NotExportable` before anything is written.
+    form raises :class:`~tfxattr.inputs.NotExportable` before anything is written.
     """
     explainer = _explainer(model, methods, steps, batch_size, output, seed,
                            dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
