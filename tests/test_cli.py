@@ -46,6 +46,9 @@ def test_methods_lists_every_method():
     assert res.returncode == 0
     for name in METHODS:
         assert name in res.stdout
+    for name, spec in METHODS.items():  # a method without a graph form says why, under its line
+        if spec.cls.not_exportable:
+            assert f"(not exportable: {spec.cls.not_exportable})" in res.stdout
 
 
 def test_keras_application_without_weights_says_where_to_put_the_file(tmp_path):

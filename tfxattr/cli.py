@@ -264,8 +264,12 @@ def _number_or_name(v):
 def _run(args) -> int:
     if args.command == "methods":
         from . import list_methods
+        from .serving import not_exportable
+        refused = not_exportable()
         for name, summary in list_methods().items():
             print(f"{name:16s} {summary}")
+            if name in refused:
+                print(f"{'':16s} (not exportable: {refused[name]})")
         return 0
     if args.command == "models":
         from .models.sources import describe
