@@ -127,7 +127,8 @@ def pic_module_at(commit):
     root = os.path.dirname(HERE)
     src = subprocess.run(["git", "-C", root, "show", f"{commit}:tfxattr/metrics/pic.py"], capture_output=True,
                          text=True, check=True).stdout
-    src = src.replace("from ..", "from tfxattr.").replace("from .base import", "from tfxattr.metrics.base import")
+    src = src.replace("from ..", "from tfxattr.").replace("from .base import", "from tfxattr.metrics.base import") \
+        .replace("from .inputs import", "from tfxattr.metrics.inputs import")
     module = types.ModuleType(f"pic_{commit}")
     exec(compile(src, f"pic_{commit}.py", "exec"), module.__dict__)
     return module

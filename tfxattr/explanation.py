@@ -1,4 +1,5 @@
-"""The result of ``explain``: attributions, their channel-reduced maps, and ways to look at them."""
+"""The result of ``explain``: attributions, their channel-reduced maps (:mod:`tfxattr.reduction`), and ways to
+look at them."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ import numpy as np
 
 from . import visualize
 from .checks import positive_int
+from .reduction import check_reduction, reduce_channels
 
 
 @dataclass
@@ -19,7 +21,9 @@ class Explanation:
     ``run``: how it was run (output, batch_size, seed, model), which does not change the method.
     ``scores``: the explained value f_c of each image (a logit or a probability, per ``run["output"]``);
     ``probabilities``: the probability of each image's target class.
-    ``map``: the (N,)H,W map metrics use (``reduce`` over channels, default sum of |a|).
+    ``map``: the (N,)H,W map that metrics, ``tfxattr eval``, the figures and an exported model's ``maps``
+    all use: ``reduce`` over channels by :func:`tfxattr.reduction.reduce_channels` (default "auto": a
+    single-channel map as it is, signed; several channels: the sum of |a|).
     """
     attribution: np.ndarray
     targets: np.ndarray
@@ -29,9 +33,12 @@ class Explanation:
     images: Optional[np.ndarray] = None
     pixel_range: tuple = (0.0, 255.0)
     class_names: Optional[list] = None
-    reduce: str = "sum_abs"
+    reduce: str = "auto"
     scores: Optional[np.ndarray] = None
     probabilities: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        check_reduction(self.reduce, "reduce")
 
     @property
     def single(self) -> bool:
@@ -39,7 +46,7 @@ class Explanation:
 
     @property
     def map(self) -> np.ndarray:
-        return visualize.reduce_channels(self.attribution, self.reduce)
+        return reduce_channels(self.attribution, self.reduce)
 
     def _batched(self):
         a = self.attribution[None] if self.single else self.attribution
@@ -52,7 +59,7 @@ class Explanation:
         a, imgs, _ = self._batched()
         if imgs is None:
             raise ValueError("this Explanation holds no images to overlay")
-        heat = visualize.reduce_channels(a[index], self.reduce)
+        heat = reduce_channels(a[index], self.reduce)
         return visualize.overlay(imgs[index], heat, alpha=alpha, pixel_range=self.pixel_range)
 
     def title(self, index: int = 0) -> str:
@@ -78,9 +85,9 @@ class Explanation:
         a, imgs, _ = self._batched()
         if imgs is None:
             raise ValueError("this Explanation holds no images to plot")
-        heat = visualize.reduce_channels(a[index], self.reduce)
+        heat = reduce_channels(a[index], self.reduce)
         return visualize.explanation_figure(imgs[index], heat, self.title(index), pixel_range=self.pixel_range,
-                                            reduce=self.reduce, dpi=dpi)
+                                            reduce=self.reduce, dpi=dpi, channels=a.shape[-1])
 
     def save(self, path: str, index: Optional[int] = None, scale: Optional[int] = None) -> list:
         """Write the :meth:`plot` figure as RGB PNG(s). Several images: ``path`` gets ``_<i>`` suffixes.

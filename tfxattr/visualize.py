@@ -11,11 +11,10 @@ import textwrap
 
 import numpy as np
 
-REDUCTIONS = ("sum_abs", "abs_sum", "sum", "positive", "max_abs")
-# what each reduction puts on the colour bar
-REDUCTION_LABELS = {"sum_abs": "sum of |a| over channels", "abs_sum": "|sum of a over channels|",
-                    "sum": "sum of a over channels", "positive": "positive part of the channel sum",
-                    "max_abs": "max of |a| over channels"}
+from .reduction import NAMED_REDUCTIONS, REDUCTION_LABELS, reduce_channels, reduction_label  # noqa: F401
+
+# the channel reduction lives in one module (tfxattr.reduction); its names are re-exported here
+REDUCTIONS = NAMED_REDUCTIONS
 # perceptually uniform and still ordered from dark to bright when printed in grey
 CMAP = "inferno"
 # the heatmap's colours saturate at this percentile of the map, so a few extreme pixels do not darken the rest
@@ -33,22 +32,6 @@ TITLE_INCHES = 0.8
 TITLE_CHARS = 100
 # significant digits of the scores in a title: enough to tell 0.93 from 0.95, short enough to read
 DIGITS = 3
-
-
-def reduce_channels(attribution: np.ndarray, mode: str = "sum_abs") -> np.ndarray:
-    """(..., H, W, C) -> (..., H, W). ``sum_abs``: sum of |a| over channels (PAIR's grayscale map)."""
-    a = np.asarray(attribution, np.float32)
-    if mode == "sum_abs":
-        return np.abs(a).sum(-1)
-    if mode == "abs_sum":
-        return np.abs(a.sum(-1))
-    if mode == "sum":
-        return a.sum(-1)
-    if mode == "positive":
-        return np.clip(a.sum(-1), 0, None)
-    if mode == "max_abs":
-        return np.abs(a).max(-1)
-    raise ValueError(f"reduce must be one of {REDUCTIONS}, got {mode!r}")
 
 
 def color_range(heatmap: np.ndarray, percentile: float = PERCENTILE) -> tuple:
@@ -168,13 +151,15 @@ def new_figure(width: float, height: float, dpi: int = DPI):
     return fig
 
 
-def explanation_figure(image, heatmap, title: str = "", pixel_range=(0.0, 255.0), reduce: str = "sum_abs",
-                       percentile: float = PERCENTILE, dpi: int = DPI):
+def explanation_figure(image, heatmap, title: str = "", pixel_range=(0.0, 255.0), reduce: str = "auto",
+                       percentile: float = PERCENTILE, dpi: int = DPI, channels=None):
     """Image | heatmap | overlay panels under ``title``, with a colour bar of the map's values.
 
     The heatmap's colours span :func:`color_range` (values above it are clipped, which the bar's
     arrow shows); the overlay blends the same colours over the image. Axes are labelled "image",
-    "heatmap", "overlay" and "colorbar" (``Axes.get_label()``).
+    "heatmap", "overlay" and "colorbar" (``Axes.get_label()``). ``reduce`` and ``channels`` (the
+    attribution's channel count, when known) name the channel reduction on the bar
+    (:func:`tfxattr.reduction.reduction_label`).
     """
     heat = np.asarray(heatmap, np.float32)
     rows, cols = heat.shape
@@ -195,7 +180,7 @@ def explanation_figure(image, heatmap, title: str = "", pixel_range=(0.0, 255.0)
         ax.set_yticks([])
     bar = fig.colorbar(shown, ax=list(axes), extend="max" if float(heat.max()) > high else "neither")
     bar.ax.set_label("colorbar")
-    bar.set_label(f"attribution ({REDUCTION_LABELS.get(reduce, reduce)})")
+    bar.set_label(f"attribution ({reduction_label(reduce, channels)})")
     if title:
         fig.suptitle(title)
     return fig

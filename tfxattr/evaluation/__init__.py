@@ -18,11 +18,11 @@ from .loading import LoadedModel, check_model, load_model
 from .plots import line_plot, nice_ticks
 from .report import fmt, load_store, markdown_table, pivot_table, summarize, write_report
 from .runner import RunSummary, check_config, evaluate
-from .shards import attribution_maps, method_label
+from .shards import method_label
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, iter_records, json_safe, load_results, read_records, result_key, rounded
 
-__all__ = ["evaluate", "EvaluationConfig", "RunSummary", "TARGETS", "RESIZE", "method_label", "attribution_maps",
+__all__ = ["evaluate", "EvaluationConfig", "RunSummary", "TARGETS", "RESIZE", "method_label",
            "check_config", "Spec", "parse_spec", "Source", "Chunk", "load_data", "fit_to_input", "LoadedModel",
            "check_model", "load_model", "STORE_NAME", "ResultStore", "read_records", "iter_records", "load_results",
            "result_key", "json_safe",

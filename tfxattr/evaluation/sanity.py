@@ -30,6 +30,7 @@ from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
 from ..metrics.base import MetricResult, register_metric
 from ..models import as_model
+from ..reduction import reduce_channels
 
 INITIALIZED = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "gamma", "beta", "moving_mean",
                "moving_variance", "embeddings", "recurrent_kernel")
@@ -87,8 +88,8 @@ def ssim(a, b) -> np.ndarray:
 
 def similarity(reference, attribution) -> dict:
     """Per-image ``spearman`` (signed map), ``spearman_abs`` and ``ssim`` (abs maps) of two (N,H,W,C)."""
-    ref_abs, att_abs = np.abs(reference).sum(-1), np.abs(attribution).sum(-1)
-    return {"spearman": spearman(reference.sum(-1), attribution.sum(-1)),
+    ref_abs, att_abs = reduce_channels(reference, "sum_abs"), reduce_channels(attribution, "sum_abs")
+    return {"spearman": spearman(reduce_channels(reference, "sum"), reduce_channels(attribution, "sum")),
             "spearman_abs": spearman(ref_abs, att_abs), "ssim": ssim(ref_abs, att_abs)}
 
 

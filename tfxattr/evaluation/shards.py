@@ -13,7 +13,7 @@ from ..batching import spans
 from ..explanation import Explanation
 from ..methods import Method, get_method
 from ..metrics import METRICS
-from ..visualize import reduce_channels
+from ..reduction import reduce_channels
 from .config import EvaluationConfig
 from .datasets import Chunk, fit_to_input
 from .loading import LoadedModel
@@ -135,14 +135,6 @@ def _check_labels(chunk, loaded, adapter, target, correct_only):
                          "without correct_only for unlabelled data")
 
 
-def attribution_maps(attributions: np.ndarray, reduce: str = "auto") -> np.ndarray:
-    """(N,H,W) maps: ``reduce`` over channels; "auto" = sum of |a|, but a single-channel attribution
-    (a method's own map: Grad-CAM, IIA, XRAI) is kept signed."""
-    if reduce == "auto":
-        reduce = "sum" if attributions.shape[-1] == 1 else "sum_abs"
-    return reduce_channels(attributions, reduce)
-
-
 def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config: EvaluationConfig) -> List[dict]:
     """Attribute images ``idx`` of ``batch`` once, score the maps with every metric: the description of each
     metric not yet in ``named`` (added to it), then one record per image."""
@@ -153,7 +145,7 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config:
     if not np.all(np.isfinite(attr)):
         bad = [chunk.ids[i] for i, a in zip(idx, attr) if not np.all(np.isfinite(a))]
         raise FloatingPointError(f"{loaded.label} / {label}: non-finite attributions for images {bad}")
-    maps = attribution_maps(attr, config.reduce)
+    maps = reduce_channels(attr, config.reduce)  # the one reduction: Explanation.map's with reduce='auto'
     results, records = {}, []
     for spec in metric_specs:
         metric = METRICS[spec.name]

@@ -7,8 +7,10 @@ Calling convention (every entry of ``METRICS``; a runner can call them all the s
 
 * ``model``: anything ``tfxattr.as_model`` accepts, or a ``ModelAdapter`` (None for "localization").
 * ``images``: pixels (N,H,W,C) in the model's pixel range (or one (H,W,C) image, paths, PIL images).
-* ``maps``: attribution maps (N,H,W); (N,H,W,C) is reduced like ``Explanation.map`` (sum of |a| over
-  channels); or an ``Explanation`` (its map; its images/targets fill in ``images=None``/``targets=None``).
+* ``maps``: attribution maps (N,H,W); (N,H,W,C) or (N,H,W,1) is reduced like ``Explanation.map`` (one
+  channel reduction, :mod:`tfxattr.reduction`: a single channel kept signed, several summed as |a|); or an
+  ``Explanation``: its map, and its images, targets, pixel range and output (``metric_inputs``,
+  :mod:`tfxattr.metrics.inputs`, normalises every metric's inputs this one way).
 * ``targets``: the class each map explains: one int, one per image, or None = each image's top-1.
 * ``masks``: bool object masks (N,H,W); required by metrics registered with ``needs_masks``, checked
   but unused by the others.
@@ -28,7 +30,7 @@ It returns a :class:`MetricResult`:
   integrated, as PAIR does; IDGI's binned curves pool and bin the images' points),
   ``aggregate_curves()``, ``summary()`` (text), ``to_dict()`` (JSON-ready).
 * Constant maps (all-zero included) rank nothing: every maps metric skips them with the reason
-  ``"constant map"`` (``tfxattr.metrics.base.constant_maps``).
+  ``"constant map"`` (``tfxattr.metrics.inputs.constant_maps``).
 
 Registered metrics (scores in brackets):
 

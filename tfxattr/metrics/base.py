@@ -1,4 +1,5 @@
-"""What every metric shares: the result type, the input checks, batching helpers and the registry.
+"""What every metric shares: the result type, batching helpers and the registry (the inputs are normalised
+in :mod:`tfxattr.metrics.inputs`).
 
 See the package docstring (``tfxattr.metrics``) for the calling convention a runner relies on.
 """
@@ -13,18 +14,12 @@ import numpy as np
 
 from ..batching import chunks, spans
 from ..checks import boolean, did_you_mean, one_of, positive_int
-from ..explanation import Explanation
-from ..inputs import load_images, resolve_targets
-from ..methods import get_method
 from ..models import ModelAdapter, as_model
 from ..progress import progress_bar
-from ..visualize import reduce_channels
 
 AGGREGATIONS = ("mean", "median")
 # perturbed images are built for as many source images as fill this many model batches at once
 GROUP_BATCHES = 4
-#: the skip reason of a map with one value everywhere (all-zero included): it ranks no pixel above another
-CONSTANT_MAP = "constant map"
 
 
 @dataclass
@@ -192,124 +187,7 @@ def _plain(obj):
     return obj
 
 
-# -- inputs -------------------------------------------------------------------------------
-@dataclass
-class MetricInputs:
-    """Checked inputs: float32 pixel ``images`` (N,H,W,C), float ``maps`` (N,H,W), int32 ``targets``,
-    softmax ``probabilities`` (N,K) of the unmodified images, bool ``masks`` (N,H,W) or None;
-    ``constant``: {image index: :data:`CONSTANT_MAP`} for the maps that rank nothing (:func:`constant_maps`)."""
-    adapter: Optional[ModelAdapter]
-    images: np.ndarray
-    maps: np.ndarray
-    targets: Optional[np.ndarray]
-    probabilities: Optional[np.ndarray]
-    masks: Optional[np.ndarray]
-    constant: Dict[int, str] = field(default_factory=dict)
-
-
-def prepare(model, images, maps, targets=None, masks=None, batch_size=32, needs_model=True,
-            needs_masks=False) -> MetricInputs:
-    """Check and convert what a metric was given; run the model once on the unmodified images.
-
-    ``maps``: (N,H,W), (N,H,W,C) (reduced like ``Explanation.map``: sum of |a| over channels), one
-    image's (H,W)/(H,W,C), or an :class:`Explanation` (its ``map``; its images and targets fill in
-    ``images=None`` and ``targets=None``).
-    """
-    positive_int(batch_size, "batch_size")
-    if isinstance(maps, Explanation):
-        if images is None:
-            images = maps.images
-        if targets is None:
-            targets = maps.targets
-        maps = maps.map
-    if images is None:
-        raise ValueError("images are required (pixels, (N,H,W,C))")
-    adapter = None
-    if needs_model:
-        if model is None:
-            raise ValueError("model is required for this metric")
-        adapter = (model.with_options(batch_size=batch_size) if isinstance(model, ModelAdapter)
-                   else as_model(model, output="probability", batch_size=batch_size))
-    arr, _ = load_images(images, adapter.input_shape if adapter is not None else None)
-    if adapter is not None:
-        adapter.check_pixels(arr)
-    maps = check_maps(maps, arr.shape)
-    masks = check_masks(masks, arr.shape, required=needs_masks)
-    probs, resolved = None, None
-    if adapter is not None:
-        probs = adapter.probabilities(arr)
-        resolved = resolve_targets(targets, len(arr), adapter.num_classes, lambda: probs)
-    elif targets is not None:
-        resolved = resolve_targets(targets, len(arr), np.iinfo(np.int32).max)
-    return MetricInputs(adapter, arr, maps, resolved, probs, masks, constant_maps(maps))
-
-
-@dataclass
-class ExplanationInputs:
-    """What a metric that consumes an Explanation gets: the ``adapter`` explaining the same scalar as
-    the Explanation (its ``run["output"]``), float32 ``images`` and ``attribution`` (N,H,W,C), int32
-    ``targets``, the ``explanation`` and the ``seed`` it was made with."""
-    adapter: ModelAdapter
-    images: np.ndarray
-    attribution: np.ndarray
-    targets: np.ndarray
-    explanation: Explanation
-    seed: Optional[int]
-
-    def method(self):
-        """The Method that made the Explanation (its registered name and options)."""
-        return get_method(self.explanation.method, **self.explanation.options)
-
-
-def prepare_explanation(model, images, explanation, targets=None, batch_size=32, metric: str = "this metric"
-                        ) -> ExplanationInputs:
-    """Check what a metric registered with ``consumes="explanation"`` was given as ``maps``: an
-    :class:`Explanation` (from ``tfxattr.explain``) whose attribution keeps its channels and whose
-    method and options say how it was made. ``images``/``targets`` default to the Explanation's and
-    must match it when given."""
-    positive_int(batch_size, "batch_size")
-    if not isinstance(explanation, Explanation):
-        raise ValueError(f"{metric} needs the Explanation itself as maps (tfxattr.explain's result: the "
-                         f"attribution with its channels and the method that made it), got "
-                         f"{type(explanation).__name__}")
-    if model is None:
-        raise ValueError("model is required for this metric")
-    output = explanation.run.get("output", "logit")
-    adapter = (model.with_options(output=output, batch_size=batch_size) if isinstance(model, ModelAdapter)
-               else as_model(model, output=output, batch_size=batch_size, pixel_range=explanation.pixel_range))
-    attribution = np.asarray(explanation.attribution, np.float32)
-    attribution = attribution[None] if explanation.single else attribution
-    if images is None:
-        images = explanation.images
-    if images is None:
-        raise ValueError("images are required: the Explanation holds none")
-    arr, _ = load_images(images, adapter.input_shape)
-    adapter.check_pixels(arr)
-    if attribution.shape[:3] != arr.shape[:3] or attribution.ndim != 4:
-        raise ValueError(f"the Explanation's attribution {attribution.shape} does not match the images {arr.shape}: "
-                         f"expected (N, H, W, C) with (N, H, W) = {arr.shape[:3]}")
-    own = np.atleast_1d(explanation.targets).astype(np.int32)
-    if targets is not None:
-        given = resolve_targets(targets, len(arr), adapter.num_classes, class_names=adapter.class_names)
-        if not np.array_equal(given, own):
-            raise ValueError(f"targets {given.tolist()} differ from the classes the Explanation explains "
-                             f"{own.tolist()}")
-    if not np.all(np.isfinite(attribution)):
-        raise ValueError("the Explanation's attribution contains non-finite values (NaN or inf)")
-    return ExplanationInputs(adapter, arr, attribution, resolve_targets(own, len(arr), adapter.num_classes),
-                             explanation, explanation.run.get("seed"))
-
-
-def constant_maps(maps) -> Dict[int, str]:
-    """{i: :data:`CONSTANT_MAP`} for every map (N,H,W) with one value everywhere (all-zero included).
-
-    Such a map orders no pixel before another, so any score of it would measure the tie-breaking rule
-    (raster order), not the attribution: every maps metric skips it (issue 9, item 6).
-    """
-    flat = np.asarray(maps).reshape(len(maps), -1)
-    return {int(i): CONSTANT_MAP for i in np.flatnonzero(np.all(flat == flat[:, :1], axis=1))}
-
-
+# -- result helpers ---------------------------------------------------------------------------
 def skip_images(result: "MetricResult", reasons: Dict[int, str]) -> "MetricResult":
     """Mark images ``reasons`` ({index: reason}) as skipped by every score of ``result``: NaN scores and
     curve rows, the reason in ``skipped`` (it replaces any other reason of that image). Returns ``result``."""
@@ -327,47 +205,6 @@ def skip_images(result: "MetricResult", reasons: Dict[int, str]) -> "MetricResul
             curve.points = np.asarray(curve.points, np.float64).copy()
             curve.points[idx] = np.nan
     return result
-
-
-def check_maps(maps, image_shape) -> np.ndarray:
-    """float (N,H,W) attribution maps (float32 stays float32) for images of ``image_shape`` (N,H,W,C)."""
-    n, h, w, c = image_shape
-    if maps is None:
-        raise ValueError("maps are required: attribution maps (N,H,W) or (N,H,W,C)")
-    arr = np.asarray(maps.numpy() if hasattr(maps, "numpy") else maps)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"maps must be numeric, got dtype {arr.dtype}")
-    if arr.dtype not in (np.float32, np.float64):  # keep float32 maps as they are: PAIR's quantiles use the map's dtype
-        arr = arr.astype(np.float64)
-    if n == 1 and arr.shape in ((h, w), (h, w, c)):
-        arr = arr[None]
-    if arr.ndim == 4 and arr.shape[-1] == c and arr.shape[:3] == (n, h, w):
-        arr = reduce_channels(arr)
-    if arr.shape != (n, h, w):
-        raise ValueError(f"maps must have shape (N, H, W) = {(n, h, w)} or (N, H, W, C) = {(n, h, w, c)} "
-                         f"to match the images, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("maps contain non-finite values (NaN or inf)")
-    return arr
-
-
-def check_masks(masks, image_shape, required=False) -> Optional[np.ndarray]:
-    """bool (N,H,W) object masks, or None when not given (an error if ``required``)."""
-    n, h, w, _ = image_shape
-    if masks is None:
-        if required:
-            raise ValueError("masks are required for this metric: object masks, bool (N, H, W)")
-        return None
-    arr = np.asarray(masks.numpy() if hasattr(masks, "numpy") else masks)
-    if n == 1 and arr.shape == (h, w):
-        arr = arr[None]
-    if arr.shape != (n, h, w):
-        raise ValueError(f"masks must have shape (N, H, W) = {(n, h, w)} to match the images, got {arr.shape}")
-    if arr.dtype != bool:
-        if not np.all(np.isin(arr, (0, 1))):
-            raise ValueError("masks must be boolean (or 0/1)")
-        arr = arr.astype(bool)
-    return arr
 
 
 def check_fractions(values, name: str, ascending: bool = True) -> np.ndarray:
@@ -537,7 +374,8 @@ def compute(name: str, model, images, maps, targets=None, masks=None, batch_size
             **options) -> MetricResult:
     """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``.
 
-    ``pixel_range``: the range of ``images`` when it is not the model's own (see ``tfxattr.as_model``)."""
+    ``pixel_range``: the range of ``images`` when it is not the model's own (see ``tfxattr.as_model``); an
+    Explanation given as ``maps`` brings its own (:func:`tfxattr.metrics.inputs.metric_inputs`)."""
     metric = get_metric(name)
     if pixel_range is not None and model is not None:
         if isinstance(model, ModelAdapter):

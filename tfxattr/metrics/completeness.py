@@ -22,7 +22,8 @@ import numpy as np
 
 from ..checks import number
 from ..inputs import resolve_baseline
-from .base import MetricResult, prepare_explanation
+from .base import MetricResult
+from .inputs import metric_inputs
 
 EQUAL_OUTPUTS = "f(x) equals f(baseline): relative error undefined"
 
@@ -33,7 +34,8 @@ def completeness(model, images, maps, targets=None, masks=None, batch_size=32, *
     (lower is better); ``extras``: "attribution_sum", "delta" (= f(x) - f(x')), "f_input", "f_baseline".
     ``maps``: the Explanation. ``baseline``: None = the method's path start. ``masks`` is not used."""
     number(blur_sigma, "blur_sigma", 0.0)
-    inputs = prepare_explanation(model, images, maps, targets, batch_size, "metric 'completeness'")
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size, consumes="explanation",
+                           metric="metric 'completeness'")
     adapter, x = inputs.adapter, inputs.images
     if baseline is None:
         method = inputs.method()

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import one_of
-from .base import MetricResult, prepare, skip_images
+from .base import MetricResult, skip_images
+from .inputs import metric_inputs
 
 
 def localization(model, images, maps, targets=None, masks=None, batch_size=32, *,
@@ -30,7 +31,7 @@ def localization(model, images, maps, targets=None, masks=None, batch_size=32, *
     with the reason.
     """
     one_of(mae, "mae", ("best_threshold", "continuous"))
-    inputs = prepare(None, images, maps, targets, masks, batch_size, needs_model=False, needs_masks=True)
+    inputs = metric_inputs(None, images, maps, targets, masks, batch_size, needs_model=False, needs_masks=True)
     n = len(inputs.maps)
     scores = {k: np.full(n, np.nan) for k in ("f1", "roc_auc", "mae")}
     skipped = {k: {} for k in scores}

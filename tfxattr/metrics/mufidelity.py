@@ -21,10 +21,11 @@ Choices (the paper leaves them open, or a peer differs):
   most subsets give no drop at all and the correlation is undefined.
 * an image whose drops (or attribution sums) do not vary over the subsets has no correlation: it is
   skipped with that reason (Xplique returns 0 for it). Constant maps are skipped
-  (:data:`~tfxattr.metrics.base.CONSTANT_MAP`).
+  (:data:`~tfxattr.metrics.inputs.CONSTANT_MAP`).
 
 The map is used as given: pass a signed map (e.g. the attribution's channel sum) for the paper's signed
-attributions; an (N,H,W,C) attribution is reduced like ``Explanation.map`` (sum of |a|).
+attributions; an (N,H,W,C) attribution or an Explanation is reduced like ``Explanation.map``
+(:mod:`tfxattr.reduction`: a single channel kept signed, several summed as |a|).
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from scipy.stats import spearmanr
 from ..batching import pairs
 from ..checks import number, one_of, positive_int
 from ..inputs import resolve_baseline
-from .base import MetricResult, over_rows, prepare, skip_images
+from .base import MetricResult, over_rows, skip_images
+from .inputs import metric_inputs
 
 CORRELATIONS = ("pearson", "spearman")
 OUTPUTS = ("probability", "logit")
@@ -83,7 +85,7 @@ def mufidelity(model, images, maps, targets=None, masks=None, batch_size=32, *, 
     number(blur_sigma, "blur_sigma", 0.0)
     one_of(correlation, "correlation", CORRELATIONS)
     one_of(output, "output", OUTPUTS)
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     if grid_size is not None and positive_int(grid_size, "grid_size") > min(h, w):
         raise ValueError(f"grid_size must be at most the image size {min(h, w)}, got {grid_size}")

@@ -31,7 +31,7 @@ Where the papers leave a choice open, this module takes:
   default the targets), mean over images. Their maps are stored already scaled to [0, 1]; here the map is
   min-max scaled per image (the identity on such maps).
 
-Every metric here skips constant maps (:data:`~tfxattr.metrics.base.CONSTANT_MAP`).
+Every metric here skips constant maps (:data:`~tfxattr.metrics.inputs.CONSTANT_MAP`).
 """
 from __future__ import annotations
 
@@ -48,9 +48,9 @@ from .base import (
     gather,
     pixel_ranks,
     predict_perturbed,
-    prepare,
     skip_images,
 )
+from .inputs import metric_inputs
 
 #: Chefer et al. 2021 / LTX ``perturbation_steps``: fractions of pixels removed, plus the unperturbed image at 0.
 POS_NEG_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -82,7 +82,7 @@ def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size
                    progress) -> MetricResult:
     fractions = check_step(step)
     number(blur_sigma, "blur_sigma", 0.0)
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     counts = np.round(fractions * h * w).astype(int)
@@ -117,7 +117,7 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
     fractions = check_fractions(fractions, "fractions")
     one_of(measure, "measure", ("accuracy", "probability"))
     number(blur_sigma, "blur_sigma", 0.0)
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     labels = inputs.targets if labels is None else check_labels(labels, n)
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
@@ -153,7 +153,7 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
     / Y, pic = 100 * [O > Y]; the mean over images is the paper's number. Constant maps are skipped.
     """
     number(blur_sigma, "blur_sigma", 0.0)
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n = len(inputs.images)
     labels = inputs.targets if labels is None else check_labels(labels, n)
     flat = inputs.maps.reshape(n, -1).astype(np.float64)

@@ -57,7 +57,8 @@ import numpy as np
 
 from ..checks import known_keys, number, one_of, positive_int
 from ..progress import progress_bar
-from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, prepare, skip_images
+from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, skip_images
+from .inputs import metric_inputs
 
 #: PAIR's notebook thresholds (fractions of the most salient pixels revealed).
 PAIR_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
@@ -103,7 +104,7 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     number(random_fraction, "random_fraction", 0.0, 1.0)
     number(blur_radius, "blur_radius", 0.0)
     positive_int(num_data_points, "num_data_points")
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     adapter, n = inputs.adapter, len(inputs.images)
     lo, hi = adapter.pixel_range
     u8 = to_uint8(inputs.images, (lo, hi))

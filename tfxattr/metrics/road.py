@@ -26,7 +26,7 @@ Where this module chooses:
 * ties in the map are broken in raster order (the authors add 1e-4 Gaussian noise to the min-max
   scaled map), and the map is the one given (their code sums the attribution's channels).
 
-Constant maps are skipped (:data:`~tfxattr.metrics.base.CONSTANT_MAP`).
+Constant maps are skipped (:data:`~tfxattr.metrics.inputs.CONSTANT_MAP`).
 """
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ from .base import (
     gather,
     pixel_ranks,
     predict_perturbed,
-    prepare,
     skip_images,
 )
+from .inputs import metric_inputs
 
 #: the authors' runtime/benchmark fractions (RoadBenchmarkDemo.ipynb, experiments/cifar10/*_params.json)
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
@@ -120,7 +120,7 @@ def road(model, images, maps, targets=None, masks=None, batch_size=32, *, fracti
         raise ValueError("fractions must be < 1: with every pixel removed nothing is left to impute from")
     number(noise, "noise", 0.0)
     one_of(measure, "measure", ("probability", "accuracy"))
-    inputs = prepare(model, images, maps, targets, masks, batch_size)
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     labels = inputs.targets if labels is None else check_labels(labels, n)
     lo, hi = inputs.adapter.pixel_range

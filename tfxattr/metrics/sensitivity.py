@@ -28,7 +28,8 @@ import numpy as np
 
 from ..batching import pairs
 from ..checks import boolean, positive_float, positive_int
-from .base import MetricResult, constant_maps, over_rows, prepare_explanation, skip_images
+from .base import MetricResult, over_rows, skip_images
+from .inputs import constant_maps, metric_inputs
 
 #: Monte Carlo samples per image (Xplique's AverageStability default)
 SENSITIVITY_SAMPLES = 20
@@ -61,7 +62,8 @@ def _sensitivity(name, reduce, model, images, maps, targets, masks, batch_size, 
     boolean(relative, "relative")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    inputs = prepare_explanation(model, images, maps, targets, batch_size, f"metric {name!r}")
+    inputs = metric_inputs(model, images, maps, targets, masks, batch_size, consumes="explanation",
+                           metric=f"metric {name!r}")
     method = inputs.method()
     n = len(inputs.images)
     lo, hi = inputs.adapter.pixel_range

@@ -7,8 +7,8 @@ Signatures (loading needs TensorFlow only, not tfxattr):
   logits or probabilities (``output``);
 * ``explain_<method>`` (``"+"`` written ``"_"``, ``"++"`` written ``"_plus_plus"``: ``explain_ig_idgi``,
   ``explain_gradcam_plus_plus``): ``images`` and ``targets`` int32 (N,) (-1: the top-1 class) ->
-  ``attributions`` (N,H,W,C; (N,H,W,1) for layer methods), ``maps`` (N,H,W: the sum of |a| over
-  channels, as ``Explanation.map``), ``targets`` (the explained classes), ``scores`` (the explained value).
+  ``attributions`` (N,H,W,C; (N,H,W,1) for layer methods), ``maps`` (N,H,W: ``Explanation.map``'s
+  channel reduction, :mod:`tfxattr.reduction`), ``targets`` (the explained classes), ``scores`` (the explained value).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ..methods import Method, get_method
 from ..methods.base import find_spec
 from ..models import DEFAULT_BATCH_SIZE, as_model
 from ..models.objective import OUTPUTS
+from ..reduction import reduce_channels
 
 SIGNATURE_PREFIX = "explain_"
 DEFAULT_SEED = 0  # SmoothGrad noise must be fixed in a served model: the same request, the same map
@@ -120,7 +121,7 @@ def _explain_fn(attribute, scores_of, classes: int):
             scores = scores_of(images)
         explained = tf.where(targets < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), targets)
         attr = attribute(images, explained)
-        return {"attributions": attr, "maps": tf.reduce_sum(tf.abs(attr), axis=-1), "targets": explained,
+        return {"attributions": attr, "maps": reduce_channels(attr), "targets": explained,
                 "scores": tf.gather(scores, explained, axis=1, batch_dims=1)}
     return explain
 

@@ -34,11 +34,11 @@ from .aggatt import AGGATT_EDGES, CLIP_PERCENTILE, AggAtt, aggatt, aggatt_figure
 from .data import CONFIDENCE, GridDataset, confident_indices, make_grid_dataset
 from .dense_head import ClassifierKernel, DenseHead, dense_head, slide_head
 from .layout import CellLogits, CellsToGrid, GridToCells, cell_and_class, grid_target, tile_cells
-from .maps import AUTO_REDUCE, REDUCE, gaussian_kernel, gaussian_smooth, layer_maps, upsample
+from .maps import RAO_REDUCE, REDUCE, gaussian_kernel, gaussian_smooth, layer_maps, upsample
 from .scores import EPS, cell_masses, evaluate_localization, grid_localization, localization_scores
 from .settings import PIXEL_RANGE, SETTINGS, GridSetting, at_input_shape, build_setting, rao_layers, spatial_layers
 
-__all__ = ["AGGATT_EDGES", "AUTO_REDUCE", "CLIP_PERCENTILE", "CONFIDENCE", "EPS", "PIXEL_RANGE", "REDUCE",
+__all__ = ["AGGATT_EDGES", "CLIP_PERCENTILE", "CONFIDENCE", "EPS", "PIXEL_RANGE", "RAO_REDUCE", "REDUCE",
            "SETTINGS", "AggAtt", "CellLogits", "CellsToGrid", "ClassifierKernel", "DenseHead", "GridDataset",
            "GridSetting", "GridToCells", "aggatt", "aggatt_figure", "at_input_shape", "build_setting",
            "cell_and_class", "cell_masses", "confident_indices", "dense_head", "evaluate_localization",

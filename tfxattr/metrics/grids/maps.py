@@ -8,12 +8,15 @@ import numpy as np
 import tensorflow as tf
 
 from ...checks import one_of, positive_float, positive_int
-from ...visualize import reduce_channels
+from ...reduction import CHANNEL_REDUCTIONS, reduce_channels
 from .settings import GridSetting
 
-REDUCE = ("sum", "sum_abs", "abs_sum")
-# channel reductions of gradient-type maps (no input factor): everything else is summed with its sign
-AUTO_REDUCE = {"gradient": "sum_abs", "ggig": "abs_sum", "ggig_paper": "abs_sum"}
+#: Rao's per-method choice of channel reduction ("rao", the grids' default: RAO_REDUCE below), then the
+#: shared ones (:data:`tfxattr.reduction.CHANNEL_REDUCTIONS`)
+REDUCE = ("rao",) + CHANNEL_REDUCTIONS
+# "rao": gradient-type maps (no input factor) as Rao / their papers show them; every other map summed with its
+# sign (Rao's grid score counts positive mass: |a| would turn negative evidence into positive)
+RAO_REDUCE = {"gradient": "sum_abs", "ggig": "abs_sum", "ggig_paper": "abs_sum"}
 # the supplement gives the smoothing kernel size K but not its sigma: ours is K/4
 SIGMA_PER_KERNEL = 0.25
 # upper end of the "pixel range" of an activation that is all zeros: the range must not be empty
@@ -21,7 +24,7 @@ MIN_ACTIVATION_RANGE = 1e-6
 
 
 def layer_maps(setting: GridSetting, images, targets, method: str = "ig", layer: Optional[str] = None,
-               reduce: str = "auto", smooth_kernel: Optional[int] = None, smooth_sigma: Optional[float] = None,
+               reduce: str = "rao", smooth_kernel: Optional[int] = None, smooth_sigma: Optional[float] = None,
                batch_size: int = 32, seed=None, **options) -> np.ndarray:
     """(E, H, W) maps of ``method`` for ``targets`` on ``setting``, at grid resolution (Rao Sec. 3.1.2).
 
@@ -29,16 +32,18 @@ def layer_maps(setting: GridSetting, images, targets, method: str = "ig", layer:
     activation as its "image" (any tfxattr method; the "black" baseline is the zero activation), sums
     over channels and upsamples bilinearly (near cell borders this spreads a little of a cell's map into
     its neighbours, as in Rao's code, so DiFull scores at coarse layers are close to, not exactly, 1).
-    ``reduce``: "sum" (signed channel sum, Rao), "sum_abs" or "abs_sum"; "auto" = "sum_abs" for the plain
-    gradient (Rao, via Captum's ``abs=True``), "abs_sum" for GGIG (its paper shows |channel sum|), "sum"
-    otherwise. ``smooth_kernel``: Gaussian smoothing (S-IntGrad, S-IxG).
+    ``reduce``: a channel reduction of :func:`tfxattr.reduction.reduce_channels` ("sum": the signed channel
+    sum, Rao; "auto": the package's default, ...) or "rao" (default): "sum_abs" for the plain gradient (Rao,
+    via Captum's ``abs=True``), "abs_sum" for GGIG (its paper shows |channel sum|), "sum" otherwise (a
+    single-channel map, e.g. Grad-CAM's, is then kept signed, as "auto" does). ``smooth_kernel``: Gaussian
+    smoothing (S-IntGrad, S-IxG).
     """
     from ...explain import explain
     from ...models import as_model
 
     images = np.asarray(images, np.float32)
-    if one_of(reduce, "reduce", ("auto",) + REDUCE) == "auto":
-        reduce = AUTO_REDUCE.get(method, "sum") if not options.get("times_input", False) else "sum"
+    if one_of(reduce, "reduce", REDUCE) == "rao":
+        reduce = RAO_REDUCE.get(method, "sum") if not options.get("times_input", False) else "sum"
     features, head = setting.split(layer)
     if features is None:
         adapter = as_model(head, batch_size=batch_size, preprocess=setting.preprocess, pixel_range=setting.pixel_range)

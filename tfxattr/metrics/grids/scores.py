@@ -8,10 +8,10 @@ import numpy as np
 
 from ...checks import one_of, positive_int
 from ...explanation import Explanation
-from ...visualize import reduce_channels
+from ...reduction import CHANNEL_REDUCTIONS, reduce_channels
 from ..base import MetricResult
 from .data import GridDataset
-from .maps import REDUCE, layer_maps, upsample
+from .maps import layer_maps, upsample
 from .settings import GridSetting
 
 # "no positive mass" cut, relative to the map's total |mass| (Rao's code cuts at an absolute 1e-7)
@@ -58,13 +58,14 @@ def grid_localization(model, images, maps, targets=None, masks=None, batch_size=
     """Rao et al. grid localization score (Eq. 2) of maps explaining one cell each; score "localization".
 
     ``images``: the grid images (only their size is used: maps are upsampled bilinearly to it; None keeps
-    the maps' size). ``maps``: (N,h,w), (N,h,w,C) attributions (channels reduced by ``reduce``: "sum",
-    Rao's signed sum, "sum_abs" or "abs_sum") or an Explanation. ``cells`` (required): the cell each map explains.
+    the maps' size). ``maps``: (N,h,w), (N,h,w,C) attributions (channels reduced by ``reduce``, one of
+    :data:`tfxattr.reduction.CHANNEL_REDUCTIONS`; default "sum", Rao's signed sum) or an Explanation.
+    ``cells`` (required): the cell each map explains.
     ``model``, ``targets`` and ``masks`` are not used. Higher is better; chance is ``1/n^2``.
     """
     if cells is None:
         raise ValueError("cells is required: the grid cell (row-major, 0 = top-left) each map explains")
-    one_of(reduce, "reduce", REDUCE)
+    one_of(reduce, "reduce", CHANNEL_REDUCTIONS)
     if isinstance(maps, Explanation):
         images = maps.images if images is None else images
         maps = maps.attribution[None] if maps.single else maps.attribution
@@ -83,7 +84,7 @@ def grid_localization(model, images, maps, targets=None, masks=None, batch_size=
 
 def evaluate_localization(setting: GridSetting, dataset: GridDataset, method: str = "ig", layer: Optional[str] = None,
                           smooth_kernel: Optional[int] = None, smooth_sigma: Optional[float] = None,
-                          reduce: str = "auto", batch_size: int = 32, seed=None, keep_maps: bool = False, **options):
+                          reduce: str = "rao", batch_size: int = 32, seed=None, keep_maps: bool = False, **options):
     """Localization scores of ``method`` on every evaluated (grid, cell) of ``dataset`` in ``setting``.
 
     A MetricResult ("localization" per entry; ``extras``: inside mass, cells, chance, and the maps when
