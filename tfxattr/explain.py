@@ -5,7 +5,7 @@ import numpy as np
 
 from .checks import positive_int
 from .explanation import Explanation
-from .inputs import load_images, resolve_targets
+from .inputs import load_images, read_range, resolve_targets
 from .methods import Method, get_method
 from .methods.smooth import smooth_options
 from .models import DEFAULT_BATCH_SIZE, as_model
@@ -28,8 +28,9 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     ``pixel_range``: the range of your images; ``input_range``: the range the model reads (default: what
     the model declares: Keras applications and the demo models 0..255, a leading ``Rescaling`` or
     ``Normalization`` its own). Both known and different: images are mapped linearly onto the model's
-    range. The model's range unknown: images reach it unchanged, and ``pixel_range`` (default: the
-    conventional range the images' values lie in) only places baselines and figures. A warning names
+    range. The model's range unknown: images reach it unchanged, and ``pixel_range`` only places
+    baselines and figures. ``pixel_range`` defaults to 0..255 for files and PIL images (they are read
+    as 8-bit pixels), else to the model's range, else to the conventional range the values lie in. A warning names
     ``pixel_range`` when the images cannot be in its scale. ``class_names``: one name per class, for
     targets by name and labels (default: the model's own). ``input_shape``, ``head``, ``output_index``:
     see :func:`~tfxattr.models.as_model`. ``precision``: "float32", "bfloat16" or "float16", the dtype
@@ -44,6 +45,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
+    pixel_range = pixel_range if pixel_range is not None else read_range(images)  # files are read as 0..255
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
                        precision=precision, strategy=strategy, input_range=input_range, class_names=class_names)

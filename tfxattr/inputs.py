@@ -66,6 +66,16 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
     return _check_pixels(arr), single
 
 
+def read_range(images) -> Optional[Tuple[float, float]]:
+    """(0, 255) when :func:`load_images` reads ``images`` from files or PIL images (it brings every depth
+    to 8-bit pixels), else None: the range of arrays and tensors is the caller's to say."""
+    if isinstance(images, (str, os.PathLike)) or _is_pil(images):
+        return (0.0, PIXEL_MAX)
+    if isinstance(images, (list, tuple)) and images and all(_is_file_or_pil(i) for i in images):
+        return (0.0, PIXEL_MAX)
+    return None
+
+
 def image_range(images) -> Optional[Tuple[float, float]]:
     """The range ``images`` are in, decided from their values: the smallest of :data:`CONVENTIONAL_RANGES`
     holding every value, else (min(0, lowest), highest) (e.g. mean-subtracted tensors); None for constant

@@ -100,7 +100,7 @@ class ModelAdapter:
             self.pixel_range, self.range_source = DEFAULT_PIXEL_RANGE, "assumed"
         self.preprocess = _compose(_range_map(self.pixel_range, self.input_range), preprocess)
         self.name = name
-        self.class_names = _class_names(class_names)
+        self.class_names = class_name_list(class_names)
         self.keras_model = keras_model
         self.weights = weights
         self._keep = keep  # trackable objects (a loaded SavedModel) that must live as long as the adapter
@@ -112,7 +112,7 @@ class ModelAdapter:
             objective = objective_for(head, output, self.units)
         self.objective = objective.with_output(output)
         self.num_classes = self.objective.classes(self.units)
-        _check_class_names(self.class_names, self.num_classes, name)
+        _checkclass_name_list(self.class_names, self.num_classes, name)
         self._warn_explained_probabilities()
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
         self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
@@ -264,10 +264,10 @@ class ModelAdapter:
             warnings.warn(f"{argument}: values go up to {vmax:g}, but {declared} {self.pixel_range}; pass "
                           f"pixel_range=(0, 255) if your images are 8-bit pixels ({effect})", UserWarning, stacklevel=3)
 
-    def with_class_names(self, class_names) -> "ModelAdapter":
+    def withclass_name_list(self, class_names) -> "ModelAdapter":
         """A copy naming the classes ``class_names`` (one per class; shares the model)."""
-        names = _class_names(class_names)
-        _check_class_names(names, self.num_classes, self.name)
+        names = class_name_list(class_names)
+        _checkclass_name_list(names, self.num_classes, self.name)
         twin = copy.copy(self)
         twin.class_names = names
         return twin
@@ -357,7 +357,7 @@ def _range_map(source, target) -> Optional[Callable]:
     return lambda x: (x - a) * scale + c
 
 
-def _class_names(names) -> Optional[list]:
+def class_name_list(names) -> Optional[list]:
     """``names`` as a list of strings: a sequence, or a comma-separated string; None stays None."""
     if names is None:
         return None
@@ -372,7 +372,7 @@ def _class_names(names) -> Optional[list]:
     return names
 
 
-def _check_class_names(names, classes: int, model: str):
+def _checkclass_name_list(names, classes: int, model: str):
     if names is not None and len(names) != classes:
         raise ValueError(f"class_names has {len(names)} names but model {model!r} has {classes} classes: give one "
                          "name per class, in the order of the model's outputs")
@@ -415,7 +415,7 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     one_of(precision, "precision", PRECISIONS)
     pixel_range = None if pixel_range is None else checks.pixel_range(pixel_range)
     input_range = None if input_range is None else checks.pixel_range(input_range, "input_range")
-    class_names = _class_names(class_names)
+    class_names = class_name_list(class_names)
     key = (output, preprocess, output_index, pixel_range, input_range,
            None if class_names is None else tuple(class_names),
            None if input_shape is None else tuple(input_shape), num_classes, head, precision)
@@ -444,7 +444,7 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
             raise ValueError("preprocess, precision and input_range cannot be changed on an existing ModelAdapter; "
                              "pass the raw model")
         adapter = model.with_options(output=output, batch_size=batch_size)
-        return adapter if class_names is None else adapter.with_class_names(class_names)
+        return adapter if class_names is None else adapter.withclass_name_list(class_names)
     loaded = sources.load(model, weights)
     preprocess = preprocess or loaded.preprocess
     input_shape = input_shape or loaded.input_shape
