@@ -440,9 +440,13 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
                    output_index, head, precision="float32", input_range=None, class_names=None) -> ModelAdapter:
     if isinstance(model, ModelAdapter):
-        if preprocess is not None or precision != model.precision or input_range is not None:
-            raise ValueError("preprocess, precision and input_range cannot be changed on an existing ModelAdapter; "
-                             "pass the raw model")
+        changed = [name for name, differs in (("preprocess", preprocess is not None),
+                                              ("precision", precision != model.precision),
+                                              ("input_range", input_range not in (None, model.input_range)))
+                   if differs]
+        if changed:
+            raise ValueError(f"{' and '.join(changed)} cannot be changed on an existing ModelAdapter; pass the raw "
+                             "model")
         adapter = model.with_options(output=output, batch_size=batch_size)
         return adapter if class_names is None else adapter.withclass_name_list(class_names)
     loaded = sources.load(model, weights)
