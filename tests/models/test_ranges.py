@@ -163,3 +163,12 @@ def test_eval_takes_input_range_and_class_names(symmetric_model, tmp_path):
     assert EvaluationConfig(input_range=(-1, 1), class_names=shapes).class_names == tuple(shapes.split(","))
     loaded = load_model(f"{path}:input_range=(-1,1),class_names=({shapes})", pixel_range=(0, 255))
     assert loaded.adapter.input_range == (-1.0, 1.0) and loaded.adapter.class_names == shapes.split(",")
+
+
+def test_a_keras_model_can_carry_its_class_names_as_an_attribute():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.class_names = NAMES
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    exp = tfxattr.explain(model, images, "gradient", target="bird", progress=False)
+    np.testing.assert_array_equal(exp.targets, [2, 2])
+    assert exp.class_names == NAMES
