@@ -34,8 +34,7 @@ def _parser():
                         "(`tfxattr models` lists the sources)")
     e.add_argument("--weights", default="imagenet",
                    help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
-    e.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
-                   help="the range of the images' pixels when it is not the model's own (default: the model's)")
+    _add_model_options(e, "images")
     e.add_argument("--method", default="ig",
                    help="method spec as in `tfxattr eval`: a name (see `tfxattr methods`) with options, "
                         "e.g. ig:steps=20 or ig+idgi:steps=64,baseline=blur")
@@ -60,6 +59,45 @@ def _parser():
     return p
 
 
+def _add_model_options(parser, what):
+    """--pixel-range, --input-range and --class-names: the same model options in every command."""
+    parser.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                        help=f"how the {what}' pixels are scaled, e.g. 0 1 or -1 1 (default: the model's input range; "
+                             "for a model whose range is unknown, the scale the values lie in)")
+    parser.add_argument("--input-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                        help="the range the model reads, when the model does not declare it (Keras applications, "
+                             "'demo' and models starting with a Rescaling or Normalization layer do). Both ranges "
+                             f"known: the {what} are mapped linearly onto the model's; the model's unknown: they "
+                             "reach it unchanged")
+    parser.add_argument("--class-names", default=None, metavar="FILE_OR_LIST",
+                        help="the model's class names, one per output in order: a text file with one name per line, "
+                             "or a comma-separated list (e.g. cat,dog,bird); targets can then be given by name")
+
+
+def _model_options(args) -> dict:
+    """The model keywords of explain, eval and export from the --pixel-range/--input-range/--class-names flags."""
+    return {"pixel_range": None if args.pixel_range is None else tuple(args.pixel_range),
+            "input_range": None if args.input_range is None else tuple(args.input_range),
+            "class_names": read_class_names(args.class_names)}
+
+
+def read_class_names(text):
+    """--class-names: None, a file (one name per line; blank lines are skipped) or a comma-separated list."""
+    if text is None:
+        return None
+    if os.path.isfile(text):
+        with open(text, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+        if not names:
+            raise ValueError(f"--class-names: the file {text!r} holds no names")
+        return names
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise ValueError(f"--class-names: an empty name in {text!r} (give a file with one name per line, or a "
+                         "comma-separated list)")
+    return names
+
+
 def _add_export_parser(sub, common):
     x = sub.add_parser("export", help="write a SavedModel serving scores and explanations (runs without tfxattr)",
                        parents=[common],
@@ -76,6 +114,7 @@ def _add_export_parser(sub, common):
     x.add_argument("--weights", default="imagenet",
                    help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
     x.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad's noise (fixed in the graph)")
+    _add_model_options(x, "images")
 
 
 def _export(args) -> int:
@@ -84,7 +123,7 @@ def _export(args) -> int:
 
     names = resolve_methods(args.methods, args.steps)  # bad specs fail before the model is loaded
     path = export(args.model, args.path, methods=args.methods, steps=args.steps, batch_size=args.batch_size,
-                  output=args.output, seed=args.seed, weights=args.weights)
+                  output=args.output, seed=args.seed, weights=args.weights, **_model_options(args))
     print(f"{path}: serving_default, {', '.join(signature_name(k) for k in names)}")
     return 0
 
@@ -111,8 +150,7 @@ def _add_eval_parser(sub, common):
     v.add_argument("--models", nargs="+", default=["demo"],
                    help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
     v.add_argument("--weights", default=d.weights, help="Keras applications: imagenet, none (random!) or a path")
-    v.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
-                   help="the range of the data's pixels when it is not the models' own (e.g. 0 1 for float arrays)")
+    _add_model_options(v, "data")
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
@@ -166,8 +204,7 @@ def _eval(args) -> int:
         print(write_report(store, check_writable(args.out, "--out"), aggregation=aggregation))
         return 0
     config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
-                              pixel_range=None if args.pixel_range is None else tuple(args.pixel_range),
-                              weights=args.weights, batch_size=args.batch_size,
+                              **_model_options(args), weights=args.weights, batch_size=args.batch_size,
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
                               progress=not args.no_progress, aggregation=aggregation, runner=args.runner,
@@ -222,8 +259,7 @@ def _explain(args) -> int:
         options[key] = value
     exp = explain(args.model, images, method=spec.name, target=_target(args.target), output=args.output,
                   batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
-                  pixel_range=None if args.pixel_range is None else tuple(args.pixel_range),
-                  progress=not args.no_progress, precision=args.precision, **options)
+                  progress=not args.no_progress, precision=args.precision, **_model_options(args), **options)
     written = exp.save(args.out)
     targets = np.atleast_1d(exp.targets)
     for i, (path, img) in enumerate(zip(written, images)):

@@ -17,6 +17,7 @@ __all__ = [
     "DEMO_CLASS_NAMES",
     "DEMO_IMAGE_SIZE",
     "DEMO_LAST_CONV",
+    "DEMO_MODEL_NAMES",
     "demo_image_path",
     "demo_mask_path",
     "load_demo_model",
@@ -30,6 +31,9 @@ DEMO_CLASS_NAMES = CLASS_NAMES
 DEMO_IMAGE_SIZE = 64
 #: Name of the demo model's last convolutional (4-D feature map) layer.
 DEMO_LAST_CONV = "last_conv"
+#: The Keras names of the demo models (saved in their .keras files): a model with one of these names and
+#: one output per class of :data:`DEMO_CLASS_NAMES` is named by them.
+DEMO_MODEL_NAMES = ("tfxattr_demo_cnn", "tfxattr_demo_vit")
 
 _ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 _HINT = "it is created by running `python scripts/{}` from the repository root"
@@ -58,10 +62,18 @@ def demo_mask_path() -> str:
 
 
 def load_demo_model():
-    """Load the shipped demo classifier (``keras.Model``: [0, 255] pixels -> logits)."""
+    """Load the shipped demo classifier (``keras.Model``: [0, 255] pixels -> logits; ``model.class_names``
+    is :data:`DEMO_CLASS_NAMES`)."""
     import keras
 
-    return keras.models.load_model(demo_model_path(), compile=False)
+    return _named(keras.models.load_model(demo_model_path(), compile=False))
+
+
+def _named(model):
+    """``model`` carrying :data:`DEMO_CLASS_NAMES` as ``model.class_names`` (set past Keras' attribute
+    tracking: a plain list, not a tracked structure)."""
+    object.__setattr__(model, "class_names", list(DEMO_CLASS_NAMES))
+    return model
 
 
 def demo_vit_path() -> str:
@@ -71,7 +83,7 @@ def demo_vit_path() -> str:
 
 def load_demo_vit():
     """Load the shipped demo Vision Transformer (``keras.Model``: [0, 255] pixels -> logits over
-    :data:`DEMO_CLASS_NAMES`): ``Rescaling(1/255)``, two stride-2 convolutions, then a keras-hub
+    :data:`DEMO_CLASS_NAMES`, its ``class_names``): ``Rescaling(1/255)``, two stride-2 convolutions, then a keras-hub
     ``ViTImageClassifier`` (an 8x8 grid of tokens, one per 8x8 pixel cell, 4 blocks of 4 heads),
     trained by ``scripts/train_demo_vit.py``."""
     import warnings
@@ -81,7 +93,7 @@ def load_demo_vit():
 
     with warnings.catch_warnings():  # keras-hub's classifier overrides compile(); the file holds no compile state
         warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called")
-        return keras.models.load_model(demo_vit_path(), compile=False)
+        return _named(keras.models.load_model(demo_vit_path(), compile=False))
 
 
 def make_demo_data(n, seed=1):

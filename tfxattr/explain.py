@@ -5,7 +5,7 @@ import numpy as np
 
 from .checks import positive_int
 from .explanation import Explanation
-from .inputs import load_images, resolve_targets
+from .inputs import load_images, read_range, resolve_targets
 from .methods import Method, get_method
 from .methods.smooth import smooth_options
 from .models import DEFAULT_BATCH_SIZE, as_model
@@ -15,7 +15,8 @@ from .progress import check_progress
 def explain(model, images, method="ig", target=None, *, output: str = "logit",
             batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
             preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
-            head=None, precision: str = "float32", strategy=None, **options) -> Explanation:
+            head=None, precision: str = "float32", strategy=None, input_range=None, class_names=None,
+            **options) -> Explanation:
     """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
@@ -24,8 +25,14 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     path(s). ``method``: a registered name or a Method. ``output``: "logit" or "probability".
     ``batch_size`` bounds memory. ``smooth``: shortcut for ``method="smooth", base=method`` (True,
     samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
-    ``pixel_range``: the range of your images (default: the model's own, e.g. 0..255); a warning
-    names it when the images cannot be in that scale. ``input_shape``, ``head``, ``output_index``:
+    ``pixel_range``: the range of your images; ``input_range``: the range the model reads (default: what
+    the model declares: Keras applications and the demo models 0..255, a leading ``Rescaling`` or
+    ``Normalization`` its own). Both known and different: images are mapped linearly onto the model's
+    range. The model's range unknown: images reach it unchanged, and ``pixel_range`` only places
+    baselines and figures. ``pixel_range`` defaults to 0..255 for files and PIL images (they are read
+    as 8-bit pixels), else to the model's range, else to the conventional range the values lie in. A warning names
+    ``pixel_range`` when the images cannot be in its scale. ``class_names``: one name per class, for
+    targets by name and labels (default: the model's own). ``input_shape``, ``head``, ``output_index``:
     see :func:`~tfxattr.models.as_model`. ``precision``: "float32", "bfloat16" or "float16", the dtype
     of the model's forward and backward passes (Keras models; path points, f-values and sums stay
     float32/float64, see :mod:`tfxattr.models.precision`). ``strategy``: a ``tf.distribute.Strategy``
@@ -38,10 +45,12 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
+    pixel_range = pixel_range if pixel_range is not None else read_range(images)  # files are read as 0..255
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
-                       precision=precision, strategy=strategy)
+                       precision=precision, strategy=strategy, input_range=input_range, class_names=class_names)
     arr, single = load_images(images, adapter.input_shape)
+    adapter = adapter.for_images(arr)
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:
         raise ValueError(f"images must have {adapter.input_shape[2]} channels, got {arr.shape[-1]}")

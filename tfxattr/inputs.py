@@ -22,6 +22,8 @@ HIGH_DEPTH_MODES = {"I;16": (16, False), "I;16L": (16, False), "I;16B": (16, Fal
 TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT, TIFF_SIGNED = 258, 339, 2
 #: how many class names an error message lists before "..."
 NAMES_SHOWN = 20
+#: the scales images come in, smallest first: unit floats, symmetric floats ("tf" mode), 8-bit pixels
+CONVENTIONAL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, PIXEL_MAX))
 
 
 def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
@@ -63,6 +65,29 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
             raise ValueError(f"images must be {exp[0]}x{exp[1]} for this model, got {got[0]}x{got[1]} "
                              "(resize them, or pass file paths / PIL images, which are resized for you)")
     return _check_pixels(arr), single
+
+
+def read_range(images) -> Optional[Tuple[float, float]]:
+    """(0, 255) when :func:`load_images` reads ``images`` from files or PIL images (it brings every depth
+    to 8-bit pixels), else None: the range of arrays and tensors is the caller's to say."""
+    if isinstance(images, (str, os.PathLike)) or _is_pil(images):
+        return (0.0, PIXEL_MAX)
+    if isinstance(images, (list, tuple)) and images and all(_is_file_or_pil(i) for i in images):
+        return (0.0, PIXEL_MAX)
+    return None
+
+
+def image_range(images) -> Optional[Tuple[float, float]]:
+    """The range ``images`` are in, decided from their values: the smallest of :data:`CONVENTIONAL_RANGES`
+    holding every value, else (min(0, lowest), highest) (e.g. mean-subtracted tensors); None for constant
+    images (one value says nothing about the scale)."""
+    vmin, vmax = float(np.min(images)), float(np.max(images))
+    if vmin == vmax:
+        return None
+    for lo, hi in CONVENTIONAL_RANGES:
+        if vmin >= lo and vmax <= hi:
+            return (lo, hi)
+    return (min(0.0, vmin), vmax)
 
 
 def _check_pixels(arr):

@@ -36,13 +36,13 @@ def test_a_leading_rescaling_implies_the_range(scale, offset, implied):
     h = keras.layers.Rescaling(scale, offset=offset)(inp)
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
     adapter = tfxattr.as_model(model)
-    np.testing.assert_allclose(adapter.model_range, implied, rtol=1e-6)
-    assert adapter.pixel_range == adapter.model_range
+    np.testing.assert_allclose(adapter.input_range, implied, rtol=1e-6)
+    assert adapter.pixel_range == adapter.input_range
 
 
 def test_sources_declare_their_range():
-    assert tfxattr.as_model("demo").model_range == (0.0, 255.0)
-    assert tfxattr.as_model("mobilenetv2", weights="none").model_range == (0.0, 255.0)
+    assert tfxattr.as_model("demo").input_range == (0.0, 255.0)
+    assert tfxattr.as_model("mobilenetv2", weights="none").input_range == (0.0, 255.0)
 
 
 def test_metrics_take_pixel_range(tiny_model, tiny_images):

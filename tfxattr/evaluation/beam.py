@@ -79,7 +79,8 @@ class ScoreShards(_dofn_base()):
     def setup(self):
         c = self.config
         self.source = load_data(self.data, c.limit, c.split, c.data_dir, c.manual_dir)
-        self.loaded = [load_model(m, c.weights, c.batch_size, c.pixel_range) for m in self.models]
+        self.loaded = [load_model(m, c.weights, c.batch_size, c.pixel_range, input_range=c.input_range,
+                                  class_names=c.class_names) for m in self.models]
         self.remaps = [label_map(self.source, m.adapter.class_names, m.label) for m in self.loaded]
         self.method_objs = [(method_label(m), _method(m), _shown_name(m)) for m in self.methods]
         self.done, self.named = set(), set()

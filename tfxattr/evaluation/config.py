@@ -11,6 +11,7 @@ import numpy as np
 from .. import checks
 from ..checks import boolean, known_keys, one_of, positive_int
 from ..metrics.base import AGGREGATIONS
+from ..models.adapter import class_name_list
 from ..visualize import REDUCTIONS
 from .datasets import RESIZE
 
@@ -34,7 +35,10 @@ class EvaluationConfig:
     attributions to maps (:data:`MAP_REDUCTIONS`). ``report``: write ``report.md`` at the end;
     ``aggregation``: its per-score overrides (e.g. {"aic": "mean"}). ``log``: where messages go
     (default: stderr). ``pixel_range``: the range of the data's pixels when it is not the models' own
-    (e.g. (0, 1) for float arrays; see ``tfxattr.as_model``). ``runner``: "local" (one process) or "beam"
+    (e.g. (0, 1) for float arrays); ``input_range``: the range the models read, for models that do not
+    declare it (a model spec's ``input_range=`` option wins); ``class_names``: the models' class names
+    (one per class, or a comma-separated string; a model spec's ``class_names=`` wins). See
+    ``tfxattr.as_model`` for what the two ranges do. ``runner``: "local" (one process) or "beam"
     (an Apache Beam pipeline, shards of ``chunk_size`` images; :mod:`tfxattr.evaluation.beam`) with
     ``workers`` processes on the DirectRunner and ``beam_options`` ({name: value}, any ``PipelineOptions``:
     another runner, its project, ...). ``devices``: split each chunk across a ``MirroredStrategy`` over that
@@ -59,6 +63,8 @@ class EvaluationConfig:
     chunk_size: int = 256
     log: Optional[Callable[[str], None]] = None
     pixel_range: Optional[Tuple[float, float]] = None
+    input_range: Optional[Tuple[float, float]] = None
+    class_names: Optional[Tuple[str, ...]] = None
     runner: str = "local"
     workers: int = 1
     beam_options: Optional[Dict[str, object]] = None
@@ -90,6 +96,10 @@ class EvaluationConfig:
                 one_of(how, "aggregation values", AGGREGATIONS)
         if self.pixel_range is not None:
             object.__setattr__(self, "pixel_range", checks.pixel_range(self.pixel_range))
+        if self.input_range is not None:
+            object.__setattr__(self, "input_range", checks.pixel_range(self.input_range, "input_range"))
+        if self.class_names is not None:
+            object.__setattr__(self, "class_names", tuple(class_name_list(self.class_names)))
         one_of(self.runner, "runner", RUNNERS)
         positive_int(self.workers, "workers")
         if self.beam_options is not None:

@@ -10,7 +10,8 @@ from ..checks import known_keys
 from ..models import as_model, sources
 from .specs import Spec, parse_spec
 
-SPEC_OPTIONS = ("weights",)  # what a model spec may say after its name
+# what a model spec may say after its name, e.g. "model.keras:input_range=(-1,1),class_names=(cat,dog)"
+SPEC_OPTIONS = ("weights", "input_range", "class_names")
 
 
 @dataclass
@@ -27,17 +28,22 @@ def check_model(spec: Spec, weights="imagenet"):
     sources.check(spec.name, spec.options.get("weights", weights))
 
 
-def load_model(model, weights="imagenet", batch_size: int = 32, pixel_range=None, strategy=None) -> LoadedModel:
+def load_model(model, weights="imagenet", batch_size: int = 32, pixel_range=None, strategy=None, input_range=None,
+               class_names=None) -> LoadedModel:
     """A :class:`LoadedModel` from a spec string / Spec, or a model object (keras.Model, ModelAdapter, ...).
-    ``pixel_range``: the range of the data's pixels when it is not the model's own; ``strategy``: see
+    ``pixel_range``: the range of the data's pixels when it is not the model's own; ``input_range``: the
+    range the model reads, ``class_names``: its class names (a spec's own options win); ``strategy``: see
     :func:`~tfxattr.models.as_model`."""
     if not isinstance(model, (str, Spec, tuple)):
-        adapter = as_model(model, batch_size=batch_size, pixel_range=pixel_range, strategy=strategy)
+        adapter = as_model(model, batch_size=batch_size, pixel_range=pixel_range, strategy=strategy,
+                           input_range=input_range, class_names=class_names)
         return LoadedModel(adapter.name, adapter, adapter.random_weights, adapter.weights)
     spec = parse_spec(model, "model")
     check_model(spec, weights)
     adapter = as_model(spec.name, batch_size=batch_size, weights=spec.options.get("weights", weights),
-                       pixel_range=pixel_range, strategy=strategy)
+                       pixel_range=pixel_range, strategy=strategy,
+                       input_range=spec.options.get("input_range", input_range),
+                       class_names=spec.options.get("class_names", class_names))
     label = spec.name  # files and directories keep their path: unique in the store
     if adapter.weights is not None:  # a Keras application: its canonical name, and its weights unless ImageNet's
         label = adapter.name if adapter.weights == "imagenet" else f"{adapter.name}:weights={adapter.weights}"

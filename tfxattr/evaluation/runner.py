@@ -161,8 +161,9 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     _check_data(source, metric_specs, config)
     run_config = {"data": source.name, "target": config.target, "resize": config.resize, "reduce": config.reduce,
                   "seed": config.seed, "metrics": {s.label: json_safe(s.options) for s in metric_specs}}
-    if config.pixel_range is not None:  # only when given: stores written before it existed still resume
-        run_config["pixel_range"] = list(config.pixel_range)
+    for name in ("pixel_range", "input_range", "class_names"):  # only when given: older stores still resume
+        if getattr(config, name) is not None:
+            run_config[name] = list(getattr(config, name))
     store_path = os.path.join(out, STORE_NAME)
     summary = RunSummary(store_path, None, 0, 0)
     with ResultStore(store_path) as store:
@@ -174,7 +175,8 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
                      summary, log)
             model_items = []
         for model in model_items:
-            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy)
+            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy,
+                                config.input_range, config.class_names)
             if loaded.random_weights:
                 summary.random_weights.append(loaded.label)
                 log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))

@@ -3,6 +3,13 @@
 Every model a user can hand us (anything a model source recognises: ``tfxattr/models/sources.py``)
 becomes one :class:`ModelAdapter`. Preprocessing is composed *inside* the differentiable function,
 so images, baselines and attributions all live in the user's pixel space.
+
+Two ranges, two names. ``pixel_range``: how the user's images are scaled. ``input_range``: what the
+model reads, declared by the model (a source such as a Keras application or "demo", a leading
+``Rescaling`` or adapted ``Normalization`` layer) or by the user (``input_range=``). When both are known
+and differ, images are mapped linearly from one to the other inside the gradient. When the model's
+input range is unknown, images reach the model unchanged, whatever ``pixel_range`` says; ``pixel_range``
+then only places baselines ("black" is its low end), perturbations and figures.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import tensorflow as tf
 from .. import checks
 from ..batching import chunks, spans
 from ..checks import did_you_mean, one_of, positive_int
+from ..inputs import CONVENTIONAL_RANGES, image_range
 from . import sources
 from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
@@ -26,7 +34,11 @@ from .sources import WEIGHT_NONE
 # explain() calls do not re-trace the model and the adapters die with the model
 _CACHE_ATTR = "_tfxattr_adapters"
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_PIXEL_RANGE = (0.0, 255.0)  # 8-bit pixels: what Keras applications and most image models read
+# the images' range assumed when neither the images' range nor the model's is declared (8-bit pixels); it only
+# places baselines and figures: with the model's input range unknown, images are never remapped
+DEFAULT_PIXEL_RANGE = (0.0, 255.0)
+# where the pixel range came from (ModelAdapter.range_source)
+RANGE_SOURCES = ("pixel_range", "input_range", "images", "assumed")
 # the head probe: a few random images at the model's size (PROBE_SIZE where the size is free)
 PROBE_IMAGES = 2
 PROBE_SIZE = 32
@@ -51,8 +63,11 @@ class ModelAdapter:
     ``df_c/dx`` from the same forward pass, in chunks of ``batch_size`` through one ``tf.function``;
     the :class:`~tfxattr.models.objective.Objective` says which scalar ``f_c`` is.
     ``num_classes`` is the model's output width (one sigmoid unit is two classes).
-    ``pixel_range``: the range of the images the user passes; ``model_range``: the range the model
-    reads. When they differ, images are mapped linearly from one to the other inside the gradient.
+    ``pixel_range``: the range of the images the user passes; ``input_range``: the range the model
+    reads (None: unknown). When both are known and differ, images are mapped linearly from one to the
+    other inside the gradient; with ``input_range`` None they reach the model unchanged. ``pixel_range``
+    defaults to ``input_range``, else to :data:`DEFAULT_PIXEL_RANGE` (assumed; :meth:`for_images` replaces
+    an assumed range by the conventional range of the images). ``class_names``: one per class.
     ``strategy``: a ``tf.distribute.Strategy`` (:meth:`with_strategy`) across whose replicas every chunk is
     split (:mod:`~tfxattr.models.devices`); None runs on the default device.
     """
@@ -64,7 +79,7 @@ class ModelAdapter:
                  batch_size: int = DEFAULT_BATCH_SIZE, pixel_range=None,
                  ends_in_softmax: Optional[bool] = None, name: str = "model",
                  class_names: Optional[Sequence[str]] = None, keras_model=None, weights: Optional[str] = None,
-                 keep=None, head: Optional[str] = None, model_range=None, objective: Optional[Objective] = None,
+                 keep=None, head: Optional[str] = None, input_range=None, objective: Optional[Objective] = None,
                  precision: str = "float32"):
         one_of(output, "output", OUTPUTS)
         self.precision = one_of(precision, "precision", PRECISIONS)
@@ -76,11 +91,16 @@ class ModelAdapter:
         self.units = int(num_classes)
         self.user_preprocess = preprocess
         self.batch_size = int(batch_size)
-        self.model_range = checks.pixel_range(model_range or DEFAULT_PIXEL_RANGE, "model_range")
-        self.pixel_range = checks.pixel_range(pixel_range or self.model_range)
-        self.preprocess = _compose(_range_map(self.pixel_range, self.model_range), preprocess)
+        self.input_range = None if input_range is None else checks.pixel_range(input_range, "input_range")
+        if pixel_range is not None:
+            self.pixel_range, self.range_source = checks.pixel_range(pixel_range), "pixel_range"
+        elif self.input_range is not None:
+            self.pixel_range, self.range_source = self.input_range, "input_range"
+        else:
+            self.pixel_range, self.range_source = DEFAULT_PIXEL_RANGE, "assumed"
+        self.preprocess = _compose(_range_map(self.pixel_range, self.input_range), preprocess)
         self.name = name
-        self.class_names = list(class_names) if class_names is not None else None
+        self.class_names = class_name_list(class_names)
         self.keras_model = keras_model
         self.weights = weights
         self._keep = keep  # trackable objects (a loaded SavedModel) that must live as long as the adapter
@@ -92,6 +112,7 @@ class ModelAdapter:
             objective = objective_for(head, output, self.units)
         self.objective = objective.with_output(output)
         self.num_classes = self.objective.classes(self.units)
+        _checkclass_name_list(self.class_names, self.num_classes, name)
         self._warn_explained_probabilities()
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
         self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
@@ -121,9 +142,20 @@ class ModelAdapter:
         return self.weights == WEIGHT_NONE
 
     def describe(self) -> str:
-        """What was detected: the head, the input, the pixel ranges."""
-        return (f"{self.name}: {self.objective.describe(self.units)}; input {self.input_shape}; images in "
-                f"{self.pixel_range}, the model reads {self.model_range}")
+        """What was detected: the head, the input, the images' range and the model's, and what happens between."""
+        where = {"pixel_range": "pixel_range", "input_range": "the model's range", "images": "seen in the images",
+                 "assumed": "assumed"}[self.range_source]
+        text = f"{self.name}: {self.objective.describe(self.units)}; input {self.input_shape}; images in " \
+               f"{self.pixel_range} ({where}), "
+        if self.input_range is None:
+            text += "the model's input range is unknown: images reach it unchanged (pass input_range= to declare it)"
+        elif self.input_range == self.pixel_range:
+            text += f"the model reads {self.input_range}"
+        else:
+            text += f"the model reads {self.input_range}: images are mapped linearly onto it"
+        if self.class_names:
+            text += f"; {len(self.class_names)} class names"
+        return text
 
     def _warn_explained_probabilities(self):
         if self.output != "logit" or self.head not in ("softmax", "sigmoid"):
@@ -205,20 +237,52 @@ class ModelAdapter:
             raise ValueError(f"{self.name}: a model with a strategy cannot be traced into one graph (export); "
                              "export builds its own single-device model")
 
+    def for_images(self, images) -> "ModelAdapter":
+        """This adapter, or, when neither the images' range nor the model's is declared (the pixel range is
+        only assumed), a copy whose pixel range is the conventional range of ``images``
+        (:func:`~tfxattr.inputs.image_range`). The model is unchanged either way (its input range is
+        unknown, so images reach it as they are); only baselines, perturbations and figures move."""
+        if self.range_source != "assumed":
+            return self
+        seen = image_range(images)
+        if seen is None or seen == self.pixel_range:
+            return self
+        twin = copy.copy(self)  # the same traced functions: with no input range there is no map to change
+        twin.pixel_range, twin.range_source = seen, "images"
+        return twin
+
     def check_pixels(self, images: np.ndarray, argument: str = "images"):
-        """Warn, naming ``pixel_range``, when ``images`` cannot be in the declared range's scale."""
+        """Warn when ``images`` cannot be in the scale of :attr:`pixel_range` (all in [-1, 1] for a 0..255
+        range, or far above a unit range); the warning names ``pixel_range``, the option that says how
+        images are scaled, and what it changes: the linear map onto the model's input range when that is
+        known, only baselines and figures when it is not (images then reach the model unchanged)."""
         lo, hi = self.pixel_range
         vmin, vmax = float(np.min(images)), float(np.max(images))
         if vmin == vmax:  # a constant image says nothing about the scale
             return
+        if self.input_range is None:
+            effect = (f"the model's input range is unknown, so images reach {self.name!r} unchanged either way; "
+                      "pixel_range only places baselines ('black' is its low end) and figures. Pass "
+                      "input_range=(low, high) if the model reads another range")
+        else:
+            effect = f"images are mapped from pixel_range onto the range {self.name!r} reads, {self.input_range}"
+        declared = "pixel_range is" if self.range_source == "pixel_range" else "the images are taken to be in"
         if hi - lo > UNIT_SCALE and vmin >= -1.0 and vmax <= 1.0:
-            seen = "[0, 1]" if vmin >= 0 else "[-1, 1]"
-            warnings.warn(f"{argument}: every value lies in {seen}, but the model {self.name!r} reads pixels in "
-                          f"{self.pixel_range}; pass pixel_range=(0, 1) (or (-1, 1)) to say how your images are "
-                          "scaled, or scale them", UserWarning, stacklevel=3)
+            seen = (0, 1) if vmin >= 0 else (-1, 1)
+            warnings.warn(f"{argument}: every value lies in [{seen[0]}, {seen[1]}], but {declared} "
+                          f"{self.pixel_range}; pass pixel_range={seen} to say how your images are scaled ({effect})",
+                          UserWarning, stacklevel=3)
         elif hi - lo <= UNIT_SCALE and vmax > hi + UNIT_SCALE:
-            warnings.warn(f"{argument}: values go up to {vmax:g}, but pixel_range is {self.pixel_range}; pass "
-                          f"pixel_range=(0, 255) if your images are 8-bit pixels", UserWarning, stacklevel=3)
+            warnings.warn(f"{argument}: values go up to {vmax:g}, but {declared} {self.pixel_range}; pass "
+                          f"pixel_range=(0, 255) if your images are 8-bit pixels ({effect})", UserWarning, stacklevel=3)
+
+    def withclass_name_list(self, class_names) -> "ModelAdapter":
+        """A copy naming the classes ``class_names`` (one per class; shares the model)."""
+        names = class_name_list(class_names)
+        _checkclass_name_list(names, self.num_classes, self.name)
+        twin = copy.copy(self)
+        twin.class_names = names
+        return twin
 
     def with_options(self, output: Optional[str] = None, batch_size: Optional[int] = None) -> "ModelAdapter":
         """A copy with another ``output`` or ``batch_size`` (shares the model)."""
@@ -231,7 +295,8 @@ class ModelAdapter:
             return twin
         return ModelAdapter(self._fn, self.input_shape, self.units, output=output or self.output,
                             preprocess=self.user_preprocess, batch_size=batch_size or self.batch_size,
-                            pixel_range=self.pixel_range, model_range=self.model_range, name=self.name,
+                            pixel_range=None if self.range_source in ("input_range", "assumed") else self.pixel_range,
+                            input_range=self.input_range, name=self.name,
                             class_names=self.class_names, keras_model=self.keras_model, weights=self.weights,
                             keep=self._keep, objective=self.objective,
                             precision=self.precision).with_strategy(self.strategy)
@@ -269,7 +334,7 @@ class ModelAdapter:
             if any(s is None for s in self.input_shape[:2]):
                 shape = (None, None, shape[-1])
             network = ModelAdapter(fn, shape, self.units, output=self.output, batch_size=self.batch_size,
-                                   pixel_range=NETWORK_RANGE, model_range=NETWORK_RANGE,
+                                   pixel_range=NETWORK_RANGE, input_range=NETWORK_RANGE,
                                    name=f"{self.name} (network input)",
                                    class_names=self.class_names, objective=self.objective, precision=self.precision)
             self._network = (to_network, network)
@@ -295,12 +360,34 @@ class ModelAdapter:
 
 
 def _range_map(source, target) -> Optional[Callable]:
-    """The linear map taking ``source`` (low, high) onto ``target``, or None when they are equal."""
-    if tuple(source) == tuple(target):
+    """The linear map taking ``source`` (low, high) onto ``target``, or None when they are equal or
+    ``target`` (the model's input range) is unknown: then images reach the model unchanged."""
+    if target is None or tuple(source) == tuple(target):
         return None
     (a, b), (c, d) = source, target
     scale = (d - c) / (b - a)
     return lambda x: (x - a) * scale + c
+
+
+def class_name_list(names) -> Optional[list]:
+    """``names`` as a list of strings: a sequence, or a comma-separated string; None stays None."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    try:
+        names = [str(n) for n in names]
+    except TypeError:
+        raise ValueError(f"class_names must be a sequence of names, got {names!r}") from None
+    if not all(n.strip() for n in names):
+        raise ValueError(f"class_names has an empty name: {names!r}")
+    return names
+
+
+def _checkclass_name_list(names, classes: int, model: str):
+    if names is not None and len(names) != classes:
+        raise ValueError(f"class_names has {len(names)} names but model {model!r} has {classes} classes: give one "
+                         "name per class, in the order of the model's outputs")
 
 
 def _compose(first: Optional[Callable], then: Optional[Callable]) -> Optional[Callable]:
@@ -313,14 +400,20 @@ def _compose(first: Optional[Callable], then: Optional[Callable]) -> Optional[Ca
 def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None,
              batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None, num_classes=None,
              pixel_range=None, weights="imagenet", output_index=None, head: Optional[str] = None,
-             precision: str = "float32", strategy=None) -> ModelAdapter:
+             precision: str = "float32", strategy=None, input_range=None, class_names=None) -> ModelAdapter:
     """Turn ``model`` into a :class:`ModelAdapter`.
 
     ``model``: a ModelAdapter or anything a model source recognises (``tfxattr models``).
     ``preprocess`` is applied inside the gradient (a Keras application name brings its own
-    ``preprocess_input``). ``pixel_range``: the range of your images (default: the range the model
-    declares — Keras applications and the demo model read 0..255, a model whose first layer is a
-    ``Rescaling`` implies its own — else 0..255). ``output_index`` picks one output of a
+    ``preprocess_input``). ``pixel_range``: the range of your images (default: the model's input range).
+    ``input_range``: the range the model reads (with ``preprocess``, what ``preprocess`` reads); by
+    default what the model declares: Keras applications and the demo models read 0..255, a leading
+    ``Rescaling`` or adapted ``Normalization`` layer implies its range. When nobody declares it, it is
+    unknown and images reach the model unchanged (``pixel_range`` then only places baselines and
+    figures). Both known and different: images are mapped linearly from ``pixel_range`` onto
+    ``input_range`` inside the gradient. ``class_names``: one name per class (a sequence, or one
+    comma-separated string), so targets can be given by name; by default the source's (Keras
+    applications, demo models) or the Keras model's ``class_names`` attribute. ``output_index`` picks one output of a
     multi-output model: an int, an output key of a dict-output model, or an output layer name.
     ``head``: what the raw output is (detected; one of ``HEADS``). ``input_shape`` (H, W, C) for
     models that do not say it (subclassed models, Sequentials built without an input).
@@ -332,11 +425,15 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
     if head is not None:
         one_of(head, "head", HEADS)
     one_of(precision, "precision", PRECISIONS)
-    key = (output, preprocess, output_index, None if pixel_range is None else tuple(pixel_range),
+    pixel_range = None if pixel_range is None else checks.pixel_range(pixel_range)
+    input_range = None if input_range is None else checks.pixel_range(input_range, "input_range")
+    class_names = class_name_list(class_names)
+    key = (output, preprocess, output_index, pixel_range, input_range,
+           None if class_names is None else tuple(class_names),
            None if input_shape is None else tuple(input_shape), num_classes, head, precision)
     if isinstance(model, ModelAdapter) or sources.find_source(model).name != "keras_model":
         adapter = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                                 weights, output_index, head, precision)
+                                 weights, output_index, head, precision, input_range, class_names)
         return adapter if strategy is None else adapter.with_strategy(strategy)
     cache = getattr(model, _CACHE_ATTR, None)
     if cache is None:
@@ -347,22 +444,27 @@ def as_model(model, output: str = "logit", preprocess: Optional[Callable] = None
             pass
     if key not in cache:
         cache[key] = _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range,
-                                    weights, output_index, head, precision)
+                                    weights, output_index, head, precision, input_range, class_names)
     adapter = cache[key].with_options(batch_size=batch_size)
     return adapter if strategy is None else adapter.with_strategy(strategy)
 
 
 def _build_adapter(model, output, preprocess, batch_size, input_shape, num_classes, pixel_range, weights,
-                   output_index, head, precision="float32") -> ModelAdapter:
+                   output_index, head, precision="float32", input_range=None, class_names=None) -> ModelAdapter:
     if isinstance(model, ModelAdapter):
-        if preprocess is not None or precision != model.precision:
-            raise ValueError("preprocess and precision cannot be changed on an existing ModelAdapter; pass the raw "
+        changed = [name for name, differs in (("preprocess", preprocess is not None),
+                                              ("precision", precision != model.precision),
+                                              ("input_range", input_range not in (None, model.input_range)))
+                   if differs]
+        if changed:
+            raise ValueError(f"{' and '.join(changed)} cannot be changed on an existing ModelAdapter; pass the raw "
                              "model")
-        return model.with_options(output=output, batch_size=batch_size)
+        adapter = model.with_options(output=output, batch_size=batch_size)
+        return adapter if class_names is None else adapter.withclass_name_list(class_names)
     loaded = sources.load(model, weights)
     preprocess = preprocess or loaded.preprocess
     input_shape = input_shape or loaded.input_shape
-    model_range = loaded.pixel_range
+    input_range = input_range or loaded.input_range
     keras_model = None
     if sources.find_source(loaded.model).name == "keras_model":
         keras_model = loaded.model
@@ -373,7 +475,7 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
         input_shape = input_shape or shape
         num_classes = num_classes or units
         head = head or loaded.head or _keras_head(keras_model, num_classes)
-        model_range = model_range or _implied_range(keras_model)
+        input_range = input_range or (_implied_range(keras_model) if preprocess is None else None)
     else:
         if precision != "float32":
             raise ValueError(f"precision={precision!r} needs a keras.Model (it computes on a mixed-precision copy); "
@@ -386,10 +488,10 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
     input_shape = tuple(input_shape)
     _check_channels_last(input_shape, loaded.name)
     if num_classes is None:
-        num_classes = _probe_units(fn, input_shape, preprocess, model_range)
+        num_classes = _probe_units(fn, input_shape, preprocess, input_range)
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
-                        batch_size=batch_size, pixel_range=pixel_range, model_range=model_range, head=head,
-                        name=loaded.name, class_names=loaded.class_names, keras_model=keras_model,
+                        batch_size=batch_size, pixel_range=pixel_range, input_range=input_range, head=head,
+                        name=loaded.name, class_names=class_names or loaded.class_names, keras_model=keras_model,
                         weights=loaded.weights, keep=loaded.keep, precision=precision)
 
 
@@ -516,12 +618,22 @@ def _keras_head(model, units) -> Optional[str]:
 
 
 def _implied_range(model) -> Optional[tuple]:
-    """The pixel range a model's leading ``Rescaling`` implies: ``Rescaling(1/255)`` reads 0..255 into
-    [0, 1], ``Rescaling(1/127.5, offset=-1)`` reads 0..255 into [-1, 1]; None for any other first layer."""
+    """The input range a model's first layer implies, or None (unknown).
+
+    ``Rescaling(1/255)`` reads 0..255 into [0, 1] and ``Rescaling(1/127.5, offset=-1)`` 0..255 into
+    [-1, 1] (scale s, offset 0 or -1: 0..1/s or 0..2/s). An adapted ``Normalization`` (mean m, variance v
+    per channel) reads the conventional range (:data:`~tfxattr.inputs.CONVENTIONAL_RANGES`) its data came
+    from: the smallest one holding every channel's m +- sqrt(v), if sqrt(v) is at least
+    :data:`MIN_SPREAD` of its width (data that narrow says nothing about the scale).
+    """
     import keras
 
     layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers or not isinstance(layers[0], keras.layers.Rescaling):
+    if not layers:
+        return None
+    if isinstance(layers[0], keras.layers.Normalization):
+        return _normalization_range(layers[0])
+    if not isinstance(layers[0], keras.layers.Rescaling):
         return None
     scale, offset = np.asarray(layers[0].scale, np.float64), np.asarray(layers[0].offset, np.float64)
     if scale.size != 1 or offset.size != 1 or float(scale) <= 0:
@@ -534,9 +646,33 @@ def _implied_range(model) -> Optional[tuple]:
     return None
 
 
-def _probe_units(fn, input_shape, preprocess, model_range):
+# an adapted Normalization names a conventional range only if its data spread over this fraction of it
+MIN_SPREAD = 0.1
+
+
+def _normalization_range(layer) -> Optional[tuple]:
+    if getattr(layer, "invert", False):
+        return None
+    try:
+        mean = np.asarray(keras_value(layer.mean), np.float64).ravel()
+        std = np.sqrt(np.asarray(keras_value(layer.variance), np.float64).ravel())
+    except (AttributeError, TypeError, ValueError):  # not adapted, or built without statistics
+        return None
+    if mean.size == 0 or not np.all(np.isfinite(mean)) or not np.all(np.isfinite(std)):
+        return None
+    for lo, hi in CONVENTIONAL_RANGES:
+        if np.all(mean - std >= lo) and np.all(mean + std <= hi) and np.all(std >= MIN_SPREAD * (hi - lo)):
+            return (lo, hi)
+    return None
+
+
+def keras_value(x):
+    return x.numpy() if hasattr(x, "numpy") else x
+
+
+def _probe_units(fn, input_shape, preprocess, input_range):
     h, w, c = (s if s is not None else PROBE_SIZE for s in input_shape)
-    x = tf.fill((1, h, w, c), float((model_range or DEFAULT_PIXEL_RANGE)[0]))
+    x = tf.fill((1, h, w, c), float((input_range or DEFAULT_PIXEL_RANGE)[0]))
     if preprocess is not None:
         x = preprocess(x)
     out = fn(x)

@@ -16,6 +16,8 @@ from ..checks import did_you_mean
 
 WEIGHT_NONE = "none"  # the spelling of "random weights" on the command line and in specs
 EIGHT_BIT = (0.0, 255.0)  # Keras applications and the demo model read 8-bit pixel values
+#: the attribute of a Keras model object that names its classes (``model.class_names = [...]``)
+CLASS_NAMES_ATTR = "class_names"
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Loaded:
     class_names: Optional[Sequence[str]] = None
     head: Optional[str] = None         # what the raw output is (tfxattr.models.objective.HEADS); None: detect
     input_shape: Optional[tuple] = None
-    pixel_range: Optional[tuple] = None  # the range of pixels the model reads; None: implied or 0..255
+    input_range: Optional[tuple] = None  # the range the model reads; None: implied by its first layer, or unknown
     weights: Optional[str] = None      # what the weights are: "imagenet", a file path, "none" (random)
     keep: Any = None                   # objects that must stay alive with the adapter (a loaded SavedModel)
 
@@ -140,7 +142,24 @@ def _is_keras_model(obj) -> bool:
 
 
 def _load_keras_model(model, weights) -> Loaded:
-    return Loaded(model, getattr(model, "name", type(model).__name__), "keras_model")
+    return Loaded(model, getattr(model, "name", type(model).__name__), "keras_model",
+                  class_names=declared_class_names(model))
+
+
+def declared_class_names(model) -> Optional[List[str]]:
+    """The class names a Keras model object carries: its ``class_names`` attribute (a sequence of
+    strings; :func:`tfxattr.demo.load_demo_model` sets it), else the demo models' names when the model
+    is a demo model by its saved name (it survives ``model.save`` and ``keras.models.load_model``)."""
+    names = getattr(model, CLASS_NAMES_ATTR, None)
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        return list(names)
+    from ..demo import DEMO_CLASS_NAMES, DEMO_MODEL_NAMES
+
+    outputs = getattr(model, "outputs", None) or []
+    if getattr(model, "name", None) in DEMO_MODEL_NAMES and len(outputs) == 1 \
+            and outputs[0].shape[-1] == len(DEMO_CLASS_NAMES):
+        return list(DEMO_CLASS_NAMES)
+    return None
 
 
 def _is_demo(obj) -> bool:
@@ -150,7 +169,7 @@ def _is_demo(obj) -> bool:
 def _load_demo(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_model
 
-    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES), pixel_range=EIGHT_BIT)
+    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES), input_range=EIGHT_BIT)
 
 
 def _is_demo_vit(obj) -> bool:
@@ -160,7 +179,7 @@ def _is_demo_vit(obj) -> bool:
 def _load_demo_vit(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_vit
 
-    return Loaded(load_demo_vit(), "demo_vit", "demo_vit", class_names=list(DEMO_CLASS_NAMES), pixel_range=EIGHT_BIT)
+    return Loaded(load_demo_vit(), "demo_vit", "demo_vit", class_names=list(DEMO_CLASS_NAMES), input_range=EIGHT_BIT)
 
 
 # keras-hub ViTs by name: the keras-hub preset (downloaded for weights="imagenet") and its configuration
@@ -189,7 +208,7 @@ def _load_keras_hub_vit(name, weights) -> Loaded:
         if weights is not None:
             model.load_weights(weights)
     return Loaded(model, name, "keras_hub_vit", preprocess=lambda x: x / 127.5 - 1.0, head="softmax_logits",
-                  pixel_range=EIGHT_BIT, weights=WEIGHT_NONE if weights is None else weights)
+                  input_range=EIGHT_BIT, weights=WEIGHT_NONE if weights is None else weights)
 
 
 def _is_path(obj) -> bool:
@@ -250,7 +269,8 @@ def _load_keras_file(path, weights) -> Loaded:
         model = keras.models.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds (even "file not found") for a bad file
         raise ValueError(f"could not load the model file {path!r}: {type(err).__name__}: {err}") from err
-    return Loaded(model, os.path.splitext(os.path.basename(path))[0], "keras_file")
+    return Loaded(model, os.path.splitext(os.path.basename(path))[0], "keras_file",
+                  class_names=declared_class_names(model))
 
 
 def _is_keras_app(obj) -> bool:
@@ -280,7 +300,7 @@ def _load_keras_app(name, weights) -> Loaded:
 
     app = keras_apps.get(name)
     return Loaded(keras_apps.build(app.name, weights=weights), app.name, "keras_app", preprocess=app.preprocess,
-                  class_names=keras_apps.class_names(), head="softmax_logits", pixel_range=EIGHT_BIT,
+                  class_names=keras_apps.class_names(), head="softmax_logits", input_range=EIGHT_BIT,
                   weights=WEIGHT_NONE if weights is None else weights)
 
 

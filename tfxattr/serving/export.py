@@ -211,7 +211,8 @@ def _explainer(model, methods, steps, batch_size, output, seed, model_options, o
 
 def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
            output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
-           pixel_range=None, input_shape=None, head=None, output_index=None, **options) -> str:
+           pixel_range=None, input_shape=None, head=None, output_index=None, input_range=None, class_names=None,
+           **options) -> str:
     """Write a SavedModel to ``path`` serving ``model``'s scores and explanations by ``methods``.
 
     ``model``: anything :func:`tfxattr.as_model` accepts (preprocessing goes inside the graph).
@@ -221,7 +222,8 @@ def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFA
     """
     explainer = _explainer(model, methods, steps, batch_size, output, seed,
                            dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
-                                input_shape=input_shape, head=head, output_index=output_index), options)
+                                input_shape=input_shape, head=head, output_index=output_index,
+                                input_range=input_range, class_names=class_names), options)
     path = os.fspath(path)
     tf.saved_model.save(explainer, path, signatures=explainer.signatures())
     return path
@@ -229,13 +231,15 @@ def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFA
 
 def explainer_model(model, method="ig+idgi", steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
                     output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
-                    pixel_range=None, input_shape=None, head=None, output_index=None, **options):
+                    pixel_range=None, input_shape=None, head=None, output_index=None, input_range=None,
+                    class_names=None, **options):
     """``method`` on ``model`` as a callable ``(images, targets) -> {"attributions", "maps", "targets",
     "scores"}`` (a ``tf.function`` on an :class:`Explainer`, usable in ``tf.data.Dataset.map`` and Keras
     code); the exact computation of the ``explain_<method>`` signature of :func:`export`."""
     explainer = _explainer(model, {"method": method}, steps, batch_size, output, seed,
                            dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
-                                input_shape=input_shape, head=head, output_index=output_index), options)
+                                input_shape=input_shape, head=head, output_index=output_index,
+                                input_range=input_range, class_names=class_names), options)
     fn = getattr(explainer, signature_name("method"))
     fn.explainer = explainer  # keeps the module (and the model's weights) alive with the callable
     return fn
