@@ -172,3 +172,21 @@ def test_a_keras_model_can_carry_its_class_names_as_an_attribute():
     exp = tfxattr.explain(model, images, "gradient", target="bird", progress=False)
     np.testing.assert_array_equal(exp.targets, [2, 2])
     assert exp.class_names == NAMES
+
+
+def test_an_explanation_brings_its_input_range_to_the_metrics(symmetric_model, symmetric_images):
+    """compute() given an Explanation scores it on the model fed as explain() fed it: 0..255 images mapped
+    onto the [-1, 1] the model was declared to read (without the Explanation's input_range the model would
+    get 0..255 values)."""
+    from tfxattr.metrics import compute
+
+    pixels = (symmetric_images + 1.0) * 127.5
+    exp = tfxattr.explain(symmetric_model, pixels, "gradient", input_range=(-1, 1), pixel_range=(0, 255),
+                          progress=False)
+    by_explanation = compute("insertion", symmetric_model, pixels, exp).scores["insertion"]
+    by_options = compute("insertion", symmetric_model, pixels, exp.map, targets=exp.targets, pixel_range=(0, 255),
+                         input_range=(-1, 1)).scores["insertion"]
+    np.testing.assert_allclose(by_explanation, by_options, atol=1e-6)
+    unmapped = compute("insertion", symmetric_model, pixels, exp.map, targets=exp.targets,
+                       pixel_range=(0, 255)).scores["insertion"]
+    assert np.abs(unmapped - by_explanation).max() > 1e-3  # the input range matters to the score

@@ -3,6 +3,7 @@ the store's records. The local runner (:mod:`.runner`) and the Beam runner (:mod
 :func:`shard_records`, so their numbers are the same by construction."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import List, Optional
@@ -74,6 +75,8 @@ def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optiona
     if remap is not None and chunk.labels is not None:
         chunk.labels = remap[chunk.labels]
     x, masks = fit_to_input(chunk.images, _input_size(adapter, chunk), config.resize, chunk.masks)
+    adapter = adapter.for_images(x)  # an assumed pixel range follows the data, as in explain()
+    loaded = dataclasses.replace(loaded, adapter=adapter)
     adapter.check_pixels(x, f"data {data_name!r}")  # every shard: any of them may be the first one run
     _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
     probs = adapter.probabilities(x)

@@ -371,14 +371,17 @@ def get_metric(name: str) -> MetricSpec:
 
 
 def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, pixel_range=None,
-            **options) -> MetricResult:
+            input_range=None, **options) -> MetricResult:
     """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``.
 
-    ``pixel_range``: the range of ``images`` when it is not the model's own (see ``tfxattr.as_model``); an
-    Explanation given as ``maps`` brings its own (:func:`tfxattr.metrics.inputs.metric_inputs`)."""
+    ``pixel_range``: the range of ``images``; ``input_range``: the range the model reads, when the model
+    does not say it (see ``tfxattr.as_model``). An Explanation given as ``maps`` brings both
+    (:func:`tfxattr.metrics.inputs.metric_inputs`)."""
     metric = get_metric(name)
-    if pixel_range is not None and model is not None:
+    if (pixel_range is not None or input_range is not None) and model is not None:
         if isinstance(model, ModelAdapter):
-            raise ValueError("pixel_range cannot be changed on an existing ModelAdapter; pass the raw model")
-        model = as_model(model, output="probability", batch_size=batch_size, pixel_range=pixel_range)
+            raise ValueError("pixel_range and input_range cannot be changed on an existing ModelAdapter; pass the "
+                             "raw model")
+        model = as_model(model, output="probability", batch_size=batch_size, pixel_range=pixel_range,
+                         input_range=input_range)
     return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **options)

@@ -134,7 +134,9 @@ def _adapter(model, explanation, consumes, batch_size) -> ModelAdapter:
                              f"{tuple(model.pixel_range)}: pass the model itself (it is rebuilt for the "
                              f"Explanation's range) or an adapter built with pixel_range={pixel_range}")
         return model.with_options(output=output, batch_size=batch_size)
-    return as_model(model, output=output or "probability", batch_size=batch_size, pixel_range=pixel_range)
+    input_range = None if explanation is None else explanation.run.get("input_range")
+    return as_model(model, output=output or "probability", batch_size=batch_size, pixel_range=pixel_range,
+                    input_range=input_range)
 
 
 def _attribution(explanation: Explanation, image_shape) -> np.ndarray:

@@ -71,7 +71,9 @@ class Explainer(tf.Module):
                                                            input_signature=[images, targets], autograph=False))
         self.description = tf.Variable(json.dumps({
             "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
-            "pixel_range": list(adapter.pixel_range), "class_names": adapter.class_names,
+            "pixel_range": list(adapter.pixel_range),
+            "input_range": None if adapter.input_range is None else list(adapter.input_range),
+            "class_names": adapter.class_names,
             "methods": {signature_name(k): {"method": m.name, "options": {o: repr(v) for o, v in m.options.items()}}
                         for k, m in methods.items()}}), trainable=False, name="description")
 
