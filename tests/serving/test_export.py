@@ -188,3 +188,26 @@ def test_cli_export_errors(tmp_path, capsys):
 
     assert main(["export", "demo", str(tmp_path / "x"), "--methods", "xrai"]) == 2
     assert "'xrai' cannot be exported" in capsys.readouterr().err
+
+
+def test_signature_edge_inputs_give_clear_answers():
+    """A NaN pixel is refused by name, an empty batch gives empty outputs, and [0, 1] images sent to an 8-bit
+    signature are flagged (pixels_ok) instead of silently explained as near-black 0..255 images."""
+    fn = explainer_model("demo", "ig+idgi", steps=2)
+    good = np.full((2, 64, 64, 3), 128.0, np.float32)
+    good[0, :8] = 3.0
+    good[1, :, :32] = 250.0
+    out = fn(good, np.array([-1, 1], np.int32))
+    assert out["pixels_ok"].numpy().tolist() == [True, True]
+    assert out["pixels_ok"].numpy().dtype == bool
+    scaled = fn(good / 255.0, np.array([-1, 1], np.int32))
+    assert scaled["pixels_ok"].numpy().tolist() == [False, False]
+    sixteen_bit = fn(good * 257.0, np.array([-1, 1], np.int32))
+    assert sixteen_bit["pixels_ok"].numpy().tolist() == [False, False]
+    empty = fn(np.zeros((0, 64, 64, 3), np.float32), np.zeros(0, np.int32))
+    assert empty["attributions"].shape == (0, 64, 64, 3) and empty["maps"].shape == (0, 64, 64)
+    assert empty["targets"].shape == (0,) and empty["pixels_ok"].shape == (0,)
+    bad = good.copy()
+    bad[1, 3, 3, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images must be finite pixels"):
+        fn(bad, np.array([-1, 1], np.int32))

@@ -4,11 +4,16 @@
 Signatures (loading needs TensorFlow only, not tfxattr):
 
 * ``serving_default``: ``images`` float32 (N,H,W,C) pixels -> ``scores`` (N, classes), the model's
-  logits or probabilities (``output``);
+  logits or probabilities (``output``), and ``pixels_ok`` (N,) bool (:func:`pixels_ok`: False for an image
+  that cannot be in the recorded ``pixel_range``, e.g. [0, 1] values sent to an 8-bit signature);
 * ``explain_<method>`` (``"+"`` written ``"_"``, ``"++"`` written ``"_plus_plus"``: ``explain_ig_idgi``,
   ``explain_gradcam_plus_plus``): ``images`` and ``targets`` int32 (N,) (-1: the top-1 class) ->
   ``attributions`` (N,H,W,C; (N,H,W,1) for layer methods), ``maps`` (N,H,W: ``Explanation.map``'s
-  channel reduction, :mod:`tfxattr.reduction`), ``targets`` (the explained classes), ``scores`` (the explained value).
+  channel reduction, :mod:`tfxattr.reduction`), ``targets`` (the explained classes), ``scores`` (the explained value), ``pixels_ok``.
+
+Every signature refuses a NaN or infinite pixel and a wrong image size with a message naming ``images``;
+an empty batch gives empty outputs. ``description`` (a JSON string variable) records the model, the
+methods and their options, ``pixel_range`` and ``input_range``.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from ..inputs import NotExportable
 from ..methods import Method, get_method
 from ..methods.base import find_spec
 from ..models import DEFAULT_BATCH_SIZE, as_model
+from ..models.adapter import UNIT_SCALE
 from ..models.objective import OUTPUTS
 from ..reduction import reduce_channels
 
@@ -51,6 +57,8 @@ class Explainer(tf.Module):
         classes = adapter.num_classes
         shape = tuple(adapter.input_shape)
 
+        pixel_range = tuple(adapter.pixel_range)
+
         def scores_of(x):
             with tf.control_dependencies(_image_checks(x, shape)):
                 x = tf.identity(x)
@@ -59,7 +67,8 @@ class Explainer(tf.Module):
             return s
 
         def scores(images):
-            return {"scores": scores_of(images)}
+            n, x, _ = _at_least_one(images, None)
+            return {"scores": scores_of(x)[:n], "pixels_ok": pixels_ok(images, pixel_range)}
 
         self.scores = tf.function(scores, input_signature=[images])
         self.names = {}
@@ -67,7 +76,7 @@ class Explainer(tf.Module):
             attribute = _traced_attribute(method, adapter, seed)
             self.names[key] = method.name
             # autograph off: the methods' loops are explicit tf.while_loop loops (tfxattr.batching)
-            setattr(self, signature_name(key), tf.function(_explain_fn(attribute, scores_of, classes),
+            setattr(self, signature_name(key), tf.function(_explain_fn(attribute, scores_of, classes, pixel_range),
                                                            input_signature=[images, targets], autograph=False))
         self.description = tf.Variable(json.dumps({
             "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
@@ -95,11 +104,39 @@ class Explainer(tf.Module):
 
 
 def _image_checks(images, shape):
-    """Signature functions do not enforce their input shapes: check every fixed (H, W, C) size."""
+    """Signature functions do not enforce their input shapes: check every fixed (H, W, C) size, and that
+    every pixel is a number (a NaN would otherwise surface as a failure deep inside a method)."""
     text = "(N, " + ", ".join("any" if s is None else str(s) for s in shape) + ")"
     return [tf.debugging.assert_equal(tf.shape(images)[axis + 1], size,
                                       message=f"images must be float32 pixels of shape {text} for this model")
-            for axis, size in enumerate(shape) if size is not None]
+            for axis, size in enumerate(shape) if size is not None] + [
+        tf.debugging.assert_all_finite(images, "images must be finite pixels: a NaN or infinite value was sent")]
+
+
+def pixels_ok(images, pixel_range):
+    """(N,) bool: each image can be in the served ``pixel_range`` (recorded in ``description``). False for
+    an image whose values all lie in [-1, 1] while the range spans 0..255 (images scaled to [0, 1] sent
+    to an 8-bit signature), or that goes past the range by more than its width (16-bit values): the
+    checks ``ModelAdapter.check_pixels`` warns about, returned as a flag since a served model cannot warn."""
+    lo, hi = (float(v) for v in pixel_range)
+    flat = tf.reshape(images, [tf.shape(images)[0], -1])
+    vmin, vmax = tf.reduce_min(flat, 1), tf.reduce_max(flat, 1)
+    constant = tf.equal(vmin, vmax)  # a constant image says nothing about the scale
+    unit = (vmin >= -1.0) & (vmax <= 1.0)
+    too_small = unit if hi - lo > UNIT_SCALE else tf.zeros_like(unit)
+    outside = (vmin < lo - (hi - lo)) | (vmax > hi + (hi - lo))
+    return constant | ~(too_small | outside)
+
+
+def _at_least_one(images, targets):
+    """``(n, images, targets)`` with one zero image (and class 0) in place of an empty batch: the methods'
+    chunk loops need a first chunk; the outputs are cut back to the ``n`` rows."""
+    n = tf.shape(images)[0]
+    one = tf.zeros(tf.concat([[1], tf.shape(images)[1:]], 0), images.dtype)
+    x = tf.cond(n > 0, lambda: images, lambda: one)
+    if targets is not None:
+        targets = tf.cond(n > 0, lambda: targets, lambda: tf.zeros([1], targets.dtype))
+    return n, x, targets
 
 
 def _traced_attribute(method: Method, adapter, seed: int):
@@ -111,7 +148,7 @@ def _traced_attribute(method: Method, adapter, seed: int):
     return attribute
 
 
-def _explain_fn(attribute, scores_of, classes: int):
+def _explain_fn(attribute, scores_of, classes: int, pixel_range):
     def explain(images, targets):
         checks = [
             tf.debugging.assert_equal(tf.shape(targets)[0], tf.shape(images)[0],
@@ -120,11 +157,13 @@ def _explain_fn(attribute, scores_of, classes: int):
             tf.debugging.assert_less(targets, classes, message=f"targets must be below the {classes} classes"),
         ]
         with tf.control_dependencies(checks):
-            scores = scores_of(images)
-        explained = tf.where(targets < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), targets)
-        attr = attribute(images, explained)
-        return {"attributions": attr, "maps": reduce_channels(attr), "targets": explained,
-                "scores": tf.gather(scores, explained, axis=1, batch_dims=1)}
+            n, x, t = _at_least_one(images, targets)
+            scores = scores_of(x)
+        explained = tf.where(t < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), t)
+        attr = attribute(x, explained)
+        return {"attributions": attr[:n], "maps": reduce_channels(attr)[:n], "targets": explained[:n],
+                "scores": tf.gather(scores, explained, axis=1, batch_dims=1)[:n],
+                "pixels_ok": pixels_ok(images, pixel_range)}
     return explain
 
 
