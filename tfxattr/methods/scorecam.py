@@ -37,20 +37,26 @@ class ScoreCAM(CAM):
         variance = tf.math.reduce_variance(activations, axis=[1, 2])
         return tf.sort(tf.math.top_k(variance, keep).indices, axis=1)
 
-    def channel_weights(self, evaluator, chain, activations, images, targets):
+    def masked_scores(self, evaluator, activations, images, targets, channels):
+        """(n, K) ``f_c`` of the images masked by each channel of ``channels`` (n, K), in chunks of
+        ``batch_size`` (image, channel) rows."""
         a, x, t = activations, images, targets
-        n, c = rows(a), a.shape[-1]
         lo, size = float(evaluator.pixel_range[0]), tuple(x.shape[1:3])
-        channels = self.selected(a)
-        keep = channels.shape[1]
+        n = rows(a)
         img, ch = channel_rows(n, channels)
 
-        def masked(i, k):  # f_c of the images masked by their channel k
+        def masked(i, k):
             masks = normalised_masks(tf.gather(tf.gather(a, i), k, axis=3, batch_dims=1)[..., None], size)
             return evaluator.values(lo + masks * (tf.gather(x, i) - lo), tf.gather(t, i))
-        scores = tf.reshape(row_values(masked, n * keep, evaluator.batch_size, img, ch), tf.stack([n, keep]))
-        soft = tf.nn.softmax(tf.cast(scores, tf.float64), axis=1)  # the kept channels; the others weigh 0
-        return tf.cast(tf.reduce_sum(soft[..., None] * tf.one_hot(channels, c, dtype=tf.float64), axis=1), tf.float32)
+        return tf.reshape(row_values(masked, n * channels.shape[1], evaluator.batch_size, img, ch),
+                          tf.stack([n, channels.shape[1]]))
+
+    def channel_weights(self, evaluator, chain, activations, images, targets):
+        channels = self.selected(activations)
+        scores = self.masked_scores(evaluator, activations, images, targets, channels)
+        soft = tf.nn.softmax(tf.cast(scores, tf.float64), axis=1)  # over the kept channels; the others weigh 0
+        one_hot = tf.one_hot(channels, activations.shape[-1], dtype=tf.float64)
+        return tf.cast(tf.reduce_sum(soft[..., None] * one_hot, axis=1), tf.float32)
 
 
 def normalised_masks(maps, size):
