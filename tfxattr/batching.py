@@ -1,4 +1,4 @@
-"""The one chunking primitive: every model call of every method goes through chunks of ``batch_size``.
+r"""The one chunking primitive: every model call of every method goes through chunks of ``batch_size``.
 
 Work is a list of rows (an image, an (image, point) pair, an (image, start point) pair); :func:`chunks`
 cuts any such list into consecutive blocks of at most ``size`` rows, so memory is bounded by
@@ -159,3 +159,24 @@ def _ta_loop(n_rows, batch_size, body, arrays):
     out = tf.while_loop(lambda start, *s: start < n_rows, step, (tf.constant(0, tf.int32),) + tuple(arrays),
                         parallel_iterations=SEQUENTIAL)
     return out[1:]
+
+
+# -- the edges of a method written once for both doors ----------------------------------------------
+def rows(x):
+    """The number of rows of ``x``: a Python int eagerly, an int32 tensor when traced (a free batch size)."""
+    return int(x.shape[0]) if tf.executing_eagerly() else tf.shape(x)[0]
+
+
+def as_rows(images, targets):
+    """``(images, targets)`` as float32 / int32 tensors (numpy eagerly; the signature's tensors traced)."""
+    return tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(targets, tf.int32)
+
+
+def opened(t):
+    """``t`` as numpy eagerly (what a method's ``attribute`` takes and returns there), the tensor traced."""
+    return t.numpy() if tf.executing_eagerly() else t
+
+
+def finish(result):
+    """A method's result: float32 numpy eagerly (explain()), the float32 tensor when traced (export)."""
+    return opened(tf.cast(result, tf.float32))

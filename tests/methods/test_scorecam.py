@@ -30,7 +30,7 @@ def test_weights_are_the_softmax_of_masked_input_scores():
     method = ScoreCAM(layer="c1")  # 6 channels of a tanh layer: some negative, all varying
     chain, a, _, _ = layer_tensors(method, model)
     expected = softmax(masked_scores(model, a.numpy(), IMAGES, TARGETS))
-    w = method.channel_weights(tfxattr.as_model(model, batch_size=5), chain, a, IMAGES, TARGETS)
+    w = np.asarray(method.channel_weights(tfxattr.as_model(model, batch_size=5), chain, a, IMAGES, TARGETS))
     np.testing.assert_allclose(w, expected, rtol=1e-4, atol=1e-7)
     e = tfxattr.explain(model, IMAGES, "scorecam", target=TARGETS, layer="c1", batch_size=4)
     np.testing.assert_allclose(e.attribution, resized_cam(a, expected[:, None, None, :]), rtol=1e-4, atol=1e-6)
@@ -40,7 +40,7 @@ def test_faster_score_cam_scores_only_the_max_n_channels_of_largest_variance():
     model = cnn()
     method = ScoreCAM(layer="c1", max_n=3)
     chain, a, _, _ = layer_tensors(method, model)
-    w = method.channel_weights(tfxattr.as_model(model), chain, a, IMAGES, TARGETS)
+    w = np.asarray(method.channel_weights(tfxattr.as_model(model), chain, a, IMAGES, TARGETS))
     top = np.argsort(-a.numpy().var((1, 2)), axis=1)[:, :3]
     kept = np.take_along_axis(masked_scores(model, a.numpy(), IMAGES, TARGETS), top, 1)
     np.testing.assert_allclose(np.take_along_axis(w, top, 1), softmax(kept), rtol=1e-4, atol=1e-7)

@@ -10,12 +10,11 @@ gives a zero map. The (image, channel) ablations run through the layers after ``
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import rows
 from ..models.layers import input_spec
-from .cam import CAM, channel_rows
+from .cam import CAM, channel_rows, row_values
 
 
 class AblationCAM(CAM):
@@ -24,16 +23,13 @@ class AblationCAM(CAM):
 
     def channel_weights(self, evaluator, chain, activations, images, targets):
         head = chain.function("ablation_head", lambda: _ablated_scores(chain))
-        n, channels = activations.shape[0], activations.shape[-1]
-        y = head(activations, tf.constant(np.full(n, -1, np.int32)), tf.constant(targets)).numpy()
-        rows = channel_rows(n, np.arange(channels))
-        dropped = np.zeros(len(rows), np.float32)
-        for span in spans(len(rows), evaluator.batch_size):
-            img, ch = rows[span, 0], rows[span, 1]
-            dropped[span] = head(tf.gather(activations, img), tf.constant(ch, tf.int32),
-                                 tf.constant(targets[img])).numpy()
-        drop = y[:, None] - dropped.reshape(n, channels)
-        return np.divide(drop, y[:, None], out=np.zeros_like(drop), where=y[:, None] != 0)
+        a, t = activations, targets
+        n, c = rows(a), a.shape[-1]
+        y = head(a, tf.fill(tf.stack([n]), -1), t)
+        img, ch = channel_rows(n, tf.tile(tf.range(c)[None], tf.stack([n, 1])))
+        dropped = row_values(lambda i, k: head(tf.gather(a, i), k, tf.gather(t, i)), n * c, evaluator.batch_size,
+                             img, ch)
+        return tf.math.divide_no_nan(y[:, None] - tf.reshape(dropped, tf.stack([n, c])), y[:, None])
 
 
 def _ablated_scores(chain):

@@ -57,7 +57,7 @@ class Method:
         """Check ``self.options`` (never change them); raise ValueError naming the option."""
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        """float32 (N,H,W,C) (or (N,H,W,1)) attributions of float32 pixel ``images`` for int ``targets``.
+        r"""float32 (N,H,W,C) (or (N,H,W,1)) attributions of float32 pixel ``images`` for int ``targets``.
 
         ``evaluator``: a :class:`~tfxattr.models.contracts.GradientEvaluator` (layer methods need a
         :class:`~tfxattr.models.contracts.KerasEvaluator`). Written once for every door: called eagerly

@@ -9,10 +9,9 @@ Score-CAM) override :meth:`CAM.channel_weights` and run their perturbed rows in 
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import as_rows, chunk_map, finish, rows
 from ..checks import boolean
 from ..models.layers import input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from .base import Method
@@ -47,22 +46,28 @@ class CAM(Method):
         return layer_chain(evaluator, [self.layer(evaluator)], self.name)
 
     # -- perturbation CAMs ------------------------------------------------------------------------
-    def channel_weights(self, evaluator, chain, activations, images, targets) -> np.ndarray:
-        """(n, C) weights of the channels of ``activations`` (n, h, w, C) of ``images`` (n, H, W, C)."""
+    def channel_weights(self, evaluator, chain, activations, images, targets):
+        """(n, C) float32 weights of the channels of ``activations`` (n, h, w, C) of ``images`` (n, H, W, C),
+        as TensorFlow ops (the chunk's rows: eager, or traced by export)."""
         raise NotImplementedError
+
+    def stem(self, chain):
+        """``pixels -> A`` as a tf.function (traced once per model; callable inside another tf.function)."""
+        return chain.function("cam_stem", lambda: tf.function(
+            lambda x: chain.stage(0, x), input_signature=[input_spec(chain.stages[0])]))
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = self.chain(evaluator)
-        stem = chain.function("cam_stem", lambda: tf.function(
-            lambda x: chain.stage(0, x), input_signature=[input_spec(chain.stages[0])]))
-        targets = np.asarray(targets, np.int32)
-        out = []
-        for span in spans(len(images), evaluator.batch_size):
-            a = stem(tf.constant(images[span]))
-            w = self.channel_weights(evaluator, chain, a, images[span], targets[span])
-            w = tf.reshape(tf.constant(w, tf.float32), [len(w), 1, 1, -1])
-            out.append(cam_map(a, w, images.shape[1:3], self.options["relu"]).numpy())
-        return np.concatenate(out).astype(np.float32)
+        stem = self.stem(chain)
+        x, t = as_rows(images, targets)
+        size, relu = tuple(x.shape[1:3]), self.options["relu"]
+
+        def chunk(x, t):
+            a = stem(x)
+            w = self.channel_weights(evaluator, chain, a, x, t)
+            return (cam_map(a, w[:, None, None, :], size, relu),)
+        (out,) = chunk_map(chunk, [tf.float32], rows(x), evaluator.batch_size, x, t)
+        return finish(out)
 
 
 def cam_map(activations, weights, size, relu: bool = True):
@@ -73,9 +78,13 @@ def cam_map(activations, weights, size, relu: bool = True):
     return tf.image.resize(tf.cast(m, tf.float32), size, method="bilinear")
 
 
-def channel_rows(n_images: int, channels) -> np.ndarray:
-    """(image, channel) rows, image-major, for perturbation CAMs that run one row per channel."""
-    channels = np.asarray(channels)
-    if channels.ndim == 1:
-        channels = np.tile(channels, (n_images, 1))
-    return np.stack([np.repeat(np.arange(n_images), channels.shape[1]), channels.reshape(-1)], 1)
+def channel_rows(n, channels):
+    """(image, channel) rows of ``n`` images x ``channels`` (n, K) channel ids, image-major, as two int32
+    tensors: perturbation CAMs run one row per (image, channel)."""
+    k = tf.shape(channels)[1]
+    return tf.repeat(tf.range(n), k), tf.reshape(channels, [-1])
+
+
+def row_values(fn, n_rows, batch_size: int, *rows_):
+    """``fn(*row_chunk) -> (rows,)`` float32 values over ``rows_`` in chunks of ``batch_size``, concatenated."""
+    return chunk_map(lambda *r: (tf.cast(fn(*r), tf.float32),), [tf.float32], n_rows, batch_size, *rows_)[0]

@@ -24,10 +24,9 @@ the map leaves out.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import as_rows, chunk_map, finish, rows
 from ..models.layers import input_spec, layer_chain, layer_graph
 from .base import Method
 
@@ -42,12 +41,11 @@ class FullGrad(Method):
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = layer_chain(evaluator, [], self.name)
-        h, w = images.shape[1:3]
+        x, t = as_rows(images, targets)
+        h, w = x.shape[1:3]
         fn = chain.function(f"fullgrad_{h}x{w}", lambda: self.build(chain, (h, w)))
-        targets = np.asarray(targets, np.int32)
-        out = [fn(tf.constant(images[span]), tf.constant(targets[span])).numpy()
-               for span in spans(len(images), evaluator.batch_size)]
-        return np.concatenate(out).astype(np.float32)
+        (out,) = chunk_map(lambda x, t: (fn(x, t),), [tf.float32], rows(x), evaluator.batch_size, x, t)
+        return finish(out)
 
     @staticmethod
     def build(chain, size):

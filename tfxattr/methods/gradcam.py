@@ -13,10 +13,9 @@ model's last block (``keras_apps`` for a Keras application, else the last valid 
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import as_rows, chunk_map, finish, rows
 from ..models.layers import input_spec
 from .cam import CAM, cam_map
 
@@ -34,12 +33,11 @@ class GradCAM(CAM):
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = self.chain(evaluator)
-        h, w = images.shape[1:3]
+        x, t = as_rows(images, targets)
+        h, w = x.shape[1:3]
         fn = chain.function(f"{self.name}_{self.options['relu']}_{h}x{w}", lambda: self._build(chain, (h, w)))
-        targets = np.asarray(targets, np.int32)
-        out = [fn(tf.constant(images[span]), tf.constant(targets[span]))
-               for span in spans(len(images), evaluator.batch_size)]
-        return np.concatenate([o.numpy() for o in out]).astype(np.float32)
+        (out,) = chunk_map(lambda x, t: (fn(x, t),), [tf.float32], rows(x), evaluator.batch_size, x, t)
+        return finish(out)
 
     def _build(self, chain, size):
         relu = self.options["relu"]

@@ -1,8 +1,9 @@
 """Vanilla gradient (Simonyan et al., 2014): ``df_c/dx``, optionally times the input."""
 from __future__ import annotations
 
-import numpy as np
+import tensorflow as tf
 
+from ..batching import as_rows, chunk_map, finish, rows
 from ..checks import boolean
 from .base import Method
 
@@ -16,6 +17,7 @@ class Gradient(Method):
         boolean(self.options["times_input"], "times_input")
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        _, g = evaluator.values_and_gradients(images, targets)  # the evaluator chunks by its batch_size
-        g = np.asarray(g, np.float32)
-        return g * images if self.options["times_input"] else g
+        x, t = as_rows(images, targets)
+        (g,) = chunk_map(lambda x, t: (evaluator.values_and_gradients(x, t)[1],), [tf.float32], rows(x),
+                         evaluator.batch_size, x, t)
+        return finish(g * x if self.options["times_input"] else g)

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from ..batching import count, per_image, spans
+from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
 from ..models.layers import INPUT, input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..progress import progress_bar
@@ -102,25 +102,28 @@ class IIA(Method):
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         reps, interpolated = self.plan(evaluator)
         chain = layer_chain(evaluator, [r for r in reps if r != INPUT], self.name)
-        run = _Run(self, evaluator, chain, reps, interpolated, images, np.asarray(targets, np.int32))
-        return run.result(progress)
+        x, t = as_rows(images, targets)
+        baselines = tf.convert_to_tensor(self.baselines(evaluator, images), tf.float32) if reps[0] == INPUT else None
+        run = _Run(self, evaluator.batch_size, chain, reps, interpolated, x, t, baselines)
+        return finish(run.result(progress))
 
 
 class _Run:
-    """One IIA evaluation: depth-first over the nested steps, every model call a chunk of batch_size."""
+    r"""One IIA evaluation: depth-first over the nested steps, every model call a chunk of batch_size rows
+    (nested :func:`~tfxattr.batching.chunk_loop`\ s: Python loops eagerly, ``tf.while_loop``\ s traced)."""
 
-    def __init__(self, method, evaluator, chain, reps, interpolated, images, targets):
+    def __init__(self, method, batch_size, chain, reps, interpolated, images, targets, baselines):
         n = method.options["steps"]
-        self.alphas = (np.arange(n) + RULES[method.options["rule"]]) / n
+        self.alphas = tf.constant(((np.arange(n) + RULES[method.options["rule"]]) / n).astype(np.float32))
         self.method, self.chain, self.reps, self.interpolated = method, chain, reps, interpolated
-        self.images, self.targets = images, targets
-        self.batch = evaluator.batch_size
+        self.images, self.targets, self.baselines = images, targets, baselines
+        self.batch = batch_size
         self.has_input = reps[0] == INPUT
         self.last = len(reps) - 1
-        self.baselines = method.baselines(evaluator, images) if self.has_input else None
         self.zero_reference = method.options["reference"] == "zero"
         self.beta = sum(interpolated)
         self.integrand = _integrand_fn(chain, method.options["integrand"])
+        self.bar = None
 
     def _stage(self, level):
         """The sub-model producing representation ``level`` (from pixels for level 0)."""
@@ -130,58 +133,65 @@ class _Run:
 
     def _reference(self, level, u, img):
         if self.reps[level] == INPUT:
-            return tf.constant(self.baselines[img])
+            return tf.gather(self.baselines, img)
         if self.zero_reference:
             return tf.zeros_like(u)
         return tf.reduce_min(u, axis=[1, 2], keepdims=True) + tf.zeros_like(u)
 
     def _steps(self, level):
-        return self.alphas if self.interpolated[level] else np.ones(1)
+        return self.alphas if self.interpolated[level] else tf.ones([1], tf.float32)
 
     def result(self, progress):
-        n_img = len(self.images)
-        self.acc = None
-        with progress_bar(self._count_head_chunks(), self.method.name, progress) as self.bar:
-            for span in spans(n_img, self.batch):
-                img = np.arange(n_img)[span]
-                x = tf.constant(self.images[img])
-                self._level(0, x if self.has_input else self._stage(0)(x), img)
-        maps = self.acc / float(len(self.alphas)) ** self.beta
-        h, w = self.images.shape[1:3]
-        if maps.shape[1:] != (h, w):
-            maps = tf.image.resize(maps[..., None], (h, w), method="bilinear").numpy()[..., 0]
-        return maps[..., None].astype(np.float32)
+        n_img = rows(self.images)
+        head = self.chain.stages[-1].inputs[0].shape[1:3]  # the integrand's map: the head input's grid
+        acc = tf.zeros(tf.concat([[n_img], head], 0), tf.float64)
 
-    def _level(self, level, u, img):
+        def top(start, stop, acc):
+            img = tf.range(start, stop)
+            x = tf.gather(self.images, img)
+            return (self._level(0, x if self.has_input else self._stage(0)(x), img, acc),)
+
+        total = self._count_head_chunks(n_img) if tf.executing_eagerly() else 0
+        with progress_bar(total, self.method.name, progress) as self.bar:
+            (acc,) = chunk_loop(n_img, self.batch, top, (acc,))
+        maps = acc / float(self.alphas.shape[0]) ** self.beta
+        h, w = self.images.shape[1:3]
+        if tuple(head) != (h, w):
+            maps = tf.image.resize(maps[..., None], (h, w), method="bilinear")[..., 0]
+        return maps[..., None]
+
+    def _level(self, level, u, img, acc):
+        """``acc`` plus the integrand summed over the steps of ``level`` and every level below it, for the
+        representations ``u`` of images ``img`` (row ``k``: image ``k // m`` at step ``k % m``)."""
         r = self._reference(level, u, img)
         alphas = self._steps(level)
-        rows = np.repeat(np.arange(len(img)), len(alphas))
-        a = np.tile(alphas, len(img)).astype(np.float32)
-        for span in spans(len(rows), self.batch):
-            rr = rows[span]
-            ug, rg = tf.gather(u, rr), tf.gather(r, rr)
-            aa = tf.reshape(tf.constant(a[span]), [-1] + [1] * (len(u.shape) - 1))
-            v = rg + aa * (ug - rg)
-            if level == self.last:
-                contrib = self.integrand(v, ug - rg, tf.constant(self.targets[img[rr]])).numpy()
-                self.acc = per_image(img[rr], contrib, len(self.images), out=self.acc)
-                self.bar.update(1)
-            else:
-                self._level(level + 1, self._stage(level + 1)(v), img[rr])
+        m = int(alphas.shape[0])
 
-    def _count_head_chunks(self):
+        def body(start, stop, acc):
+            k = tf.range(start, stop)
+            rr = k // m
+            ug, rg = tf.gather(u, rr), tf.gather(r, rr)
+            v = rg + tf.reshape(tf.gather(alphas, k % m), [-1] + [1] * (len(u.shape) - 1)) * (ug - rg)
+            img_rows = tf.gather(img, rr)
+            if level == self.last:
+                contrib = self.integrand(v, ug - rg, tf.gather(self.targets, img_rows))
+                return (tf.tensor_scatter_nd_add(acc, img_rows[:, None], contrib),)
+            return (self._level(level + 1, self._stage(level + 1)(v), img_rows, acc),)
+        return chunk_loop(rows(u) * m, self.batch, body, (acc,), bar=self.bar if level == self.last else None)[0]
+
+    def _count_head_chunks(self, n_images: int):
         """How many head (gradient) chunks the nested walk makes, for the progress bar."""
         b = self.batch
 
         @functools.lru_cache(maxsize=None)
         def head_chunks(level, m):  # m images' rows entering ``level``
-            rows = m * len(self._steps(level))
+            rows_ = m * int(self._steps(level).shape[0])
             if level == self.last:
-                return count(rows, b)
-            full, rem = divmod(rows, b)
+                return count(rows_, b)
+            full, rem = divmod(rows_, b)
             return full * head_chunks(level + 1, b) + (head_chunks(level + 1, rem) if rem else 0)
 
-        full, rem = divmod(len(self.images), b)
+        full, rem = divmod(n_images, b)
         return full * head_chunks(0, b) + (head_chunks(0, rem) if rem else 0)
 
 

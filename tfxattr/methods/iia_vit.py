@@ -38,7 +38,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from ..batching import per_image, spans
+from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
 from ..models.attention import BLOCK_NAMES, transformer_chain
 from ..models.layers import INPUT, input_spec
@@ -90,26 +90,31 @@ class IIAViT(Method):
         n = self.options["steps"]
         alphas = ((np.arange(n) + RULES[self.options["rule"]]) / n).astype(np.float32)
         levels = int(with_input) + len(blocks)
-        grid = np.array(list(itertools.product(alphas, repeat=levels)), np.float32)  # (n^beta, levels)
-        rows = np.repeat(np.arange(len(images)), len(grid))
-        row_alphas = np.tile(grid, (len(images), 1))
-        baselines = self.baselines(evaluator, images) if with_input else np.zeros_like(images)
+        grid = tf.constant(list(itertools.product(alphas, repeat=levels)), tf.float32)  # (n^beta, levels)
+        g = int(grid.shape[0])
+        x, t = as_rows(images, targets)
+        baselines = tf.convert_to_tensor(self.baselines(evaluator, images), tf.float32) if with_input else x
+        matrices = self.options["integrate"] == "matrices"
         fn = chain.function(f"iia_vit{with_input}{blocks}{self.options['integrate']}",
                             lambda: self._build(chain, with_input, blocks))
-        targets = np.asarray(targets, np.int32)
-        acc = None
+        tokens = chain.grid[0] * chain.grid[1]
+        per_row = [chain.depth, tokens + chain.prefix, tokens + chain.prefix] if matrices else [tokens]
+        n_img = rows(x)
+
+        def body(start, stop, acc):  # row k: image k // g at the alphas grid[k % g]
+            k = tf.range(start, stop)
+            img = k // g
+            out = fn(tf.gather(x, img), tf.gather(baselines, img), tf.gather(t, img), tf.gather(grid, k % g))
+            return (tf.tensor_scatter_nd_add(acc, img[:, None], tf.cast(out, tf.float64)),)
+
+        acc = tf.zeros(tf.concat([[n_img], per_row], 0), tf.float64)
         batch = evaluator.batch_size
-        with progress_bar(-(-len(rows) // batch), self.name, progress) as bar:
-            for span in spans(len(rows), batch):
-                r = rows[span]
-                out = fn(tf.constant(images[r]), tf.constant(baselines[r]), tf.constant(targets[r]),
-                         tf.constant(row_alphas[span])).numpy()
-                acc = per_image(r, out.astype(np.float64), len(images), out=acc)
-                bar.update(1)
-        acc = (acc / len(grid)).astype(np.float32)
-        if self.options["integrate"] == "matrices":
-            acc = rollout(list(np.moveaxis(acc, 1, 0)), chain.prefix).numpy()
-        return token_maps_to_images(chain, acc, images.shape[1:3])
+        with progress_bar(count(n_img * g, batch) if tf.executing_eagerly() else 0, self.name, progress) as bar:
+            (acc,) = chunk_loop(n_img * g, batch, body, (acc,), bar=bar)
+        acc = tf.ensure_shape(tf.cast(acc / g, tf.float32), [None] + per_row)  # traced: the loop relaxed it
+        if matrices:
+            acc = rollout(tf.unstack(acc, axis=1), chain.prefix)
+        return finish(token_maps_to_images(chain, acc, x.shape[1:3]))
 
     def _build(self, chain, with_input, blocks):
         matrices = self.options["integrate"] == "matrices"

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import as_rows, chunk_map, finish, rows
 from ..learn.explainer import NAMED, explainer_maps, load_explainer
 from .base import Method
 
@@ -42,11 +41,22 @@ class Learned(Method):
             raise ValueError(f"explainer must be a keras.Model, a .keras file or one of {NAMED}, got {e!r}")
 
     def explainer(self, evaluator, seed=None):
-        return load_explainer(self.options["explainer"], evaluator, seed or 0)
+        """The explainer network for ``evaluator``; the last one is kept, so tracing ``attribute`` (which
+        tf.function may do twice) creates an ``"untrained"`` explainer's weights once."""
+        last = getattr(self, "_last_explainer", None)
+        if last is not None and last[0] is evaluator and last[1] == (seed or 0):
+            return last[2]
+        explainer = load_explainer(self.options["explainer"], evaluator, seed or 0)
+        self._last_explainer = (evaluator, seed or 0, explainer)
+        return explainer
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        explainer = self.explainer(evaluator, seed)
-        targets = np.asarray(targets, np.int32)
-        out = [scaled(explainer_maps(explainer, evaluator, images[s], targets[s])).numpy()
-               for s in spans(len(images), evaluator.batch_size)]
-        return np.concatenate(out).astype(np.float32)
+        with tf.init_scope():  # built (or loaded) eagerly, even when traced: its weights are captured by export
+            explainer = self.explainer(evaluator, seed)
+        x, t = as_rows(images, targets)
+        shape = [None] + list(x.shape[1:])  # a traced chunk's slice may lose the static size the resize needs
+
+        def chunk(x, t):
+            return (scaled(explainer_maps(explainer, evaluator, tf.ensure_shape(x, shape), t)),)
+        (out,) = chunk_map(chunk, [tf.float32], rows(x), evaluator.batch_size, x, t)
+        return finish(out)

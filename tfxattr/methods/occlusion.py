@@ -12,8 +12,9 @@ of ``batch_size`` rows. Attributions are (N, H, W, 1).
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
-from ..batching import pairs, spans
+from ..batching import as_rows, chunk_loop, chunk_map, finish, rows
 from ..checks import positive_int
 from .base import Method
 
@@ -49,24 +50,46 @@ class Occlusion(Method):
         return np.stack([t, left, t + ph, left + pw], 1)
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        n, h, w = images.shape[:3]
-        boxes = self.patches(h, w)
-        baselines = self.baselines(evaluator, images)
-        full = np.asarray(evaluator.values(images, targets), np.float32)
-        total = np.zeros((n, h, w), np.float64)
-        covered = np.zeros((h, w), np.float64)
-        for top, left, bottom, right in boxes:
-            covered[top:bottom, left:right] += 1
-        rows = pairs(n, np.arange(len(boxes)))
-        for span in spans(len(rows), evaluator.batch_size):
-            img, box = rows[span, 0], boxes[rows[span, 1]]
-            x = images[img].copy()
-            for i, (top, left, bottom, right) in enumerate(box):
-                x[i, top:bottom, left:right] = baselines[img[i], top:bottom, left:right]
-            drop = full[img] - np.asarray(evaluator.values(x, targets[img]), np.float32)
-            for i, (top, left, bottom, right) in enumerate(box):
-                total[img[i], top:bottom, left:right] += drop[i]
-        return (total / covered)[..., None].astype(np.float32)
+        x, t = as_rows(images, targets)
+        h, w = x.shape[1:3]
+        boxes = tf.constant(self.patches(h, w), tf.int32)
+        n_boxes = int(boxes.shape[0])
+        covered = tf.constant(coverage(self.patches(h, w), h, w), tf.float64)
+        baselines = tf.convert_to_tensor(self.baselines(evaluator, images), tf.float32)
+        batch = evaluator.batch_size
+
+        def chunk(x, t, b):  # a chunk of images: their (image, patch) rows in chunks of batch_size
+            full = evaluator.values(x, t)
+            n = rows(x)
+            img, patch = tf.repeat(tf.range(n), n_boxes), tf.tile(tf.range(n_boxes), [n])
+
+            def body(start, stop, total):
+                i, m = img[start:stop], patch_masks(tf.gather(boxes, patch[start:stop]), h, w)[..., None]
+                occluded = tf.gather(x, i) * (1.0 - m) + tf.gather(b, i) * m
+                drop = tf.gather(full, i) - evaluator.values(occluded, tf.gather(t, i))
+                return (tf.tensor_scatter_nd_add(total, i[:, None], tf.cast(drop[:, None, None] * m[..., 0],
+                                                                             tf.float64)),)
+            (total,) = chunk_loop(n * n_boxes, batch, body, (tf.zeros(tf.stack([n, h, w]), tf.float64),))
+            return (tf.cast(total / covered, tf.float32)[..., None],)
+
+        (out,) = chunk_map(chunk, [tf.float32], rows(x), batch, x, t, baselines)
+        return finish(out)
+
+
+def coverage(boxes, height: int, width: int) -> np.ndarray:
+    """(H, W) how many of the patches ``boxes`` cover each pixel."""
+    covered = np.zeros((height, width), np.float64)
+    for top, left, bottom, right in boxes:
+        covered[top:bottom, left:right] += 1
+    return covered
+
+
+def patch_masks(boxes, height: int, width: int):
+    """(rows, 4) boxes ``(top, left, bottom, right)`` -> (rows, H, W) float32 masks, 1 inside the box."""
+    r, c = tf.range(height)[None, :, None], tf.range(width)[None, None, :]
+    inside = (r >= boxes[:, 0, None, None]) & (r < boxes[:, 2, None, None]) \
+        & (c >= boxes[:, 1, None, None]) & (c < boxes[:, 3, None, None])
+    return tf.cast(inside, tf.float32)
 
 
 def _pair(v):

@@ -13,6 +13,10 @@ probability: pass ``output="probability"`` for its setting (the default scalar i
 every method). Masks come from ``seed`` in fixed blocks of :data:`MASK_BLOCK`, so they do not depend
 on ``batch_size`` or on how many images are explained; masked images run in chunks of
 ``batch_size`` rows. Attributions are (N, H, W, 1).
+
+One implementation for every door: the random draws (kept cells and shifts, a few bytes per mask) are
+made in NumPy from ``seed`` alone, the masks are built from them by TensorFlow ops, block by block. An
+exported model (traced with the export's seed) holds only the draws and uses explain()'s masks for that seed.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ..batching import pairs, spans
+from ..batching import as_rows, chunk_loop, finish, rows, step_loop
 from ..checks import number, positive_int
 from .base import Method
 
@@ -42,31 +46,59 @@ class RISE(Method):
         if keep == 0.0:
             raise ValueError("keep must be in (0, 1], got 0 (every mask would be empty)")
 
-    def masks(self, block: int, size, seed) -> np.ndarray:
-        """The masks (m, H, W) of block ``block`` (``seed`` None: drawn from fresh entropy)."""
+    def draws(self, block: int, size, seed):
+        """The random draws of block ``block``: kept cells (m, grid, grid) float32 and shifts (m,) ``dy``, ``dx``,
+        from ``seed`` alone (NumPy, in Python: constants of the graph when traced, a few bytes per mask)."""
         h, w = size
         grid, keep = self.options["grid"], float(self.options["keep"])
         count = min(MASK_BLOCK, self.options["samples"] - block * MASK_BLOCK)
         rng = np.random.default_rng(None if seed is None else [int(seed), block])
         cells = (rng.random((count, grid, grid)) < keep).astype(np.float32)
-        ch, cw = math.ceil(h / grid), math.ceil(w / grid)
-        up = tf.image.resize(cells[..., None], ((grid + 1) * ch, (grid + 1) * cw), method="bilinear").numpy()
-        dy, dx = rng.integers(0, ch, count), rng.integers(0, cw, count)
-        return np.stack([up[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w, 0] for i in range(count)])
+        dy, dx = rng.integers(0, math.ceil(h / grid), count), rng.integers(0, math.ceil(w / grid), count)
+        return cells, dy, dx
+
+    def masks(self, block: int, size, seed) -> np.ndarray:
+        """The masks (m, H, W) of block ``block`` (``seed`` None: drawn from fresh entropy)."""
+        cells, dy, dx = self.draws(block, size, seed)
+        return smooth_masks(tf.constant(cells), tf.constant(dy, tf.int32), tf.constant(dx, tf.int32), size).numpy()
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        n, h, w = images.shape[:3]
+        x, t = as_rows(images, targets)
+        h, w = x.shape[1:3]
+        n = rows(x)
         lo = float(evaluator.pixel_range[0])
-        if seed is None:  # one fresh seed for all blocks of this call
+        if seed is None:  # one fresh seed for all blocks of this call (traced: fixed when the graph is built)
             seed = int(np.random.SeedSequence().generate_state(1)[0])
-        total = np.zeros((n, h, w), np.float64)
-        for block in range(math.ceil(self.options["samples"] / MASK_BLOCK)):
-            masks = self.masks(block, (h, w), seed)
-            rows = pairs(n, np.arange(len(masks)))
-            for span in spans(len(rows), evaluator.batch_size):
-                img, m = rows[span, 0], masks[rows[span, 1]]
-                scores = np.asarray(evaluator.values(lo + m[..., None] * (images[img] - lo), targets[img]), np.float64)
-                for i in np.unique(img):  # sum_i f(x o M_i) M_i as one matrix product per image
-                    total[i] += np.tensordot(scores[img == i], m[img == i], axes=1)
-        total /= self.options["samples"] * float(self.options["keep"])
-        return total[..., None].astype(np.float32)
+        blocks = [self.draws(b, (h, w), seed) for b in range(math.ceil(self.options["samples"] / MASK_BLOCK))]
+        cells, dy, dx = (tf.constant(np.concatenate(d)) for d in zip(*blocks))
+        dy, dx = tf.cast(dy, tf.int32), tf.cast(dx, tf.int32)
+        samples = self.options["samples"]
+
+        def block(k, total):  # the masks of block k (memory: MASK_BLOCK masks), their (image, mask) rows in chunks
+            first = k * MASK_BLOCK
+            last = tf.minimum(first + MASK_BLOCK, samples)
+            masks = smooth_masks(cells[first:last], dy[first:last], dx[first:last], (h, w))
+            m = last - first
+            img, mask = tf.repeat(tf.range(n), m), tf.tile(tf.range(m), tf.stack([n]))
+
+            def body(start, stop, total):
+                i, mk = img[start:stop], tf.gather(masks, mask[start:stop])
+                scores = evaluator.values(lo + mk[..., None] * (tf.gather(x, i) - lo), tf.gather(t, i))
+                weighted = tf.cast(scores, tf.float64)[:, None, None] * tf.cast(mk, tf.float64)
+                return (tf.tensor_scatter_nd_add(total, i[:, None], weighted),)
+            return chunk_loop(n * m, evaluator.batch_size, body, (total,))
+
+        (total,) = step_loop(len(blocks), block, (tf.zeros(tf.stack([n, h, w]), tf.float64),))
+        total /= samples * float(self.options["keep"])
+        return finish(total[..., None])
+
+
+def smooth_masks(cells, dy, dx, size):
+    """RISE's masks (m, H, W): the (m, grid, grid) ``cells`` upsampled bilinearly to ``(grid + 1)`` cells of
+    ``ceil(H / grid)`` pixels and cropped at the shifts ``dy``, ``dx`` (m,)."""
+    h, w = size
+    grid = cells.shape[-1]
+    ch, cw = math.ceil(h / grid), math.ceil(w / grid)
+    up = tf.image.resize(cells[..., None], ((grid + 1) * ch, (grid + 1) * cw), method="bilinear")[..., 0]
+    rows_ = tf.gather(up, dy[:, None] + tf.range(h)[None], axis=1, batch_dims=1)
+    return tf.gather(rows_, dx[:, None] + tf.range(w)[None], axis=2, batch_dims=1)

@@ -15,10 +15,9 @@ softmax, ``G_i = df_c/dA_i`` their gradient, ``mean_h`` the mean over heads, ``[
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import as_rows, chunk_map, count, finish, rows
 from ..models.attention import transformer_chain
 from ..models.layers import input_spec
 from ..progress import progress_bar
@@ -72,15 +71,13 @@ class AttentionMethod(Method):
         fn = chain.function(f"{self.name}{sorted(self.options.items())}", lambda: tf.function(
             lambda x, t: self.token_map(chain, x, t),
             input_signature=[input_spec(chain.stem), tf.TensorSpec([None], tf.int32)]))
-        targets = np.asarray(targets, np.int32)
-        parts = []
-        with progress_bar(-(-len(images) // evaluator.batch_size), self.name, progress) as bar:
-            for span in spans(len(images), evaluator.batch_size):
-                parts.append(fn(tf.constant(images[span]), tf.constant(targets[span])).numpy())
-                bar.update(1)
-        return token_maps_to_images(chain, np.concatenate(parts), images.shape[1:3])
+        x, t = as_rows(images, targets)
+        n = rows(x)
+        with progress_bar(count(n, evaluator.batch_size) if tf.executing_eagerly() else 0, self.name, progress) as bar:
+            (maps,) = chunk_map(lambda x, t: (fn(x, t),), [tf.float32], n, evaluator.batch_size, x, t, bar=bar)
+        return finish(token_maps_to_images(chain, maps, x.shape[1:3]))
 
 
-def token_maps_to_images(chain, maps, size) -> np.ndarray:
+def token_maps_to_images(chain, maps, size):
     """(N, gh*gw) patch-token values -> float32 (N, H, W, 1) at the input size."""
-    return chain.to_image(tf.constant(maps, tf.float32), size).numpy().astype(np.float32)
+    return chain.to_image(tf.cast(maps, tf.float32), size)

@@ -13,12 +13,11 @@ of the whole model per image, no gradients.
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from ..batching import spans
+from ..batching import rows
 from ..checks import positive_int
-from .cam import CAM, channel_rows
+from .cam import CAM, channel_rows, row_values
 
 
 class ScoreCAM(CAM):
@@ -30,35 +29,34 @@ class ScoreCAM(CAM):
         super().validate()
         positive_int(self.options["max_n"], "max_n", allow_none=True)
 
-    def selected(self, activations) -> np.ndarray:
-        """(n, K) channel indices scored per image: all, or the ``max_n`` of largest spatial variance."""
-        n, channels = activations.shape[0], activations.shape[-1]
-        max_n = self.options["max_n"]
-        if max_n is None or max_n >= channels:
-            return np.tile(np.arange(channels), (n, 1))
-        variance = tf.math.reduce_variance(activations, axis=[1, 2]).numpy()
-        return np.sort(np.argsort(-variance, axis=1, kind="stable")[:, :max_n], axis=1)
+    def selected(self, activations):
+        """(n, K) int32 channel indices scored per image, ascending: all, or the ``max_n`` of largest spatial
+        variance (ties: the lower index first)."""
+        c = activations.shape[-1]
+        keep = c if self.options["max_n"] is None else min(c, self.options["max_n"])
+        variance = tf.math.reduce_variance(activations, axis=[1, 2])
+        return tf.sort(tf.math.top_k(variance, keep).indices, axis=1)
 
-    def masked_scores(self, evaluator, activations, images, targets, channels) -> np.ndarray:
-        """(n, K) ``f_c`` of the images masked by each channel of ``channels`` (n, K)."""
-        lo = float(evaluator.pixel_range[0])
-        rows = channel_rows(len(images), channels)
-        scores = np.zeros(len(rows), np.float32)
-        for span in spans(len(rows), evaluator.batch_size):
-            img, ch = rows[span, 0], rows[span, 1]
-            a = tf.gather(activations, img)
-            maps = tf.gather(a, ch, axis=3, batch_dims=1)[..., None]  # (rows, h, w, 1)
-            masks = normalised_masks(maps, images.shape[1:3])
-            masked = lo + masks * (images[img] - lo)
-            scores[span] = np.asarray(evaluator.values(masked, targets[img]))
-        return scores.reshape(channels.shape)
+    def masked_scores(self, evaluator, activations, images, targets, channels):
+        """(n, K) ``f_c`` of the images masked by each channel of ``channels`` (n, K), in chunks of
+        ``batch_size`` (image, channel) rows."""
+        a, x, t = activations, images, targets
+        lo, size = float(evaluator.pixel_range[0]), tuple(x.shape[1:3])
+        n = rows(a)
+        img, ch = channel_rows(n, channels)
+
+        def masked(i, k):
+            masks = normalised_masks(tf.gather(tf.gather(a, i), k, axis=3, batch_dims=1)[..., None], size)
+            return evaluator.values(lo + masks * (tf.gather(x, i) - lo), tf.gather(t, i))
+        return tf.reshape(row_values(masked, n * channels.shape[1], evaluator.batch_size, img, ch),
+                          tf.stack([n, channels.shape[1]]))
 
     def channel_weights(self, evaluator, chain, activations, images, targets):
         channels = self.selected(activations)
         scores = self.masked_scores(evaluator, activations, images, targets, channels)
-        w = np.zeros((len(images), activations.shape[-1]), np.float32)
-        np.put_along_axis(w, channels, tf.nn.softmax(scores.astype(np.float64), axis=1).numpy(), axis=1)
-        return w
+        soft = tf.nn.softmax(tf.cast(scores, tf.float64), axis=1)  # over the kept channels; the others weigh 0
+        one_hot = tf.one_hot(channels, activations.shape[-1], dtype=tf.float64)
+        return tf.cast(tf.reduce_sum(soft[..., None] * one_hot, axis=1), tf.float32)
 
 
 def normalised_masks(maps, size):

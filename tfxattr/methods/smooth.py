@@ -5,11 +5,10 @@
 """
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
+import tensorflow as tf
 
-from ..batching import chunks, count
+from ..batching import as_rows, chunk_map, count, finish, opened, rows
 from ..checks import boolean, known_keys, positive_float, positive_int
 from ..progress import progress_bar
 from .base import Method, get_method
@@ -44,31 +43,49 @@ class SmoothGrad(Method):
     def base_method(self) -> Method:
         return get_method(self.options["base"], **(self.options["base_options"] or {}))
 
+    def export_refusal(self) -> str:
+        reason = self.base_method().export_refusal()
+        return f"its base method {self.base_method().name!r} cannot be exported: {reason}" if reason else ""
+
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         base, samples = self.base_method(), self.options["samples"]
+        noise, magnitude = self.options["noise"], self.options["magnitude"]
+        if seed is None:  # fresh entropy, drawn once in Python (traced: fixed when the graph is built)
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        x, t = as_rows(images, targets)
         per_call = max(1, evaluator.batch_size // samples)  # images whose noisy copies fill about one batch
-        rows = np.arange(len(images))
-        out = []
-        with progress_bar(count(len(images), per_call), self.name, progress) as bar:
-            for idx in chunks(rows, per_call):
-                x = images[idx]
-                spread = x.reshape(len(x), -1).max(1) - x.reshape(len(x), -1).min(1)
-                std = (self.options["noise"] * spread).astype(np.float32)[:, None, None, None, None]
-                noise = np.stack([_noise(image, samples, seed) for image in x])
-                noisy = x[:, None] + noise * std
-                flat = noisy.reshape((len(x) * samples,) + x.shape[1:])
-                attr = np.asarray(base.attribute(evaluator, flat, np.repeat(targets[idx], samples), seed=seed))
-                attr = attr.reshape((len(x), samples) + attr.shape[1:])
-                out.append((attr * attr if self.options["magnitude"] else attr).mean(1))
-                bar.update(1)
-        return np.concatenate(out).astype(np.float32)
+
+        def chunk(x, t):
+            noisy = noisy_copies(x, samples, noise, seed)
+            flat = tf.reshape(noisy, tf.concat([[-1], tf.shape(x)[1:]], 0))
+            a = tf.convert_to_tensor(base.attribute(evaluator, opened(flat), opened(tf.repeat(t, samples)),
+                                                    seed=seed), tf.float32)
+            a = tf.reshape(a, tf.concat([[tf.shape(x)[0], samples], tf.shape(a)[1:]], 0))
+            a = tf.cast(a * a if magnitude else a, tf.float64)
+            return (tf.cast(tf.reduce_mean(a, 1), tf.float32),)
+
+        n = rows(x)
+        with progress_bar(count(n, per_call) if tf.executing_eagerly() else 0, self.name, progress) as bar:
+            (out,) = chunk_map(chunk, [tf.float32], n, per_call, x, t, bar=bar)
+        return finish(out)
 
 
-def _noise(image: np.ndarray, samples: int, seed) -> np.ndarray:
-    """Standard normal noise (samples, H, W, C) for ``image``, from ``seed`` and the image's bytes
-    (``seed=None``: fresh entropy)."""
-    key = None if seed is None else [int(seed), zlib.crc32(np.ascontiguousarray(image).tobytes())]
-    return np.random.default_rng(key).normal(size=(samples,) + image.shape).astype(np.float32)
+def noise_seeds(images, seed: int):
+    """(N, 2) int64 stateless seeds: ``seed`` and a fingerprint of each image's bytes, so an image's noise
+    does not depend on its place in the batch, nor on the door (explain() and an exported model agree)."""
+    fp = tf.reshape(tf.bitcast(tf.fingerprint(images), tf.int64), [-1])  # 8 bytes per image -> one int64
+    return tf.stack([tf.fill(tf.shape(fp), tf.constant(int(seed), tf.int64)), fp], 1)
+
+
+def noisy_copies(images, samples: int, noise: float, seed: int):
+    """(N, samples, H, W, C): ``x + N(0, sigma^2)`` with ``sigma = noise (max(x) - min(x))`` per image
+    (Smilkov et al. 2017, Eq. 3; PAIR's ``GetSmoothedMask``), stateless normal noise from :func:`noise_seeds`."""
+    flat = tf.reshape(images, [tf.shape(images)[0], -1])
+    std = tf.constant(noise, tf.float32) * (tf.reduce_max(flat, 1) - tf.reduce_min(flat, 1))
+    shape = tf.concat([[samples], tf.shape(images)[1:]], 0)
+    normal = tf.map_fn(lambda s: tf.random.stateless_normal(shape, s, dtype=tf.float32), noise_seeds(images, seed),
+                       fn_output_signature=tf.float32)
+    return images[:, None] + normal * tf.reshape(std, [-1, 1, 1, 1, 1])
 
 
 def smooth_options(smooth) -> dict:

@@ -23,6 +23,8 @@ class XRAI(Method):
     region ranks instead (1 = most important). :meth:`regions` returns both."""
     name = "xrai"
     summary = "XRAI regions ranked by a base attribution (base=any method; default IG over black and white)"
+    not_exportable = ("its segmentation (Felzenszwalb at six scales, scikit-image) and greedy region ranking "
+                      "(PAIR's saliency.core.XRAI, NumPy) run outside TensorFlow")
     defaults = {"base": "ig", "base_options": None, "baselines": ("black", "white"), "algorithm": "full",
                 "area_threshold": 1.0, "result": "map"}
 
