@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from . import batching
 from .aggregate import Aggregator
+from .batching import rows
 from .progress import progress_bar
 
 
@@ -41,17 +42,10 @@ def integrate(evaluator, path, aggregator: Aggregator, images, baselines, target
         raise TypeError(f"{type(path).__name__} must declare adaptive = False (a Path: points fixed by its plan) "
                         f"or adaptive = True (an AdaptivePath: next points from the last gradients)")
     run = _integrate_adaptive if adaptive else _integrate_fixed
-    images = tf.convert_to_tensor(images, tf.float32)
+    images, targets = batching.as_rows(images, targets)
     baselines = tf.convert_to_tensor(baselines, tf.float32)
-    targets = tf.convert_to_tensor(targets, tf.int32)
-    out = run(evaluator, path, aggregator, images, baselines, targets, int(batch_size), progress, desc)
-    out = tf.cast(out, tf.float32)
-    return out.numpy() if tf.executing_eagerly() else out
-
-
-def rows(x):
-    """The number of rows of ``x``: a Python int eagerly, a scalar tensor when traced."""
-    return int(x.shape[0]) if tf.executing_eagerly() else tf.shape(x)[0]
+    return batching.finish(run(evaluator, path, aggregator, images, baselines, targets, int(batch_size), progress,
+                               desc))
 
 
 def _column(values):

@@ -21,9 +21,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..aggregate import get_aggregator
-from ..batching import chunk_map
+from ..batching import chunk_map, rows
 from ..checks import positive_float, positive_int
-from ..engine import integrate, rows
+from ..engine import integrate
 from ..paths import AscentPath
 from .path import PathMethod
 

@@ -9,7 +9,8 @@ Signatures (loading needs TensorFlow only, not tfxattr):
 * ``explain_<method>`` (``"+"`` written ``"_"``, ``"++"`` written ``"_plus_plus"``: ``explain_ig_idgi``,
   ``explain_gradcam_plus_plus``): ``images`` and ``targets`` int32 (N,) (-1: the top-1 class) ->
   ``attributions`` (N,H,W,C; (N,H,W,1) for layer methods), ``maps`` (N,H,W: ``Explanation.map``'s
-  channel reduction, :mod:`tfxattr.reduction`), ``targets`` (the explained classes), ``scores`` (the explained value), ``pixels_ok``.
+  channel reduction, :mod:`tfxattr.reduction`), ``targets`` (the explained classes), ``scores`` (the
+  explained value), ``pixels_ok``.
 
 Every signature refuses a NaN or infinite pixel and a wrong image size with a message naming ``images``;
 an empty batch gives empty outputs. ``description`` (a JSON string variable) records the model, the
