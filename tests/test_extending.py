@@ -182,3 +182,38 @@ def test_unknown_aggregator_is_named():
         get_method("ig+abs")
     with pytest.raises(ValueError, match="aggregator must be one of"):
         get_method("ig", aggregator="abss")
+
+
+class GradientTimesInput(tfxattr.Method):
+    """CONTRIBUTING.md's method recipe, verbatim: gradient x input (Shrikumar et al. 2016, Eq. 1)."""
+    name = "gxi"
+    summary = "gradient times input"
+    defaults = {"scale": 1.0}
+
+    def validate(self):
+        from tfxattr.checks import positive_float
+
+        positive_float(self.options["scale"], "scale")
+
+    def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        from tfxattr.batching import as_rows, chunk_map, finish, rows
+
+        x, t = as_rows(images, targets)
+        (g,) = chunk_map(lambda x, t: (evaluator.values_and_gradients(x, t)[1],), [tf.float32], rows(x),
+                         evaluator.batch_size, x, t)
+        return finish(self.options["scale"] * g * x)
+
+
+def test_the_method_recipe_works_through_explain_and_export(model_and_images):
+    """A method written as the recipe says is exported with no code of its own: the signature equals explain()."""
+    register("gxi", GradientTimesInput)
+    try:
+        model, images = model_and_images
+        targets = np.array([2, 0, 1], np.int32)
+        exp = tfxattr.explain(model, images, "gxi", target=targets, scale=2.0, batch_size=2, progress=False)
+        gradient = tfxattr.explain(model, images, "gradient", target=targets, times_input=True, progress=False)
+        np.testing.assert_allclose(exp.attribution, 2.0 * gradient.attribution, rtol=1e-5, atol=1e-9)
+        served = tfxattr.explainer_model(model, "gxi", scale=2.0, batch_size=2)(images, targets)
+        np.testing.assert_allclose(served["attributions"].numpy(), exp.attribution, rtol=1e-6, atol=1e-9)
+    finally:
+        unregister("gxi")
