@@ -12,11 +12,12 @@ a displacement ``delta_s`` (the path's step, in pixel space) and, at its ends, t
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Type
+from typing import List, Optional, Type
 
 import tensorflow as tf
 
 from .checks import did_you_mean
+from .registry import Registry
 
 
 class Aggregator:
@@ -64,7 +65,9 @@ class MaxGradient(Aggregator):
         return tf.cast(gradients, tf.float64)
 
 
-AGGREGATORS: Dict[str, Type[Aggregator]] = {"riemann": Riemann, "idgi": IDGI, "max": MaxGradient}
+AGGREGATORS: Registry[Type[Aggregator]] = Registry("aggregator", lambda cls: (cls.__doc__ or "").strip().split("\n")[0])
+for _cls in (Riemann, IDGI, MaxGradient):
+    AGGREGATORS.register(_cls.name, _cls)
 # the aggregators every path method accepts, default first; one shared list, so an aggregator
 # registered later is accepted by every path method (and "<method>+<name>" resolves)
 PATH_AGGREGATORS: List[str] = ["riemann", "idgi"]
@@ -72,16 +75,14 @@ PATH_AGGREGATORS: List[str] = ["riemann", "idgi"]
 
 def register_aggregator(cls: Type[Aggregator], path_methods: bool = True) -> Type[Aggregator]:
     """Register ``cls`` under ``cls.name``; ``path_methods``: every path method accepts it."""
-    if cls.name in AGGREGATORS:
-        raise ValueError(f"an aggregator named {cls.name!r} is already registered")
-    AGGREGATORS[cls.name] = cls
+    AGGREGATORS.register(cls.name, cls)
     if path_methods:
         PATH_AGGREGATORS.append(cls.name)
     return cls
 
 
 def unregister_aggregator(name: str) -> None:
-    AGGREGATORS.pop(name, None)
+    AGGREGATORS.unregister(name)
     if name in PATH_AGGREGATORS:
         PATH_AGGREGATORS.remove(name)
 
@@ -92,4 +93,4 @@ def get_aggregator(name) -> Aggregator:
     if name not in AGGREGATORS:
         raise ValueError(f"aggregator must be one of {sorted(AGGREGATORS)}, got {name!r}"
                          f"{did_you_mean(name, AGGREGATORS)}")
-    return AGGREGATORS[name]()
+    return AGGREGATORS.find(name)()

@@ -54,7 +54,7 @@ def test_a_new_source_is_one_registration(tiny_model, tiny_images):
         lambda m, weights: sources.Loaded(build_tiny_cnn(seed=int(m.split(":")[1])), m, "tiny"))
     sources.register_source(source, before="demo")
     try:
-        assert [s.name for s in sources.SOURCES].index("tiny") == 1
+        assert list(sources.SOURCES).index("tiny") == 1
         exp = tfxattr.explain("tiny:0", tiny_images, "gradient", target=1)
         direct = tfxattr.explain(tiny_model, tiny_images, "gradient", target=1)
         np.testing.assert_allclose(exp.attribution, direct.attribution, rtol=1e-5, atol=1e-7)
@@ -62,4 +62,4 @@ def test_a_new_source_is_one_registration(tiny_model, tiny_images):
             sources.register_source(source)
     finally:
         sources.unregister_source("tiny")
-    assert "tiny" not in [s.name for s in sources.SOURCES]
+    assert "tiny" not in sources.SOURCES

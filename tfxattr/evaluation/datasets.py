@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
 from ..batching import spans
 from ..checks import positive_int
 from ..inputs import class_index, read_image_file
+from ..registry import Registry
 from .specs import parse_spec
 
 RESIZE = ("crop", "stretch")
@@ -131,16 +132,58 @@ def load_data(data, limit: Optional[int] = None, split: str = "validation", data
         raise TypeError(f"data must be a string (shapes:N, .npz, folder, tfds name), a dict or a Source, "
                         f"got {type(data).__name__}")
     text = os.fspath(data)
-    if text.startswith("shapes:"):
-        return _shapes(text, limit)
-    if os.path.isfile(text) and text.endswith(".npz"):
-        with np.load(text, allow_pickle=False) as npz:
-            return _from_arrays(text, {k: npz[k] for k in npz.files}, limit)
-    if os.path.isdir(text):
-        return FolderSource(text, limit)
-    if text.endswith(".npz") or os.sep in text or text.startswith("."):
-        raise ValueError(f"data {text!r}: no such .npz file or image folder")
+    options = dict(split=split, data_dir=data_dir, manual_dir=manual_dir, download=download)
+    for source in DATA_SOURCES.values():  # the first that recognises the text wins
+        if source.matches(text):
+            return source.open(text, limit, **options)
+    raise ValueError(f"data {text!r}: no such .npz file or image folder")  # the tfds source takes all other names
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A kind of data string: ``matches(text)`` says whether ``text`` is one, ``open(text, limit, split,
+    data_dir, manual_dir, download)`` gives its :class:`Source`."""
+    name: str
+    summary: str
+    matches: Callable[[str], bool]
+    open: Callable[..., Source]
+
+
+def _npz(text, limit, **_):
+    with np.load(text, allow_pickle=False) as npz:
+        return _from_arrays(text, {k: npz[k] for k in npz.files}, limit)
+
+
+def _missing_file(text, limit, **_):
+    raise ValueError(f"data {text!r}: no such .npz file or image folder")
+
+
+def _tfds(text, limit, split, data_dir, manual_dir, download):
     return TfdsSource(text[5:] if text.startswith("tfds:") else text, limit, split, data_dir, manual_dir, download)
+
+
+DATA_SOURCES: Registry[DataSource] = Registry("data source")
+for _source in (
+        DataSource("shapes", "'shapes:N': N generated shapes images with exact object masks",
+                   lambda t: t.startswith("shapes:"), lambda t, limit, **_: _shapes(t, limit)),
+        DataSource("npz", "an .npz file with images (N,H,W,C) and optional labels, masks, ids",
+                   lambda t: os.path.isfile(t) and t.endswith(".npz"), _npz),
+        DataSource("folder", "an image folder: class subfolders or a labels.csv",
+                   os.path.isdir, lambda t, limit, **_: FolderSource(t, limit)),
+        DataSource("missing", "a path that is neither (refused: no such file or folder)",
+                   lambda t: t.endswith(".npz") or os.sep in t or t.startswith("."), _missing_file),
+        DataSource("tfds", "a TensorFlow Datasets name ('imagenet2012' or 'tfds:name')", lambda t: True, _tfds)):
+    DATA_SOURCES.register(_source.name, _source)
+
+
+def register_data_source(source: DataSource, before: Optional[str] = "missing") -> DataSource:
+    """Add a kind of data string, tried before ``before`` (default: before paths are refused and names go
+    to tfds)."""
+    return DATA_SOURCES.register(source.name, source, before=before)
+
+
+def unregister_data_source(name: str) -> None:
+    DATA_SOURCES.unregister(name)
 
 
 def _shapes(text, limit) -> Dataset:

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Type
 
 from ..checks import did_you_mean, known_keys
 from ..inputs import resolve_baseline
+from ..registry import Registry
 
 AGGREGATOR_SEPARATOR = "+"  # "<path method>+<aggregator>", e.g. "ig+idgi"
 
@@ -104,7 +105,7 @@ class MethodSpec:
         return method
 
 
-METHODS: Dict[str, MethodSpec] = {}
+METHODS: Registry[MethodSpec] = Registry("method")
 
 
 def register(name: str, cls: Type[Method], summary: str = None, **preset) -> MethodSpec:
@@ -113,14 +114,12 @@ def register(name: str, cls: Type[Method], summary: str = None, **preset) -> Met
     For every aggregator ``cls`` accepts besides its default, ``<name>+<aggregator>`` is registered too.
     """
     known_keys(preset, cls.defaults, "preset option", cls.__name__)
-    if name in METHODS:
-        raise ValueError(f"a method named {name!r} is already registered")
-    METHODS[name] = MethodSpec(name, cls, dict(preset), summary or cls.summary)
+    spec = METHODS.register(name, MethodSpec(name, cls, dict(preset), summary or cls.summary))
     if cls.aggregators and "aggregator" not in preset:
         for agg in cls.aggregators[1:]:
-            derived = _derive(METHODS[name], agg)
-            METHODS[derived.name] = derived
-    return METHODS[name]
+            derived = _derive(spec, agg)
+            METHODS.register(derived.name, derived)
+    return spec
 
 
 def _derive(spec: MethodSpec, aggregator: str) -> MethodSpec:
@@ -141,14 +140,14 @@ def find_spec(name: str) -> MethodSpec:
         if sep and spec is not None and spec.derived_from is None and agg in spec.cls.aggregators \
                 and "aggregator" not in spec.preset:
             return _derive(spec, agg)
-    raise ValueError(f"unknown method {name!r}{did_you_mean(key, METHODS)}; available: "
-                     f"{', '.join(sorted(METHODS))}")
+    return METHODS.find(key)
 
 
 def unregister(name: str) -> None:
     """Remove ``name`` and the names derived from it."""
+    METHODS.find(name)  # an unknown name is refused, with the closest ones
     for key in [k for k, s in METHODS.items() if k == name or s.derived_from == name]:
-        del METHODS[key]
+        METHODS.unregister(key)
 
 
 def get_method(name, **options) -> Method:

@@ -59,7 +59,17 @@ Capabilities are declared where a metric is registered (``register_metric(name, 
 consumes=..., needs_masks=..., uses_labels=..., curve_axes=..., **preset)``) and read as
 ``METRICS[name].consumes`` etc. by the evaluation runner, the report and the tests.
 """
-from .base import METRICS, Curve, MetricResult, MetricSpec, compute, get_metric, metric_options, register_metric
+from .base import (
+                   METRICS,
+                   Curve,
+                   MetricResult,
+                   MetricSpec,
+                   compute,
+                   get_metric,
+                   metric_options,
+                   register_metric,
+                   unregister_metric,
+)
 from .completeness import completeness
 from .grids import grid_localization
 from .localization import localization
@@ -102,6 +112,7 @@ register_metric("avg_sensitivity", avg_sensitivity, consumes="explanation")
 register_metric("completeness", completeness, consumes="explanation")
 
 __all__ = ["METRICS", "MetricSpec", "MetricResult", "Curve", "compute", "get_metric", "metric_options",
-           "register_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic", "localization",
+           "register_metric", "unregister_metric", "sic_aic", "insertion", "deletion", "pos_neg", "adp_pic",
+           "localization",
            "grid_localization", "road", "mufidelity", "max_sensitivity", "avg_sensitivity", "completeness",
            "PAIR_THRESHOLDS", "IDGI_THRESHOLDS", "IDGI_BINS", "PIC_AGGREGATION"]

@@ -16,6 +16,7 @@ from ..batching import chunks, spans
 from ..checks import boolean, did_you_mean, one_of, positive_int
 from ..models import ModelAdapter, as_model
 from ..progress import progress_bar
+from ..registry import Registry
 
 AGGREGATIONS = ("mean", "median")
 # perturbed images are built for as many source images as fill this many model batches at once
@@ -334,7 +335,7 @@ class MetricSpec:
         return result
 
 
-METRICS: Dict[str, MetricSpec] = {}
+METRICS: Registry[MetricSpec] = Registry("metric")
 
 
 def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optional[str] = None, *,
@@ -346,6 +347,8 @@ def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optiona
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"metric name must be a non-empty string, got {name!r}")
+    if name in METRICS:
+        raise ValueError(f"a metric named {name!r} is already registered")
     options = metric_options(fn)
     unknown = sorted(set(preset) - set(options))
     if unknown:
@@ -358,16 +361,17 @@ def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optiona
         raise ValueError(f"curve_axes must map score names to x-axis labels (strings), got {curve_axes!r}")
     spec = MetricSpec(name, fn, dict(preset), summary or (fn.__doc__ or "").strip().splitlines()[0],
                       consumes, boolean(needs_masks, "needs_masks"), uses_labels, curve_axes)
-    METRICS[name] = spec
-    return spec
+    return METRICS.register(name, spec)  # a name already registered is refused
+
+
+def unregister_metric(name: str) -> None:
+    """Remove the metric ``name``."""
+    METRICS.unregister(name)
 
 
 def get_metric(name: str) -> MetricSpec:
-    """The registered metric ``name`` (ValueError listing the names if unknown)."""
-    if not isinstance(name, str) or name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; available: {', '.join(sorted(METRICS))}"
-                         f"{did_you_mean(name, METRICS)}")
-    return METRICS[name]
+    """The registered metric ``name`` (ValueError with the closest names if unknown)."""
+    return METRICS.find(name)
 
 
 def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, pixel_range=None,

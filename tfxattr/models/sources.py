@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence
 
 from ..checks import did_you_mean
+from ..registry import Registry
 
 WEIGHT_NONE = "none"  # the spelling of "random weights" on the command line and in specs
 EIGHT_BIT = (0.0, 255.0)  # Keras applications and the demo model read 8-bit pixel values
@@ -51,22 +52,16 @@ class ModelSource:
     check: Optional[Callable[[Any, Optional[str]], None]] = None
 
 
-SOURCES: List[ModelSource] = []
+SOURCES: Registry[ModelSource] = Registry("model source")  # tried in order: the first that recognises wins
 
 
 def register_source(source: ModelSource, before: Optional[str] = None) -> ModelSource:
     """Add ``source`` at the end, or just before the source named ``before`` (to take precedence)."""
-    if any(s.name == source.name for s in SOURCES):
-        raise ValueError(f"a model source named {source.name!r} is already registered")
-    names = [s.name for s in SOURCES]
-    if before is not None and before not in names:
-        raise ValueError(f"before={before!r} is not a registered source{did_you_mean(before, names)}")
-    SOURCES.insert(names.index(before) if before else len(SOURCES), source)
-    return source
+    return SOURCES.register(source.name, source, before=before)
 
 
 def unregister_source(name: str) -> None:
-    SOURCES[:] = [s for s in SOURCES if s.name != name]
+    SOURCES.unregister(name)
 
 
 def parse_weights(weights) -> Optional[str]:
@@ -82,10 +77,10 @@ def parse_weights(weights) -> Optional[str]:
 
 def find_source(model) -> ModelSource:
     """The first registered source that recognises ``model``; a ValueError listing them otherwise."""
-    for source in SOURCES:
+    for source in SOURCES.values():
         if source.matches(model):
             return source
-    kinds = "; ".join(f"{s.name}: {s.summary}" for s in SOURCES)
+    kinds = "; ".join(f"{name}: {summary}" for name, summary in SOURCES.summaries().items())
     hint = ""
     if isinstance(model, (str, os.PathLike)):
         names = _string_names()
@@ -112,7 +107,7 @@ def describe() -> List[tuple]:
     """(name, summary) of every source and of every model name a string can give (``tfxattr models``)."""
     import keras_apps
 
-    rows = [(s.name, s.summary) for s in SOURCES]
+    rows = list(SOURCES.summaries().items())
     rows.append(("", ""))
     from ..demo import DEMO_IMAGE_SIZE
 
