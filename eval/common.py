@@ -100,7 +100,7 @@ def keep_correct_only(args, wanted: bool) -> bool:
 def run(args, source, methods, metrics, out, *, correct_only, target="label", aggregation=None):
     """``tfxattr.evaluation.evaluate`` with the script's arguments; returns (RunSummary, score summaries)."""
     from tfxattr.evaluation import evaluate
-    from tfxattr.evaluation.report import load_store, summarize
+    from tfxattr.evaluation.summary import load_store, summarize
 
     summary = evaluate(source, args.models, methods, metrics, out, correct_only=correct_only, target=target,
                        weights=args.weights, batch_size=args.batch_size, images_per_batch=args.images_per_batch,

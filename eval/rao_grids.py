@@ -242,7 +242,8 @@ def _aggatt(args, label, data, n, maps_dirs, edges, notes):
 
 
 def _tables(args, store_path, methods, notes, report):
-    from tfxattr.evaluation.report import fmt, load_store, markdown_table, summarize
+    from tfxattr.evaluation.report import fmt, markdown_table
+    from tfxattr.evaluation.summary import load_store, summarize
 
     rows = [r for r in summarize(load_store(store_path)) if r.metric == "grid_localization"]
     sections = []

@@ -217,7 +217,7 @@ def test_bad_pic_options_raise(setup):
 
 def test_default_aggregation_is_median_for_sic_and_mean_for_aic(setup):
     """XRAI Sec. 4 / IDGI Sec. 4.4: SIC median, AIC mean - by default, in the result, its dict and the report."""
-    from tfxattr.evaluation.report import StoreView, summarize
+    from tfxattr.evaluation.summary import StoreView, summarize
 
     model, images, maps, seed_mask = setup
     res = compute("sic_aic", model, images.astype(np.float32), maps, targets=0, random_mask=seed_mask,

@@ -10,8 +10,8 @@ import pytest
 
 from tfxattr import evaluation as ev
 from tfxattr.evaluation import beam
-from tfxattr.evaluation.report import load_store, summarize
 from tfxattr.evaluation.store import PARTS_DIR, iter_records, load_results, part_files
+from tfxattr.evaluation.summary import load_store, summarize
 
 pytest.importorskip("apache_beam")
 

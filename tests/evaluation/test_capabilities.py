@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tfxattr.evaluation import STORE_NAME, EvaluationConfig, evaluate, load_store, report
-from tfxattr.metrics import METRICS, Curve, MetricResult, register_metric
+from tfxattr.metrics import METRICS, Curve, MetricResult, register_metric, unregister_metric
 
 QUIET = {"progress": False, "log": lambda message: None}
 FRACTIONS = np.array([0.25, 0.5, 1.0])
@@ -28,11 +28,12 @@ def register():
     added = []
 
     def add(name, fn, *summary, **capabilities):
+        spec = register_metric(name, fn, *summary, **capabilities)
         added.append(name)
-        return register_metric(name, fn, *summary, **capabilities)
+        return spec
     yield add
     for name in added:
-        METRICS.pop(name, None)
+        unregister_metric(name)
 
 
 def test_a_metric_that_needs_masks_is_refused_on_data_without_masks(tmp_path, register, demo_data):

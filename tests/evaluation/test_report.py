@@ -4,7 +4,8 @@ import json
 import numpy as np
 
 from tfxattr import evaluation as ev
-from tfxattr.evaluation.report import short_model_names, write_report
+from tfxattr.evaluation.report import write_report
+from tfxattr.evaluation.summary import short_model_names
 
 
 def test_models_are_named_by_their_short_name(tmp_path):

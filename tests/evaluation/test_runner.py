@@ -12,7 +12,7 @@ from PIL import Image
 
 from tfxattr import evaluation as ev
 from tfxattr.evaluation.plots import line_plot, nice_ticks
-from tfxattr.evaluation.report import load_store, summarize
+from tfxattr.evaluation.summary import load_store, summarize
 
 METHODS = ["gradient", "ig:steps=4"]
 METRICS = ["insertion", "localization"]

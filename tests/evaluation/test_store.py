@@ -9,7 +9,8 @@ import pytest
 
 from tfxattr import evaluation as ev
 from tfxattr.evaluation import store as st
-from tfxattr.evaluation.report import load_store, summarize, write_report
+from tfxattr.evaluation.report import write_report
+from tfxattr.evaluation.summary import load_store, summarize
 
 OLD_STORE = os.path.join(os.path.dirname(__file__), "data", "store_v1")
 GRID = np.append(np.linspace(0.0, 1.0, 1000, endpoint=False), 1.0)  # SIC/AIC's 1,001 points

@@ -16,11 +16,12 @@ from .config import TARGETS, EvaluationConfig
 from .datasets import RESIZE, Chunk, Source, fit_to_input, load_data
 from .loading import LoadedModel, check_model, load_model
 from .plots import line_plot, nice_ticks
-from .report import fmt, load_store, markdown_table, pivot_table, summarize, write_report
+from .report import fmt, markdown_table, pivot_table, write_report
 from .runner import RunSummary, check_config, evaluate
 from .shards import method_label
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, iter_records, json_safe, load_results, read_records, result_key, rounded
+from .summary import load_store, summarize
 
 __all__ = ["evaluate", "EvaluationConfig", "RunSummary", "TARGETS", "RESIZE", "method_label",
            "check_config", "Spec", "parse_spec", "Source", "Chunk", "load_data", "fit_to_input", "LoadedModel",

@@ -30,9 +30,9 @@ from typing import List
 from ..checks import did_you_mean
 from .datasets import label_map, load_data
 from .loading import load_model
-from .report import merge_shards
 from .shards import RANDOM_WEIGHTS_WARNING, _method, _shown_name, method_label, shard_records, skipped_records
 from .store import NAMED_KINDS, iter_records, remove_unfinished_parts, result_key, write_part
+from .summary import merge_shards
 
 #: PipelineOptions the beam runner sets unless ``beam_options`` names them (``direct_num_workers`` = workers)
 DEFAULT_OPTIONS = {"runner": "DirectRunner", "direct_running_mode": "multi_processing",

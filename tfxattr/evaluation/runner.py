@@ -27,7 +27,7 @@ from ..models.devices import mirrored_strategy
 from .config import EvaluationConfig
 from .datasets import Source, label_map, load_data
 from .loading import LoadedModel, check_model, load_model
-from .report import load_store, short_model_names, write_report
+from .report import write_report
 from .shards import (
     RANDOM_WEIGHTS_WARNING,
     _method,
@@ -39,6 +39,7 @@ from .shards import (
 )
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, json_safe
+from .summary import load_store, short_model_names
 
 #: where metrics that do not score maps of plain images (grids, sanity checks) are run instead
 ELSEWHERE = "use eval/rao_grids.py (grids) or tfxattr.evaluation.sanity directly"
