@@ -14,7 +14,7 @@ import numpy as np
 
 from ..batching import spans
 from ..checks import positive_int
-from ..inputs import class_index, read_image_file
+from ..inputs import PIXEL_MAX, PIXEL_MAX_16, class_index, read_image_file
 from .specs import parse_spec
 
 RESIZE = ("crop", "stretch")
@@ -178,8 +178,11 @@ def _from_arrays(name, arrays, limit) -> Dataset:
 def _as_uint8(images: np.ndarray, name) -> np.ndarray:
     if images.dtype == np.uint8:
         return images
+    if images.dtype == np.uint16:  # 16-bit pixels: to 0..255 as 16-bit image files are
+        return np.round(images.astype(np.float64) * (PIXEL_MAX / PIXEL_MAX_16)).astype(np.uint8)
     if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
-        raise ValueError(f"data {name!r}: images must be uint8 or numbers in [0, 255]")
+        raise ValueError(f"data {name!r}: images must be uint8, uint16 (16-bit pixels) or numbers in [0, 255], got "
+                         f"{images.dtype} in [{images.min():g}, {images.max():g}]")
     return np.round(images).astype(np.uint8)
 
 
