@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
-def run(*args, env=None):
-    cmd = [sys.executable, "-m", "tfxattr.cli", *args]
+def run(*args, env=None, python_options=False):
+    """``tfxattr *args`` in a subprocess; ``python_options``: the args up to the first "--..." go to Python."""
+    split = next(i for i, a in enumerate(args) if a.startswith("--")) if python_options else 0
+    cmd = [sys.executable, *args[:split], "-m", "tfxattr.cli", *args[split:]]
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=full_env)
 
@@ -146,3 +149,87 @@ def test_the_stderr_filter_drops_tensorflow_lines_and_passes_everything_else():
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stderr == b"a user warning\n\rbar 50%after\n"  # bytes: "\r" kept as the bar wrote it
+
+
+# -- issue 20, round 2: the weak spots of the command line ---------------------------------------------
+def test_an_unknown_option_or_command_suggests_the_closest(capsys):
+    from tfxattr.cli import main
+
+    for argv, hint in ((["explain", "--metod", "ig"], "did you mean '--method'"),
+                       (["explian"], "did you mean 'explain'"),
+                       (["eval", "--data", "shapes:2", "--metods", "ig"], "did you mean '--methods'")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        assert hint in capsys.readouterr().err
+
+
+def test_out_jpg_writes_a_real_jpeg_and_other_suffixes_are_refused(tmp_path, capsys):
+    from tfxattr.cli import main
+
+    assert main(["explain", "--method", "gradient", "--no-progress", "--out", str(tmp_path / "x.jpg")]) == 0
+    with Image.open(tmp_path / "x.jpg") as img:
+        assert img.format == "JPEG"
+    err = one_line_error(capsys, "explain", "--method", "gradient", "--out", str(tmp_path / "x.gif"))
+    assert "--out" in err and ".png" in err and ".jpg" in err
+
+
+def test_out_a_directory_writes_inside_it_named_after_the_image(tmp_path, capsys):
+    from tfxattr.cli import main
+
+    image = tmp_path / "cat.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    assert main(["explain", str(image), "--method", "gradient", "--no-progress", "--out", str(folder)]) == 0
+    assert (folder / "cat_gradient.png").is_file() and not (tmp_path / "figures.png").exists()
+    assert str(folder / "cat_gradient.png") in capsys.readouterr().out
+
+
+def test_export_onto_an_existing_file_is_a_one_line_error(tmp_path, capsys):
+    existing = tmp_path / "model.txt"
+    existing.write_text("keep me")
+    err = one_line_error(capsys, "export", "demo", str(existing))
+    assert str(existing) in err and "file" in err and existing.read_text() == "keep me"
+
+
+def test_an_unknown_aggregation_score_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "run"
+    err = one_line_error(capsys, "eval", "--data", "shapes:2", "--methods", "gradient", "--metrics", "insertion",
+                         "--aggregation", "foo=mean", "--no-progress", "--out", str(out))
+    assert "foo" in err and "insertion" in err  # the unknown key and the valid score names
+    assert not (out / "results.jsonl").exists()
+
+
+def test_help_does_not_import_tensorflow_and_shows_the_defaults():
+    res = run("-X", "importtime", "--help", python_options=True)
+    assert res.returncode == 0, res.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time")}
+    assert "tfxattr" in imported and "tensorflow" not in imported and "keras" not in imported
+    explain_help = " ".join(run("explain", "--help").stdout.split())
+    assert "(default: ig)" in explain_help and "(default: explanation.png)" in explain_help
+    eval_help = " ".join(run("eval", "--help").stdout.split())
+    assert "--seed SEED random seed" in eval_help and "(default: 0)" in eval_help.rsplit("--seed SEED", 1)[1][:300]
+
+
+def test_tfds_chatter_stays_off_stdout_when_the_data_is_not_there(monkeypatch, capsys):
+    import tensorflow_datasets as tfds
+
+    from tfxattr.evaluation.datasets import TfdsSource
+
+    def offline(*args, **kwargs):
+        print("Downloading and preparing dataset 11.06 MiB to /nowhere/mnist/3.0.1...")
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(ValueError, match="could not load tfds data set 'mnist'.*no network"):
+        TfdsSource("mnist")
+    assert capsys.readouterr().out == ""
+
+
+def test_beam_is_imported_without_its_apitools_line():
+    code = "from tfxattr.evaluation.beam import pipeline_options; pipeline_options(1)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert res.returncode == 0, res.stderr
+    assert "apitools" not in res.stderr

@@ -1,22 +1,53 @@
-"""tfxattr: batched, TF-native attribution methods and metrics for Keras image classifiers."""
-from .quiet import quiet_command_line
+"""tfxattr: batched, TF-native attribution methods and metrics for Keras image classifiers.
+
+``import tfxattr`` in a program or notebook imports everything (and registers the sanity-check metrics
+in ``tfxattr.metrics.METRICS``). The ``tfxattr`` command imports only what its subcommand needs, so
+``tfxattr --help`` answers without TensorFlow: the names below are then loaded on first use (``__getattr__``).
+"""
+import importlib
+
+from .quiet import quiet_command_line, started_as_command
 
 quiet_command_line()  # the `tfxattr` command only: hide TensorFlow's log lines before TensorFlow is imported
 
-from . import evaluation  # noqa: E402, F401 - registers the sanity-check metrics in tfxattr.metrics.METRICS
-from .explain import explain  # noqa: E402
-from .explanation import Explanation  # noqa: E402
-from .methods import METHODS, Method, get_method, register  # noqa: E402
-from .models import ModelAdapter, as_model  # noqa: E402
-from .serving import explainer_model, export  # noqa: E402
-
 __version__ = "0.1.0"
+
+#: public name -> the submodule defining it (imported on first use)
+_PUBLIC = {"explain": "explain", "Explanation": "explanation", "METHODS": "methods", "Method": "methods",
+           "get_method": "methods", "register": "methods", "ModelAdapter": "models", "as_model": "models",
+           "export": "serving", "explainer_model": "serving"}
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif name.startswith("__"):
+        raise AttributeError(name)
+    else:  # a subpackage or module, e.g. tfxattr.metrics
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
 
 
 def list_methods() -> dict:
     """Name -> one-line summary of every registered method."""
+    from .methods import METHODS
+
     return {name: spec.summary for name, spec in sorted(METHODS.items())}
 
+
+if not started_as_command():  # a program or notebook: everything now, as it always was
+    from . import evaluation  # noqa: E402, F401 - registers the sanity-check metrics in tfxattr.metrics.METRICS
+    from .explain import explain  # noqa: E402
+    from .explanation import Explanation  # noqa: E402
+    from .methods import METHODS, Method, get_method, register  # noqa: E402
+    from .models import ModelAdapter, as_model  # noqa: E402
+    from .serving import explainer_model, export  # noqa: E402
 
 __all__ = ["explain", "Explanation", "as_model", "ModelAdapter", "METHODS", "Method", "get_method", "register",
            "list_methods", "export", "explainer_model"]

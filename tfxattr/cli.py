@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 
+from .checks import did_you_mean
 from .quiet import quiet_command_line, stop_filtering
 
 #: exit code of a user error (argparse uses it for bad flags too)
@@ -18,13 +20,60 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 #: what counts as a user error (bad arguments, files, data, models): one line, no traceback
 USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
+#: the subcommands; eval's options are built only when eval is the command (its defaults need TensorFlow)
+COMMANDS = ("explain", "eval", "export", "methods", "models")
+EVAL_HELP = "score methods with metrics on models over a data set (resumable)"
 
 
-def _parser():
+class Parser(argparse.ArgumentParser):
+    """argparse with defaults in ``--help`` and did-you-mean for an unknown subcommand or choice."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            message += did_you_mean(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)))
+        super().error(message)
+
+
+def parse_args(argv):
+    """The command's arguments; an unknown option is refused by the subcommand's parser with the closest
+    of its options (argparse's own message names none)."""
+    parser = _parser(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in parser.commands:  # before argparse, whose "required" error would hide a misspelt option
+        _refuse_unknown(parser.commands[command], argv[argv.index(command) + 1:])
+    args, extras = parser.parse_known_args(argv)
+    _refuse_unknown(parser.commands[args.command], extras)
+    return args
+
+
+def _refuse_unknown(sub, tokens):
+    """Refuse the options among ``tokens`` that ``sub`` does not know (nor abbreviates), with the closest."""
+    options = list(sub._option_string_actions)  # argparse keeps no public list of a parser's options
+    tokens = tokens[:tokens.index("--")] if "--" in tokens else tokens
+    unknown = [t for t in tokens if t.startswith("-") and not _is_number(t)
+               and not any(o.startswith(t.split("=")[0]) for o in options)]
+    if unknown:
+        hints = "".join(did_you_mean(t.split("=")[0], options) for t in unknown)
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}{hints}")
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parser(argv=()):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
-    p = argparse.ArgumentParser(prog="tfxattr", description="Attribution maps for Keras image classifiers.",
-                                parents=[common])
+    p = Parser(prog="tfxattr", description="Attribution maps for Keras image classifiers.", parents=[common])
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("explain", help="explain images and write PNG panels (image | heatmap | overlay)",
                        parents=[common])
@@ -50,12 +99,21 @@ def _parser():
     e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
     e.add_argument("--precision", default="float32",
                    help="float32, bfloat16 or float16: the model's forward and backward passes (Keras models)")
-    e.add_argument("--out", default="explanation.png", help="output PNG (several images get _<i> suffixes)")
+    e.add_argument("--background", default="white", choices=["white", "black"],
+                   help="what transparent pixels of the images are composited over")
+    e.add_argument("--out", default="explanation.png",
+                   help="output figure, .png or .jpg (several images get _<i> suffixes), or a directory: one "
+                        "<image name>_<method>.png per image inside it")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _add_eval_parser(sub, common)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "eval":
+        _add_eval_parser(sub, common)
+    else:  # `tfxattr --help` lists it; its options (and their defaults) are built when it is the command
+        sub.add_parser("eval", help=EVAL_HELP, parents=[common])
     _add_export_parser(sub, common)
     sub.add_parser("methods", help="list the methods", parents=[common])
     sub.add_parser("models", help="list the model names --model accepts", parents=[common])
+    p.commands = sub.choices
     return p
 
 
@@ -133,8 +191,7 @@ def _add_eval_parser(sub, common):
     from .evaluation.datasets import RESIZE
 
     d = EvaluationConfig()  # the flags' defaults are the config's
-    v = sub.add_parser("eval", help="score methods with metrics on models over a data set (resumable)",
-                       parents=[common],
+    v = sub.add_parser("eval", help=EVAL_HELP, parents=[common],
                        description="Score every method with every metric on every model. Results are appended "
                                    "to OUT/results.jsonl as images finish (a killed run resumes where it stopped); "
                                    "OUT/report.md and OUT/plots/ are rebuilt at the end. Image files that cannot "
@@ -143,7 +200,7 @@ def _add_eval_parser(sub, common):
                    help="shapes:N (generated shapes with masks), an .npz (images, labels, masks), an image folder "
                         "(class subfolders named after the model's classes, ImageNet wnids or class indices; "
                         "or labels.csv), or a tfds name such as imagenet2012")
-    v.add_argument("--split", default=d.split, help="tfds split (default: validation)")
+    v.add_argument("--split", default=d.split, help="tfds split")
     v.add_argument("--data-dir", default=d.data_dir, help="tfds data_dir")
     v.add_argument("--manual-dir", default=d.manual_dir, help="tfds manual_dir: where the imagenet2012 archives are")
     v.add_argument("--limit", type=int, default=d.limit, help="read only the first LIMIT images")
@@ -163,7 +220,8 @@ def _add_eval_parser(sub, common):
     v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
                    help="report aggregation per score of the chosen metrics instead of the metric's own, "
                         "e.g. aic=mean or sic_aic_idgi/aic=mean")
-    v.add_argument("--seed", type=int, default=d.seed)
+    v.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed of the methods and metrics that draw noise, masks or baselines")
     v.add_argument("--runner", default=d.runner, choices=RUNNERS,
                    help="local: one process; beam: an Apache Beam pipeline (shards of --chunk-size images)")
     v.add_argument("--workers", type=int, default=d.workers, help="beam: worker processes of the DirectRunner")
@@ -240,13 +298,13 @@ def _beam_options(items) -> dict:
 def _explain(args) -> int:
     import numpy as np
 
-    from . import explain
     from .demo import demo_image_path
     from .evaluation.specs import parse_spec
+    from .explain import explain
 
     images = [os.fspath(i) for i in args.images] or [demo_image_path()]
-    _check_out_file(args.out)
     spec = parse_spec(args.method, "--method")
+    outs = _out_paths(args.out, images, spec.name)
     options = dict(spec.options)
     for flag, key, value in (("--steps", "steps", args.steps),
                              ("--baseline", "baseline", None if args.baseline is None
@@ -259,8 +317,9 @@ def _explain(args) -> int:
         options[key] = value
     exp = explain(args.model, images, method=spec.name, target=_target(args.target), output=args.output,
                   batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
-                  progress=not args.no_progress, precision=args.precision, **_model_options(args), **options)
-    written = exp.save(args.out)
+                  progress=not args.no_progress, precision=args.precision, background=args.background,
+                  **_model_options(args), **options)
+    written = exp.save(args.out) if outs is None else [exp.save(out, index=i)[0] for i, out in enumerate(outs)]
     targets = np.atleast_1d(exp.targets)
     for i, (path, img) in enumerate(zip(written, images)):
         print(f"{img}: class {targets[i]} ({exp.label(i)}) -> {path}")
@@ -276,6 +335,25 @@ def _target(text):
         raise ValueError(f"--target: empty class in {text!r}")
     values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
     return values[0] if len(values) == 1 else values
+
+
+def _out_paths(out, images, method):
+    """--out a directory: one ``<image stem>_<method>.png`` per image inside it (``_<i>`` added where stems
+    repeat); --out a file: None (Explanation.save numbers several images), after checking it can be written."""
+    from .visualize import figure_format
+
+    if not os.path.isdir(out):
+        figure_format(out, "--out")
+        _check_out_file(out)
+        return None
+    _check_out_file(os.path.join(out, "x.png"))
+    stems = [os.path.splitext(os.path.basename(i))[0] for i in images]
+    paths = [os.path.join(out, f"{stem}{'' if stems.count(stem) == 1 else f'_{i}'}_{method}.png")
+             for i, stem in enumerate(stems)]
+    clash = sorted({p for p in paths if os.path.abspath(p) in {os.path.abspath(i) for i in images}})
+    if clash:
+        raise ValueError(f"--out: writing into {out!r} would overwrite the input image(s) {clash}; give a file name")
+    return paths
 
 
 def _check_out_file(path):
@@ -299,11 +377,12 @@ def _number_or_name(v):
 
 def _run(args) -> int:
     if args.command == "methods":
-        from . import list_methods
+        from .methods import METHODS
         from .serving import not_exportable
+
         refused = not_exportable()
-        for name, summary in list_methods().items():
-            print(f"{name:16s} {summary}")
+        for name, spec in sorted(METHODS.items()):
+            print(f"{name:16s} {spec.summary}")
             if name in refused:
                 print(f"{'':16s} (not exportable: {refused[name]})")
         return 0
@@ -326,7 +405,7 @@ def main(argv=None) -> int:
         quiet_command_line(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _run(_parser().parse_args(argv))
+        return _run(parse_args(argv))
     except USER_ERRORS as err:  # includes FileNotFoundError, keras_apps.WeightsUnavailableError
         message = " ".join(str(err).split("\n")) or type(err).__name__
         print(f"tfxattr: {message}", file=sys.stderr)

@@ -5,7 +5,7 @@ import numpy as np
 
 from .checks import positive_int
 from .explanation import Explanation
-from .inputs import load_images, read_range, resolve_targets
+from .inputs import DEFAULT_BACKGROUND, load_images, read_range, resolve_targets
 from .methods import Method, get_method
 from .methods.smooth import smooth_options
 from .models import DEFAULT_BATCH_SIZE, as_model
@@ -16,7 +16,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
             batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
             preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
             head=None, precision: str = "float32", strategy=None, input_range=None, class_names=None,
-            **options) -> Explanation:
+            background: str = DEFAULT_BACKGROUND, **options) -> Explanation:
     """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
@@ -30,8 +30,11 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     ``Normalization`` its own). Both known and different: images are mapped linearly onto the model's
     range. The model's range unknown: images reach it unchanged, and ``pixel_range`` only places
     baselines and figures. ``pixel_range`` defaults to 0..255 for files and PIL images (they are read
-    as 8-bit pixels), else to the model's range, else to the conventional range the values lie in. A warning names
-    ``pixel_range`` when the images cannot be in its scale. ``class_names``: one name per class, for
+    as 8-bit pixels; uint16 arrays too, brought to 0..255 as 16-bit files are), else to the model's
+    range, else to the conventional range the values lie in. A warning names ``pixel_range`` when the
+    images cannot be in its scale (8-bit vs unit, 16-bit, mean-subtracted). Files are turned upright by
+    their EXIF orientation; ``background`` ("white" or "black") is what transparent pixels are
+    composited over. ``class_names``: one name per class, for
     targets by name and labels (default: the model's own). ``input_shape``, ``head``, ``output_index``:
     see :func:`~tfxattr.models.as_model`. ``precision``: "float32", "bfloat16" or "float16", the dtype
     of the model's forward and backward passes (Keras models; path points, f-values and sums stay
@@ -45,11 +48,12 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
+    declared = pixel_range
     pixel_range = pixel_range if pixel_range is not None else read_range(images)  # files are read as 0..255
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
                        precision=precision, strategy=strategy, input_range=input_range, class_names=class_names)
-    arr, single = load_images(images, adapter.input_shape)
+    arr, single = load_images(images, adapter.input_shape, background=background, pixel_range=declared)
     adapter = adapter.for_images(arr)
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:

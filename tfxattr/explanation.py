@@ -90,7 +90,8 @@ class Explanation:
                                             reduce=self.reduce, dpi=dpi, channels=a.shape[-1])
 
     def save(self, path: str, index: Optional[int] = None, scale: Optional[int] = None) -> list:
-        """Write the :meth:`plot` figure as RGB PNG(s). Several images: ``path`` gets ``_<i>`` suffixes.
+        """Write the :meth:`plot` figure as RGB PNG(s) (JPEG for a .jpg or .jpeg ``path``). Several images:
+        ``path`` gets ``_<i>`` suffixes.
 
         ``scale`` multiplies the resolution (default 1: about 1100 x 400 pixels for a square image).
         """
@@ -101,6 +102,7 @@ class Explanation:
         indices = range(len(a)) if index is None else [index]
         root, ext = os.path.splitext(os.fspath(path))
         ext = ext or ".png"
+        visualize.figure_format(root + ext)  # a suffix it cannot write fails before any figure is drawn
         written = []
         for i in indices:
             target = f"{root}{'' if len(indices) == 1 else f'_{i}'}{ext}"

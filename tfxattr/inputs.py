@@ -24,19 +24,37 @@ TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT, TIFF_SIGNED = 258, 339, 2
 NAMES_SHOWN = 20
 #: the scales images come in, smallest first: unit floats, symmetric floats ("tf" mode), 8-bit pixels
 CONVENTIONAL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, PIXEL_MAX))
+#: the top of the 16-bit pixel scale; 65535 / 257 = 255 exactly, so uint16 arrays come to 8-bit by / 257
+PIXEL_MAX_16 = 65535.0
+#: what transparent pixels are composited over (viewers and browsers show transparency on white)
+BACKGROUNDS = {"white": PIXEL_MAX, "black": 0.0}
+DEFAULT_BACKGROUND = "white"
+#: values above FAR_ABOVE x an 8-bit-like range's top are not 8-bit pixels (16-bit ones: up to 257 x)
+FAR_ABOVE = 2.0
+#: images whose lowest value is below the range's low end by this share of the range, and whose mean lies within
+#: MEAN_NEAR_ZERO of zero (shares of the range), look mean-subtracted (a 0..255 image has a mean near 110)
+BELOW_LOW, MEAN_NEAR_ZERO = 0.05, 0.1
 
 
-def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
+def load_images(images, input_shape=None, background: str = DEFAULT_BACKGROUND,
+                pixel_range=None) -> Tuple[np.ndarray, bool]:
     """Return ``(float32 (N,H,W,C) pixel array, was_single_image)``.
 
     File paths and PIL images are resized to the model's fixed input size; arrays must already have it.
+    Files are turned upright by their EXIF orientation (phone photos), and transparent pixels are
+    composited over ``background`` ("white", as viewers show them, or "black"). uint16 arrays are 16-bit
+    pixels and come to 0..255 (/ 257) as 16-bit files do, unless ``pixel_range`` is declared (then they are
+    taken as they are, in that range).
     """
+    one_of_backgrounds(background)
     single = False
     if isinstance(images, (str, os.PathLike)) or _is_pil(images):
         images, single = [images], True
     if isinstance(images, (list, tuple)) and images and all(_is_file_or_pil(i) for i in images):
-        arr = np.stack([_read_image(i, input_shape) for i in images]).astype(np.float32)
+        arr = np.stack([_read_image(i, input_shape, background) for i in images]).astype(np.float32)
         return _check_pixels(arr), single
+    if isinstance(images, (list, tuple)):
+        _check_list(images)
     try:
         arr = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
     except Exception as err:  # noqa: BLE001 - anything that is not array-like
@@ -49,6 +67,8 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
         raise TypeError(f"images must be real pixel values, got complex dtype {arr.dtype}")
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
+    if arr.dtype == np.uint16 and pixel_range is None:  # 16-bit pixels, brought to 8-bit as 16-bit files are
+        arr = arr.astype(np.float64) * (PIXEL_MAX / PIXEL_MAX_16)
     if arr.ndim == 3:
         arr, single = arr[None], True
     if arr.ndim != 4:
@@ -68,9 +88,12 @@ def load_images(images, input_shape=None) -> Tuple[np.ndarray, bool]:
 
 
 def read_range(images) -> Optional[Tuple[float, float]]:
-    """(0, 255) when :func:`load_images` reads ``images`` from files or PIL images (it brings every depth
-    to 8-bit pixels), else None: the range of arrays and tensors is the caller's to say."""
+    """(0, 255) when :func:`load_images` reads ``images`` from files or PIL images, or gets uint16 arrays
+    (it brings every depth to 8-bit pixels), else None: the range of other arrays and tensors is the
+    caller's to say."""
     if isinstance(images, (str, os.PathLike)) or _is_pil(images):
+        return (0.0, PIXEL_MAX)
+    if _is_uint16(images):
         return (0.0, PIXEL_MAX)
     if isinstance(images, (list, tuple)) and images and all(_is_file_or_pil(i) for i in images):
         return (0.0, PIXEL_MAX)
@@ -90,10 +113,64 @@ def image_range(images) -> Optional[Tuple[float, float]]:
     return (min(0.0, vmin), vmax)
 
 
+def scale_hint(images, pixel_range) -> Optional[Tuple[str, str]]:
+    """``(what the values show, what to pass)`` when ``images`` cannot be in the 8-bit-like ``pixel_range``
+    because they are 16-bit pixels (values far above its top) or mean-subtracted (well below its low end,
+    with a mean near zero); None otherwise. :meth:`~tfxattr.models.ModelAdapter.check_pixels` warns with it."""
+    lo, hi = (float(v) for v in pixel_range)
+    span = hi - lo
+    vmin, vmax, mean = float(np.min(images)), float(np.max(images)), float(np.mean(images))
+    if span <= 1.0 or vmin == vmax:
+        return None
+    if vmax > lo + FAR_ABOVE * span:
+        top = PIXEL_MAX_16 if vmax <= PIXEL_MAX_16 else vmax
+        return (f"values go up to {vmax:g}, far above {hi:g} (16-bit pixels?)",
+                f"pass pixel_range=(0, {top:g}) if they are 16-bit pixels, or divide them by 257")
+    if lo >= 0 and vmin < lo - BELOW_LOW * span and abs(mean) < MEAN_NEAR_ZERO * span:
+        return (f"values lie in [{vmin:g}, {vmax:g}] with mean {mean:.3g} (mean-subtracted?)",
+                "pass the images before normalisation (the model's input_range does the rest), or, if the model "
+                f"itself reads mean-subtracted images, pass pixel_range=({vmin:g}, {vmax:g}) with the matching "
+                "input_range")
+    return None
+
+
+def one_of_backgrounds(background):
+    """``background`` is a name of :data:`BACKGROUNDS`; else ValueError with the valid names."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {', '.join(map(repr, BACKGROUNDS))} (what transparent pixels "
+                         f"are composited over), got {background!r}{did_you_mean(background, BACKGROUNDS)}")
+
+
+def _check_list(items):
+    """A list that is not all files / PIL images: refuse a mix of both, or arrays of different shapes,
+    naming the items that differ."""
+    kinds = ["a file path" if isinstance(i, (str, os.PathLike)) else "a PIL image" if _is_pil(i) else "an array"
+             for i in items]
+    if "an array" in kinds and len(set(kinds)) > 1:
+        first = next(k for k, kind in enumerate(kinds) if kind != "an array")
+        arr = kinds.index("an array")
+        raise ValueError(f"images mixes file paths / PIL images and arrays: images[{first}] is {kinds[first]}, "
+                         f"images[{arr}] an array; give all file paths (or PIL images), or all arrays")
+    shapes = [np.shape(i.numpy() if hasattr(i, "numpy") else i) for i in items]
+    for k, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise ValueError(f"images[{k}] has shape {shape}, images[0] {shapes[0]}: arrays in a list must have one "
+                             "shape (resize them, or pass file paths / PIL images, which are resized for you)")
+
+
 def _check_pixels(arr):
     if not np.all(np.isfinite(arr)):
         raise ValueError("images contain non-finite pixels (NaN or inf)")
     return arr
+
+
+def _is_uint16(images) -> bool:
+    """Whether ``images`` is a uint16 numpy array or tensor (16-bit pixels)."""
+    dtype = getattr(images, "dtype", None)
+    try:
+        return dtype is not None and np.dtype(getattr(dtype, "as_numpy_dtype", dtype)) == np.uint16
+    except TypeError:  # another library's dtype
+        return False
 
 
 def _is_file_or_pil(obj) -> bool:
@@ -104,26 +181,30 @@ def _is_pil(obj) -> bool:
     return type(obj).__module__.startswith("PIL.")
 
 
-def _read_image(item, input_shape):
+def _read_image(item, input_shape, background=DEFAULT_BACKGROUND):
     channels = input_shape[2] if input_shape is not None else 3
     size = None
     if input_shape is not None and input_shape[0] is not None and input_shape[1] is not None:
         size = (input_shape[0], input_shape[1])
     if _is_pil(item):
-        return _fitted(item, channels, size, "images")
+        return _fitted(item, channels, size, "images", background)
+    if os.path.isdir(item):
+        raise ValueError(f"images: {os.fspath(item)!r} is a directory, not an image file; give its image files "
+                         "(e.g. DIR/*.jpg), or score a folder of images with `tfxattr eval --data DIR`")
     if not os.path.isfile(item):
         raise ValueError(f"images: no such file {os.fspath(item)!r}")
     with open_image(item) as img:
-        return _fitted(img, channels, size, os.fspath(item))
+        return _fitted(img, channels, size, os.fspath(item), background)
 
 
-def _fitted(img, channels, size, name) -> np.ndarray:
+def _fitted(img, channels, size, name, background=DEFAULT_BACKGROUND) -> np.ndarray:
     """float32 (H, W, channels) pixels of ``img``, resized (bilinear) to ``size`` = (H, W) if given."""
     from PIL import Image
 
     if size is None or img.size == (size[1], size[0]):
-        return image_array(img, channels, name)
+        return image_array(img, channels, name, background)
     if img.mode not in HIGH_DEPTH_MODES and img.mode != "F":  # 8-bit: resized as 8-bit, as before
+        img = _flattened(img, background)
         return image_array(img.convert("L" if channels == 1 else "RGB").resize((size[1], size[0]), Image.BILINEAR),
                            channels, name)
     arr = image_array(img, channels, name)  # high depth: resized in float, no 8-bit rounding first
@@ -134,12 +215,13 @@ def _fitted(img, channels, size, name) -> np.ndarray:
 @contextlib.contextmanager
 def open_image(path):
     """The decoded PIL image of the file ``path``; a truncated or non-image file raises ValueError naming it."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     name = os.fspath(path)
     try:
         img = Image.open(name)
         img.load()  # decode now: a truncated file fails here, with its name
+        ImageOps.exif_transpose(img, in_place=True)  # phone photos: stored sideways, EXIF says how to turn them
     except UnidentifiedImageError:
         raise ValueError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except Exception as err:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, EOFError, zlib.error, ...
@@ -150,19 +232,22 @@ def open_image(path):
         img.close()
 
 
-def read_image_file(path, channels: int = 3) -> np.ndarray:
-    """float32 (H, W, ``channels``) pixels in [0, 255] of the image file ``path`` (any bit depth)."""
+def read_image_file(path, channels: int = 3, background: str = DEFAULT_BACKGROUND) -> np.ndarray:
+    """float32 (H, W, ``channels``) pixels in [0, 255] of the image file ``path`` (any bit depth; upright by
+    its EXIF orientation; transparent pixels over ``background``)."""
     with open_image(path) as img:
-        return image_array(img, channels, os.fspath(path))
+        return image_array(img, channels, os.fspath(path), background)
 
 
-def image_array(img, channels: int, name: str = "image") -> np.ndarray:
+def image_array(img, channels: int, name: str = "image", background: str = DEFAULT_BACKGROUND) -> np.ndarray:
     """float32 (H, W, ``channels``) pixels in [0, 255] of a PIL image of any depth.
 
-    8-bit modes are converted as they are; 16- and 32-bit integer images are scaled by their sample
-    range (65535 -> 255); float images ("F", e.g. float TIFF) must hold values in [0, 1].
+    8-bit modes are converted as they are, transparent pixels composited over ``background``; 16- and
+    32-bit integer images are scaled by their sample range (65535 -> 255); float images ("F", e.g.
+    float TIFF) must hold values in [0, 1].
     """
     if img.mode not in HIGH_DEPTH_MODES and img.mode != "F":
+        img = _flattened(img, background)
         arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
         return arr[..., None] if arr.ndim == 2 else arr
     raw = np.asarray(img)
@@ -180,6 +265,18 @@ def image_array(img, channels: int, name: str = "image") -> np.ndarray:
         gray = raw.astype(np.float64) * (PIXEL_MAX / (2 ** (bits - signed) - 1))
     gray = gray.astype(np.float32)[..., None]
     return gray if channels == 1 else np.repeat(gray, channels, axis=-1)
+
+
+def _flattened(img, background):
+    """``img`` without transparency: an image with an alpha channel (or a palette transparency) composited
+    over the ``background`` colour (:data:`BACKGROUNDS`); others unchanged."""
+    from PIL import Image
+
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in img.info:
+        return img
+    rgba = img.convert("RGBA")
+    level = int(BACKGROUNDS[background])
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (level, level, level, 255)), rgba).convert("RGB")
 
 
 def _sample_depth(img) -> Tuple[int, bool]:

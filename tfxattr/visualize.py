@@ -186,14 +186,33 @@ def explanation_figure(image, heatmap, title: str = "", pixel_range=(0.0, 255.0)
     return fig
 
 
+#: figure file suffixes -> the format written (RGB, no alpha channel)
+FIGURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+#: JPEG quality of figures (heatmaps show blocking artefacts below about 90)
+JPEG_QUALITY = 95
+
+
+def figure_format(path, argument: str = "path") -> str:
+    """The format a figure at ``path`` is written in, from its suffix (:data:`FIGURE_FORMATS`); another suffix
+    raises ValueError naming ``argument`` and the valid suffixes."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FIGURE_FORMATS:
+        raise ValueError(f"{argument}: cannot write a figure as {ext or 'a file without a suffix'!r} "
+                         f"({os.fspath(path)!r}); give a file ending in {', '.join(FIGURE_FORMATS)}")
+    return FIGURE_FORMATS[ext]
+
+
 def save_png(fig, path) -> str:
-    """Render ``fig`` with Agg and write an RGB PNG (no alpha channel) at ``path``; return the path."""
+    """Render ``fig`` with Agg and write an RGB PNG (no alpha channel) at ``path`` (a JPEG when it ends in
+    .jpg or .jpeg, :func:`figure_format`); return the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
+    fmt = figure_format(path)
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     rgb = np.asarray(canvas.buffer_rgba())[..., :3]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(rgb)).save(path, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgb)).save(path, format=fmt, **({"quality": JPEG_QUALITY}
+                                                                         if fmt == "JPEG" else {}))
     return str(path)

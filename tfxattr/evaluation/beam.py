@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
 import socket
@@ -39,10 +40,27 @@ DEFAULT_OPTIONS = {"runner": "DirectRunner", "direct_running_mode": "multi_proce
                    "default_sdk_harness_log_level": "ERROR"}
 
 
+@contextlib.contextmanager
+def quiet_beam_import():
+    """Import Apache Beam without its "apitools not found ..." line: Beam logs it through the root logger when
+    the BigQuery client is missing, which a local run does not need. Logging is left as it was (a root
+    logger without handlers stays without one: ``logging.warning`` would otherwise add a stderr handler)."""
+    root = logging.getLogger()
+    guard, disabled = logging.NullHandler(), logging.root.manager.disable
+    root.addHandler(guard)
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        root.removeHandler(guard)
+
+
 def pipeline_options(workers: int, beam_options=None):
     """``PipelineOptions`` from :data:`DEFAULT_OPTIONS`, ``workers`` and ``beam_options`` (which win); a name
     Beam does not know raises ValueError with the closest known ones."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    with quiet_beam_import():
+        from apache_beam.options.pipeline_options import PipelineOptions
 
     given = dict(beam_options or {})
     known = PipelineOptions([]).get_all_options()
@@ -63,7 +81,8 @@ def part_name(model: str, shard: int, method: str) -> str:
 
 
 def _dofn_base():
-    import apache_beam as beam
+    with quiet_beam_import():
+        import apache_beam as beam
 
     return beam.DoFn
 
@@ -138,7 +157,8 @@ def run_beam(data, models, methods, metric_specs, store, source, config, summary
     """Run the evaluation of :func:`~tfxattr.evaluation.runner.evaluate` as a Beam pipeline on ``store``
     (an open ResultStore: its lock keeps other runs out while the workers write part files); then record
     each model whose every shard is in the store as one "model" record, like the local runner does."""
-    import apache_beam as beam
+    with quiet_beam_import():
+        import apache_beam as beam
 
     if any(not isinstance(m, str) for m in models):
         raise ValueError("runner='beam' needs models given by name or path (workers load them), not model objects")

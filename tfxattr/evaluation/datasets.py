@@ -5,8 +5,11 @@ memory does not grow with the data set; :func:`fit_to_input` fits images to a mo
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -14,7 +17,7 @@ import numpy as np
 
 from ..batching import spans
 from ..checks import positive_int
-from ..inputs import class_index, read_image_file
+from ..inputs import PIXEL_MAX, PIXEL_MAX_16, class_index, read_image_file
 from ..registry import Registry
 from .specs import parse_spec
 
@@ -221,8 +224,11 @@ def _from_arrays(name, arrays, limit) -> Dataset:
 def _as_uint8(images: np.ndarray, name) -> np.ndarray:
     if images.dtype == np.uint8:
         return images
+    if images.dtype == np.uint16:  # 16-bit pixels: to 0..255 as 16-bit image files are
+        return np.round(images.astype(np.float64) * (PIXEL_MAX / PIXEL_MAX_16)).astype(np.uint8)
     if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
-        raise ValueError(f"data {name!r}: images must be uint8 or numbers in [0, 255]")
+        raise ValueError(f"data {name!r}: images must be uint8, uint16 (16-bit pixels) or numbers in [0, 255], got "
+                         f"{images.dtype} in [{images.min():g}, {images.max():g}]")
     return np.round(images).astype(np.uint8)
 
 
@@ -346,16 +352,19 @@ class TfdsSource(Source):
 
         manual_dir = manual_dir or os.path.join(data_dir or os.path.expanduser("~/tensorflow_datasets"),
                                                 "downloads", "manual")
+        said = io.StringIO()  # tfds prints "Downloading and preparing ..." on stdout, which is the results' channel
         try:
-            ds, info = tfds.load(name, split=split, data_dir=data_dir, with_info=True, download=download,
-                                 shuffle_files=False, download_and_prepare_kwargs={
-                                     "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)})
+            with contextlib.redirect_stdout(said):
+                ds, info = tfds.load(name, split=split, data_dir=data_dir, with_info=True, download=download,
+                                     shuffle_files=False, download_and_prepare_kwargs={
+                                         "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)})
         except Exception as err:  # noqa: BLE001 - tfds raises many kinds; all mean "data not available"
             hint = (" For imagenet2012 download ILSVRC2012_img_val.tar (and ILSVRC2012_img_train.tar) from "
                     f"https://image-net.org by hand and put them in {manual_dir} (or pass --manual-dir)."
                     if name.startswith("imagenet") else "")
             raise ValueError(f"could not load tfds data set {name!r} split {split!r} (data_dir={data_dir}, "
                              f"manual_dir={manual_dir}): {type(err).__name__}: {err}.{hint}") from err
+        sys.stderr.write(said.getvalue())  # it did download: what tfds said goes beside the progress bars
         features = info.features
         if "image" not in features:
             raise ValueError(f"tfds data set {name!r} has no 'image' feature (features: {sorted(features)})")

@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+import numpy as np
+
 from ..checks import did_you_mean
 from ..metrics import METRICS, get_metric
 from ..models.devices import mirrored_strategy
@@ -128,6 +130,42 @@ def _stderr(message: str):
     print(message, file=sys.stderr)
 
 
+#: the probe that names each metric's scores before a run writes anything (a metric says them only once it has
+#: run): one PROBE_SIZE x PROBE_SIZE image through a linear model of PROBE_CLASSES classes, an object in its middle
+PROBE_SIZE, PROBE_CLASSES = 8, 3
+
+
+def probe_score_names(metric_specs: List[Spec]) -> Optional[Dict[str, List[str]]]:
+    """Metric label -> its score names, from running every metric of ``metric_specs`` (with its options) on
+    a tiny probe; None when one of them cannot run there (then ``aggregation`` is checked on the first results)."""
+    import tensorflow as tf
+
+    from ..explanation import Explanation
+    from ..models import as_model
+
+    rng = np.random.default_rng(0)
+    weights = tf.constant(rng.normal(size=(3, PROBE_CLASSES)), tf.float32)
+    model = as_model(lambda x: tf.matmul(tf.reduce_mean(x, axis=(1, 2)), weights), input_shape=(PROBE_SIZE,) * 2 + (3,),
+                     pixel_range=(0, 255), input_range=(0, 255))
+    images = rng.uniform(0, 255, (1, PROBE_SIZE, PROBE_SIZE, 3)).astype(np.float32)
+    maps, targets = rng.uniform(size=images.shape[:3]), np.zeros(1, np.int32)
+    masks = np.zeros(images.shape[:3], bool)
+    masks[:, PROBE_SIZE // 4:-PROBE_SIZE // 4, PROBE_SIZE // 4:-PROBE_SIZE // 4] = True
+    names = {}
+    for spec in metric_specs:
+        metric, options = METRICS[spec.name], dict(spec.options)
+        if metric.uses_labels:
+            options.setdefault("labels", targets)
+        given = maps if metric.consumes == "maps" else Explanation(
+            attribution=np.repeat(maps[..., None], 3, -1), targets=targets, method="probe", options={}, run={},
+            images=images, pixel_range=(0, 255))
+        try:
+            names[spec.label] = list(metric(model, images, given, targets=targets, masks=masks, **options).scores)
+        except Exception:  # noqa: BLE001 - a metric the probe cannot feed: its scores are checked as they come
+            return None
+    return names
+
+
 def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationConfig] = None,
              **options) -> RunSummary:
     """Score every method with every metric on every model; results go to ``<out>/results.jsonl``.
@@ -153,6 +191,10 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
     bad = sorted(k for k in (config.aggregation or {}) if "/" in k and k.split("/")[0] not in chosen)
     if bad:
         raise ValueError(f"aggregation: {bad} name(s) a metric that is not run; metrics: {', '.join(sorted(chosen))}")
+    if config.aggregation:
+        probed = probe_score_names(metric_specs)  # before anything is written: a typo does not leave a store
+        if probed is not None:
+            check_aggregation(config.aggregation, probed)
     out = check_writable(os.fspath(out))
     model_items = _nonempty(models, "models")
     for m in model_items:

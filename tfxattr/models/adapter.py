@@ -23,7 +23,7 @@ import tensorflow as tf
 from .. import checks
 from ..batching import chunks, spans
 from ..checks import did_you_mean, one_of, positive_int
-from ..inputs import CONVENTIONAL_RANGES, image_range
+from ..inputs import CONVENTIONAL_RANGES, image_range, scale_hint
 from . import sources
 from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
@@ -275,6 +275,10 @@ class ModelAdapter:
         elif hi - lo <= UNIT_SCALE and vmax > hi + UNIT_SCALE:
             warnings.warn(f"{argument}: values go up to {vmax:g}, but {declared} {self.pixel_range}; pass "
                           f"pixel_range=(0, 255) if your images are 8-bit pixels ({effect})", UserWarning, stacklevel=3)
+        elif scale_hint(images, self.pixel_range):  # 16-bit or mean-subtracted (tfxattr.inputs.scale_hint)
+            seen, fix = scale_hint(images, self.pixel_range)
+            warnings.warn(f"{argument}: {seen}, but {declared} {self.pixel_range}; {fix} ({effect})", UserWarning,
+                          stacklevel=3)
 
     def withclass_name_list(self, class_names) -> "ModelAdapter":
         """A copy naming the classes ``class_names`` (one per class; shares the model)."""

@@ -262,6 +262,9 @@ def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFA
     call in the graph. ``seed``: SmoothGrad's noise seed. Returns ``path``. A method without a graph
     form raises :class:`~tfxattr.inputs.NotExportable` before anything is written.
     """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"path {os.fspath(path)!r} is an existing file; a SavedModel is a directory: give a new "
+                         "directory (or an existing one to write into)")
     explainer = _explainer(model, methods, steps, batch_size, output, seed,
                            dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
                                 input_shape=input_shape, head=head, output_index=output_index,
