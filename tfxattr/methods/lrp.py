@@ -254,9 +254,9 @@ def _build_plan(graph) -> Plan:
         elif name in MOVED:
             plan.kinds[i] = "moved"
         else:
+            known = sorted(CONV | DEPTHWISE | SEPARABLE | PASS | PROPORTIONAL | MOVED | {"Dense"})
             raise ValueError(f"lrp has no rule for layer {step.path!r} of type {name} in model "
-                             f"{graph.model_name!r}; it knows linear layers ({', '.join(sorted(CONV | DEPTHWISE | SEPARABLE | {'Dense'}))}), "
-                             f"{', '.join(sorted(PASS | PROPORTIONAL | MOVED))}")
+                             f"{graph.model_name!r}; it knows {', '.join(known)}")
         if all(k in bounded for k in step.inputs):
             if i in plan.linear:
                 plan.first.add(i)
@@ -357,14 +357,11 @@ def _run_linear(lin: _Linear, x):
     return inputs, x, (x if lin.activation is None else tf.cast(lin.activation(x), tf.float32))
 
 
-def relevance(chain, x, targets, rules: Dict[str, str], eps=STABILISER, gamma=DEFAULT_GAMMA,
-              pixel_range: Tuple[float, float] = (0.0, 255.0)):
-    """LRP relevance (N, H, W, C) of pixels ``x`` for int ``targets`` with ``rules`` per layer kind."""
-    model = chain.stages[0]
-    plan = plan_of(model)
+def forward(plan: Plan, source):
+    """``(values, linear_inputs, pre)``: every tensor of the walk, each linear layer's stage inputs and its
+    pre-activation output, for the network input ``source``."""
     graph = plan.graph
-    net = chain.preprocess(x) if chain.preprocess is not None else x
-    values = {graph.source: tf.cast(net, tf.float32)}
+    values = {graph.source: tf.cast(source, tf.float32)}
     linear_inputs, pre = {}, {}
     for i, step in enumerate(graph.steps):
         if i in plan.folded:
@@ -377,6 +374,40 @@ def relevance(chain, x, targets, rules: Dict[str, str], eps=STABILISER, gamma=DE
             continue
         for key, value in zip(step.outputs, _call(step, values)):
             values[key] = value
+    return values, linear_inputs, pre
+
+
+def backward(plan: Plan, values, linear_inputs, rel, linear_backward):
+    """Carry ``rel`` (tensor key -> relevance, the output's set) back to the network input; a linear layer's
+    stage ``j`` of step ``i`` maps relevance with ``linear_backward(i, j, stage, x, r)``. Returns the input's."""
+    graph = plan.graph
+    for i in reversed(range(len(graph.steps))):
+        if i in plan.folded:
+            continue
+        step = graph.steps[i]
+        if i in plan.linear:
+            lin = plan.linear[i]
+            r = rel.pop(lin.output, None)
+            if r is None:
+                continue
+            for j in reversed(range(len(lin.stages))):
+                r = linear_backward(i, j, lin.stages[j], linear_inputs[i][j], r)
+            _accumulate(rel, step.inputs[0], r)
+            continue
+        outs = [rel.pop(k, None) for k in step.outputs]
+        if all(r is None for r in outs):
+            continue
+        for key, r in zip(step.inputs, _step_relevance(plan.kinds[i], step, values, outs)):
+            _accumulate(rel, key, r)
+    return rel.get(graph.source, tf.zeros_like(values[graph.source]))
+
+
+def relevance(chain, x, targets, rules: Dict[str, str], eps=STABILISER, gamma=DEFAULT_GAMMA,
+              pixel_range: Tuple[float, float] = (0.0, 255.0)):
+    """LRP relevance (N, H, W, C) of pixels ``x`` for int ``targets`` with ``rules`` per layer kind."""
+    plan = plan_of(chain.stages[0])
+    graph = plan.graph
+    values, linear_inputs, pre = forward(plan, chain.preprocess(x) if chain.preprocess is not None else x)
     # the explained logit and its relevance at the output (a final softmax removed)
     objective = chain.objective
     start = values[graph.sink]
@@ -388,29 +419,12 @@ def relevance(chain, x, targets, rules: Dict[str, str], eps=STABILISER, gamma=DE
         f = objective.explained(start, targets)
     rel = {graph.sink: start * tape.gradient(f, start)}
     bounds = _bounds(chain, plan, x, pixel_range) if rules["first"] == "box" and plan.first else None
-    for i in reversed(range(len(graph.steps))):
-        if i in plan.folded:
-            continue
-        step = graph.steps[i]
-        if i in plan.linear:
-            lin = plan.linear[i]
-            r = rel.pop(lin.output, None)
-            if r is None:
-                continue
-            for j in reversed(range(len(lin.stages))):
-                st = lin.stages[j]
-                rule = rules["first"] if i in plan.first and j == 0 else rules[lin.kind]
-                r = linear_rule(rule, st.fn, linear_inputs[i][j], st.kernel(), st.bias(), r, eps, gamma,
-                                bounds.get(i) if bounds and rule == "box" else None)
-            _accumulate(rel, step.inputs[0], r)
-            continue
-        outs = [rel.pop(k, None) for k in step.outputs]
-        if all(r is None for r in outs):
-            continue
-        for key, r in zip(step.inputs, _step_relevance(plan.kinds[i], step, values, outs)):
-            _accumulate(rel, key, r)
-    r_net = rel.get(graph.source, tf.zeros_like(values[graph.source]))
-    return _to_pixels(chain, x, r_net)
+
+    def linear_backward(i, j, stage, inp, r):
+        rule = rules["first"] if i in plan.first and j == 0 else rules[plan.linear[i].kind]
+        return linear_rule(rule, stage.fn, inp, stage.kernel(), stage.bias(), r, eps, gamma,
+                           bounds.get(i) if bounds and rule == "box" else None)
+    return _to_pixels(chain, x, backward(plan, values, linear_inputs, rel, linear_backward))
 
 
 def _accumulate(rel, key, r):
