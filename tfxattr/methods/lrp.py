@@ -46,6 +46,7 @@ every linear layer instead. Each rule is one step of an explicit backward walk; 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -283,22 +284,22 @@ def _linear(graph, i, step, consumers, plan) -> _Linear:
         raise ValueError(f"lrp: layer {step.path!r} has several inputs or outputs")
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         raise ValueError(f"lrp needs channels-last layers; {step.path!r} is {layer.data_format}")
-    f32 = lambda v: tf.cast(tf.convert_to_tensor(v), tf.float32)  # noqa: E731
-    bias = (lambda: f32(layer.bias)) if getattr(layer, "use_bias", False) and layer.bias is not None else (lambda: 0.0)
+    has_bias = getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None
+    bias = functools.partial(_weight, layer, "bias") if has_bias else _no_bias
+    kernel = functools.partial(_weight, layer, "kernel")
     if name == "Dense":
-        stages = [[lambda x, w: tf.tensordot(x, w, 1), lambda: f32(layer.kernel), bias]]
+        stages = [[_dense, kernel, bias]]
     elif name in CONV:
-        stages = [[layer.convolution_op, lambda: f32(layer.kernel), bias]]
+        stages = [[layer.convolution_op, kernel, bias]]
     else:
         conv = dict(strides=layer.strides, padding=layer.padding, dilation_rate=layer.dilation_rate,
                     data_format="channels_last")
+        depthwise = functools.partial(_depthwise, conv)
         if name in DEPTHWISE:
-            stages = [[lambda x, w: keras.ops.depthwise_conv(x, w, **conv), lambda: f32(layer.kernel), bias]]
+            stages = [[depthwise, kernel, bias]]
         else:
-            stages = [[lambda x, w: keras.ops.depthwise_conv(x, w, **conv), lambda: f32(layer.depthwise_kernel),
-                       lambda: 0.0],
-                      [lambda x, w: keras.ops.conv(x, w, strides=1, padding="valid", data_format="channels_last"),
-                       lambda: f32(layer.pointwise_kernel), bias]]
+            stages = [[depthwise, functools.partial(_weight, layer, "depthwise_kernel"), _no_bias],
+                      [_pointwise, functools.partial(_weight, layer, "pointwise_kernel"), bias]]
     activation = getattr(layer, "activation", None)
     if activation is keras.activations.linear or getattr(activation, "__name__", "") == "linear":
         activation = None
@@ -314,6 +315,26 @@ def _linear(graph, i, step, consumers, plan) -> _Linear:
             stages[-1][1], stages[-1][2] = _fold(bn, kernel, b, name in DEPTHWISE)
             activation = getattr(bn, "activation", None)  # BatchNormalization has none; kept for symmetry
     return _Linear("dense" if name == "Dense" else "conv", [_Stage(*s) for s in stages], activation, output)
+
+
+def _weight(layer, attr):
+    return tf.cast(tf.convert_to_tensor(getattr(layer, attr)), tf.float32)
+
+
+def _no_bias():
+    return 0.0
+
+
+def _dense(x, w):
+    return tf.tensordot(x, w, 1)
+
+
+def _depthwise(conv, x, w):
+    return keras.ops.depthwise_conv(x, w, **conv)
+
+
+def _pointwise(x, w):
+    return keras.ops.conv(x, w, strides=1, padding="valid", data_format="channels_last")
 
 
 def _fold(bn, kernel, bias, depthwise):
