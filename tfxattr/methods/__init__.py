@@ -20,11 +20,13 @@ from .iia_vit import IIAViT
 from .layercam import LayerCAM
 from .learned import Learned
 from .liftcam import LIFTCAM
+from .lrp import LRP
 from .occlusion import Occlusion
 from .path import CustomPath
 from .rise import RISE
 from .scorecam import ScoreCAM
 from .smooth import SmoothGrad
+from .t_attr import TAttr
 from .xgradcam import XGradCAM
 from .xrai import XRAI
 
@@ -58,6 +60,8 @@ register("rise", RISE)
 register("attention_rollout", AttentionRollout)
 register("gradient_rollout", GradientRollout)
 register("gae", GAE)
+register("lrp", LRP)
+register("t_attr", TAttr)
 register("iia_vit", IIAViT)
 register("iia2_vit", IIAViT, "IIA2 for ViTs: input + last block's attention, n=10 each (Barkan et al. 2023, Table 2)",
          layers=("input", "last_block"))
