@@ -17,6 +17,7 @@ import copy
 import warnings
 from typing import Callable, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,7 +25,7 @@ from .. import checks
 from ..batching import chunks, spans
 from ..checks import did_you_mean, one_of, positive_int
 from ..inputs import CONVENTIONAL_RANGES, image_range
-from . import sources
+from . import compat, sources
 from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
 from .precision import PRECISIONS, reduced_precision_clone
@@ -474,7 +475,7 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
         fn, shape, units = _keras_fn(keras_model, output_index)
         input_shape = input_shape or shape
         num_classes = num_classes or units
-        head = head or loaded.head or _keras_head(keras_model, num_classes)
+        head = head or loaded.head or _keras_head(keras_model, num_classes, output_index)
         input_range = input_range or (_implied_range(keras_model) if preprocess is None else None)
     else:
         if precision != "float32":
@@ -594,25 +595,38 @@ def _select_output(fn, output_index, model=None):
     return select
 
 
-def _last_layer(model):
-    layer = model.layers[-1] if getattr(model, "layers", None) else None
-    while layer is not None and getattr(layer, "layers", None):
-        layer = layer.layers[-1]
-    return layer
+# operations (layers or keras.ops calls) whose output is a probability vector, by class name
+PROBABILITY_OPS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
+# layers that compute logits when they have no (or a linear) activation
+LINEAR_LAYERS = ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D")
 
 
-def _keras_head(model, units) -> Optional[str]:
-    """The head from the last layer's activation (None: unknown, probe it)."""
-    layer = _last_layer(model)
-    if layer is None:
+def _keras_head(model, units, output_index=None) -> Optional[str]:
+    """The head read from the layer or op that produces the selected output (None: unknown, probe it).
+
+    The output chosen by ``output_index`` is followed back to its producer (through nested models): a
+    ``Softmax`` layer or ``keras.ops.softmax`` call, a layer with a softmax/sigmoid activation, or a linear
+    Dense/Conv layer (logits). Subclassed models have no graph to follow: their head is probed."""
+    outputs = getattr(model, "outputs", None)
+    if not outputs:
         return None
-    kind = type(layer).__name__
-    if kind == "Softmax":
-        return "softmax"
-    act = getattr(getattr(layer, "activation", None), "__name__", None)
+    found = compat.producer(outputs[_output_position(model, output_index)])
+    while found is not None:
+        op, index = found
+        inner = getattr(op, "outputs", None) if isinstance(op, keras.Model) else None
+        if not inner:
+            break
+        found = compat.producer(inner[index])  # a nested model: its own producer of that output
+    if found is None:
+        return None
+    op = found[0]
+    kind = type(op).__name__
+    if kind in PROBABILITY_OPS:
+        return PROBABILITY_OPS[kind]
+    act = getattr(getattr(op, "activation", None), "__name__", None)
     if act in ("softmax", "sigmoid"):
         return act
-    if act == "linear" or kind in ("Dense", "Conv2D"):
+    if (act == "linear" and kind == "Activation") or (kind in LINEAR_LAYERS and act in (None, "linear")):
         return "sigmoid_logits" if units == 1 else "softmax_logits"
     return None
 
@@ -626,8 +640,6 @@ def _implied_range(model) -> Optional[tuple]:
     from: the smallest one holding every channel's m +- sqrt(v), if sqrt(v) is at least
     :data:`MIN_SPREAD` of its width (data that narrow says nothing about the scale).
     """
-    import keras
-
     layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
     if not layers:
         return None

@@ -51,3 +51,12 @@ def attention_parts(mha) -> dict:
     return {"query": mha._query_dense, "key": mha._key_dense, "value": mha._value_dense,
             "output": mha._output_dense, "scale": mha._inverse_sqrt_key_dim,
             "scores": mha._dot_product_equation, "combine": mha._combine_equation, "softmax": mha._softmax}
+
+
+def producer(tensor):
+    """``(operation, output position)`` of the layer or op that produced a symbolic KerasTensor
+    (``tensor._keras_history``), or None for a tensor without one."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return history.operation, int(history.tensor_index)
