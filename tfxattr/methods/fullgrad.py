@@ -54,6 +54,7 @@ class FullGrad(Method):
     name = "fullgrad"
     summary = "FullGrad (Srinivas & Fleuret 2019): input-gradient x input + bias-gradients of every conv/BN layer"
     defaults = {}
+    architecture = "cnn"  # conv/BN bias-gradient maps; a ViT's biases live on tokens
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = layer_chain(evaluator, [], self.name)

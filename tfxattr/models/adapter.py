@@ -488,8 +488,8 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
                          "(or as_model)")
     input_shape = tuple(input_shape)
     _check_channels_last(input_shape, loaded.name)
-    if num_classes is None:
-        num_classes = _probe_units(fn, input_shape, preprocess, input_range)
+    if num_classes is None or keras_model is None:  # a callable is probed once: it must return tensors
+        num_classes = num_classes or _probe_units(fn, input_shape, preprocess, input_range, loaded.name)
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
                         batch_size=batch_size, pixel_range=pixel_range, input_range=input_range, head=head,
                         name=loaded.name, class_names=class_names or loaded.class_names, keras_model=keras_model,
@@ -682,12 +682,17 @@ def keras_value(x):
     return x.numpy() if hasattr(x, "numpy") else x
 
 
-def _probe_units(fn, input_shape, preprocess, input_range):
+def _probe_units(fn, input_shape, preprocess, input_range, name="model"):
+    """The output width of ``fn`` on one constant image; a model that does not return tensors is refused."""
     h, w, c = (s if s is not None else PROBE_SIZE for s in input_shape)
     x = tf.fill((1, h, w, c), float((input_range or DEFAULT_PIXEL_RANGE)[0]))
     if preprocess is not None:
         x = preprocess(x)
     out = fn(x)
+    if not tf.is_tensor(out):
+        raise TypeError(f"model {name!r} returned a {type(out).__module__}.{type(out).__name__}: the callable must "
+                        "return TensorFlow tensors, computed with TensorFlow ops from its input, so tfxattr can "
+                        "differentiate and trace it (return model(x), not model.predict(x) or np.asarray(...))")
     if len(out.shape) != 2:
         raise ValueError(f"the model output must be (N, classes), got shape {tuple(out.shape)}")
     return int(out.shape[-1])
