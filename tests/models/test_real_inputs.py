@@ -54,3 +54,78 @@ def test_a_model_ending_in_keras_ops_softmax_is_read_as_probabilities():
     written_out = keras.Model(inp, keras.ops.exp(z) / keras.ops.sum(keras.ops.exp(z), axis=-1, keepdims=True))
     with pytest.warns(UserWarning, match="already ends in a softmax"):
         assert tfxattr.as_model(written_out, pixel_range=(0, 1)).head == "softmax"
+
+
+def _cnn():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    h = keras.layers.Conv2D(4, 3, name="conv_a")(inp)
+    h = keras.layers.Conv2D(4, 3, name="conv_b")(h)
+    return keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
+
+
+def test_a_callable_returning_numpy_is_refused_in_one_line():
+    # before: a NotImplementedError from inside an autograph trace (13 frames, "in user code")
+    model = _cnn()
+    with pytest.raises(TypeError, match=r"returned a numpy.ndarray: the callable must return TensorFlow tensors"):
+        tfxattr.explain(lambda v: np.asarray(model(v)), X, "gradient", input_shape=(SIZE, SIZE, 3))
+
+
+@pytest.mark.parametrize("name,content,why", [
+    ("broken.keras", b"not a zip archive", "not a zip archive"),
+    ("empty.keras", b"", "empty"),
+    ("broken.h5", b"not hdf5", "not an HDF5 file"),
+])
+def test_a_model_file_that_exists_but_is_no_keras_model(tmp_path, name, content, why):
+    # before: "could not load the model file ...: ValueError: File not found: filepath=..." for a file that exists
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"exists but cannot be read as a Keras model: .*{why}"):
+        tfxattr.as_model(str(path))
+
+
+@pytest.mark.parametrize("method,options", [("fullgrad", {}), ("gradcam", {}), ("iia", {}),
+                                            ("smooth", {"base": "fullgrad"})])
+def test_cnn_methods_refuse_a_vit_by_declared_architecture(method, options, monkeypatch):
+    # before: fullgrad failed with a TypeError inside a Keras trace; gradcam and iia with "no valid split layer"
+    from conftest import build_tiny_vit
+
+    from tfxattr.models import layers
+
+    def no_trace(*args, **kwargs):
+        raise AssertionError("the model was flattened before the refusal")
+    monkeypatch.setattr(layers, "layer_graph", no_trace)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"needs convolutional networks \(architecture='cnn'.*is a Vision Transformer"
+                                         r".*iia_vit"):
+        tfxattr.explain(build_tiny_vit(), images, method, **options)
+
+
+def test_input_only_iia_and_path_methods_still_run_on_a_vit():
+    from conftest import build_tiny_vit
+
+    images = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
+    vit = build_tiny_vit()
+    for method, options in (("iia", {"layers": ("input",), "steps": 2}), ("smooth", {"base": "gradient",
+                                                                                      "samples": 2})):
+        assert np.all(np.isfinite(tfxattr.explain(vit, images, method, **options).attribution))
+
+
+def test_an_unknown_cam_layer_lists_the_valid_layers():
+    # before: "no layer 'conv_bb' ... Did you mean ['conv_b', 'conv_a']?" without the option name or the valid layers
+    with pytest.raises(ValueError, match=r"gradcam: layer='conv_bb': no layer .*Did you mean \['conv_b'.*"
+                                         r"Valid 4-D split layers: \['conv_a', 'conv_b'\]"):
+        tfxattr.explain(_cnn(), X, "gradcam", layer="conv_bb")
+    with pytest.raises(ValueError, match=r"layer='nope'.*Valid 4-D split layers: \['conv_a', 'conv_b'\]"):
+        tfxattr.explain(_cnn(), X, "gradcam", layer="nope")
+
+
+def test_a_path_that_does_not_end_at_the_images_is_refused():
+    # before: accepted silently
+    model, images = _cnn(), X * 255
+    alphas = np.linspace(0, 1, 5)[None, :, None, None, None]
+    with pytest.raises(ValueError, match=r"path must end at the input images.*differs from the images by up to 25"):
+        tfxattr.explain(model, images, "path", path=alphas * images[:, None] * 0.9)
+    rounded = (alphas * images[:, None]).astype(np.float32)  # float32 rounding on the way is accepted
+    rounded[:, -1] += 1e-3
+    assert np.all(np.isfinite(tfxattr.explain(model, images, "path", path=rounded).attribution))
