@@ -63,7 +63,18 @@ def test_producer_names_the_layer_or_op_behind_an_output():
     assert compat.producer(object()) is None
 
 
-@pytest.mark.parametrize("attr", ["_nodes_by_depth", "_functional", "arguments", "_keras_history"])
+def test_traced_per_model_sets_tensorflows_own_flag():
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: x + 1)
+    assert fn._omit_frequent_tracing_warning is False  # the attribute TensorFlow reads before the warning
+    assert compat.traced_per_model(fn) is fn and fn._omit_frequent_tracing_warning is True
+    plain = object()
+    assert compat.traced_per_model(plain) is plain
+
+
+@pytest.mark.parametrize("attr", ["_nodes_by_depth", "_functional", "arguments", "_keras_history",
+                                  "_omit_frequent_tracing_warning"])
 def test_private_attributes_are_used_only_in_compat(attr):
     import pathlib
     import re

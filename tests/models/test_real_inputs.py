@@ -129,3 +129,22 @@ def test_a_path_that_does_not_end_at_the_images_is_refused():
     rounded = (alphas * images[:, None]).astype(np.float32)  # float32 rounding on the way is accepted
     rounded[:, -1] += 1e-3
     assert np.all(np.isfinite(tfxattr.explain(model, images, "path", path=rounded).attribution))
+
+
+@pytest.mark.parametrize("method,options", [("gradient", {}), ("gradcam", {}), ("fullgrad", {}),
+                                            ("iia", {"steps": 2})])
+def test_several_models_in_a_row_raise_no_retracing_warning(method, options, caplog):
+    # before: "5 out of the last 5 calls to <bound method ModelAdapter._values_and_gradients ...> triggered
+    # tf.function retracing" (and GradCAM._build.<locals>.cam, FullGrad.build.<locals>.saliency) from the 5th model
+    import logging
+
+    def cnn(seed):
+        keras.utils.set_random_seed(seed)
+        inp = keras.Input((SIZE, SIZE, 3))
+        h = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+        h = keras.layers.Conv2D(4, 3, activation="relu")(h)
+        return keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for seed in range(6):
+            tfxattr.explain(cnn(seed), X * 255, method, progress=False, **options)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -116,14 +116,15 @@ class ModelAdapter:
         _checkclass_name_list(self.class_names, self.num_classes, name)
         self._warn_explained_probabilities()
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
-        self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
-                                      reduce_retracing=True)
-        self._probabilities_fn = tf.function(lambda x: self.objective.probabilities(self._raw(x)),
-                                             input_signature=[spec], reduce_retracing=True)
-        self._both_fn = tf.function(self._scores_and_probabilities, input_signature=[spec], reduce_retracing=True)
-        self._vg_fn = tf.function(self._values_and_gradients,
-                                  input_signature=[spec, tf.TensorSpec((None,), tf.int32)],
-                                  reduce_retracing=True)
+        # one trace per adapter (fixed signatures): compat.traced_per_model keeps TensorFlow from calling
+        # several models explained in a row a retracing of one function
+        self._scores_fn = compat.traced_per_model(tf.function(lambda x: self.objective.scores(self._raw(x)),
+                                                              input_signature=[spec]))
+        self._probabilities_fn = compat.traced_per_model(tf.function(
+            lambda x: self.objective.probabilities(self._raw(x)), input_signature=[spec]))
+        self._both_fn = compat.traced_per_model(tf.function(self._scores_and_probabilities, input_signature=[spec]))
+        self._vg_fn = compat.traced_per_model(tf.function(
+            self._values_and_gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)]))
 
     @property
     def output(self) -> str:

@@ -130,7 +130,7 @@ class TransformerChain:
 
     def function(self, key: str, build: Callable) -> Callable:
         if key not in self.functions:
-            self.functions[key] = build()
+            self.functions[key] = compat.traced_per_model(build())
         return self.functions[key]
 
 

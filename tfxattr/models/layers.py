@@ -480,8 +480,10 @@ class LayerChain:
         return self.objective.explained(self.stage(len(self.stages) - 1, h), targets)
 
     def function(self, key: str, build: Callable) -> Callable:
+        """The function ``build()`` made for this chain under ``key``, built once (a tf.function traces once
+        per model: :func:`~tfxattr.models.compat.traced_per_model`)."""
         if key not in self.functions:
-            self.functions[key] = build()
+            self.functions[key] = compat.traced_per_model(build())
         fn = self.functions[key]
         return fn if self.strategy is None else functools.partial(run_split, self.strategy, fn)
 
