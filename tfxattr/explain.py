@@ -7,6 +7,7 @@ from .checks import positive_int
 from .explanation import Explanation
 from .inputs import DEFAULT_BACKGROUND, load_images, read_range, resolve_targets
 from .methods import Method, get_method
+from .methods.base import check_architecture
 from .methods.smooth import smooth_options
 from .models import DEFAULT_BATCH_SIZE, as_model
 from .progress import check_progress
@@ -53,6 +54,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
                        output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
                        precision=precision, strategy=strategy, input_range=input_range, class_names=class_names)
+    check_architecture(m, adapter)
     arr, single = load_images(images, adapter.input_shape, background=background, pixel_range=declared)
     adapter = adapter.for_images(arr)
     adapter.check_pixels(arr)

@@ -54,7 +54,27 @@ def test_subclassed_models_have_no_graph():
     assert not compat.has_graph(Sub())
 
 
-@pytest.mark.parametrize("attr", ["_nodes_by_depth", "_functional", "arguments"])
+def test_producer_names_the_layer_or_op_behind_an_output():
+    inp = keras.Input((8, 8, 3))
+    z = keras.layers.Dense(4, name="d")(keras.layers.Flatten()(inp))
+    model = keras.Model(inp, {"p": keras.ops.softmax(z), "z": z})
+    ops = [(type(op).__name__, index) for op, index in map(compat.producer, model.outputs)]
+    assert ops == [("Softmax", 0), ("Dense", 0)]  # outputs in sorted key order
+    assert compat.producer(object()) is None
+
+
+def test_traced_per_model_sets_tensorflows_own_flag():
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: x + 1)
+    assert fn._omit_frequent_tracing_warning is False  # the attribute TensorFlow reads before the warning
+    assert compat.traced_per_model(fn) is fn and fn._omit_frequent_tracing_warning is True
+    plain = object()
+    assert compat.traced_per_model(plain) is plain
+
+
+@pytest.mark.parametrize("attr", ["_nodes_by_depth", "_functional", "arguments", "_keras_history",
+                                  "_omit_frequent_tracing_warning"])
 def test_private_attributes_are_used_only_in_compat(attr):
     import pathlib
     import re

@@ -34,7 +34,9 @@ class Method:
     # by chunk and export traces whole; otherwise why not (shown by ``tfxattr methods`` and at export)
     not_exportable = ""
     class_specific = True  # False: the map does not depend on the explained class (attention rollout)
-    architecture = None  # "vit": needs a keras-hub Vision Transformer (tfxattr.models.attention)
+    # what the model must be (ARCHITECTURES): "vit", a keras-hub Vision Transformer (tfxattr.models.attention);
+    # "cnn", a convolutional network (layer methods reading (N, H, W, C) activation maps); None: any model
+    architecture = None
 
     def __init__(self, **options):
         known_keys(options, self.defaults, "option", self.name)
@@ -67,6 +69,10 @@ class Method:
         ``tf.while_loop`` loops). A method without a graph form sets :attr:`not_exportable`."""
         raise NotImplementedError
 
+    def required_architecture(self) -> Optional[str]:
+        """The architecture these options need (a wrapper: its base method's); None: any model."""
+        return self.architecture
+
     def export_refusal(self) -> str:
         """Why this method, with these options, cannot be traced into a SavedModel ("" when it can)."""
         return self.not_exportable
@@ -82,6 +88,27 @@ class Method:
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r}, {self.changed})"
+
+
+ARCHITECTURES = {"cnn": "convolutional networks", "vit": "keras-hub Vision Transformers"}
+
+
+def check_architecture(method: Method, evaluator) -> None:
+    """Refuse, before any Keras trace, a method declared for another architecture than the evaluator's
+    Keras model (read from its layers: a keras-hub ViT encoder makes it a ViT). Models without a Keras
+    graph (SavedModels, callables) are left to the method."""
+    from ..models.attention import has_vit_encoder
+
+    need = method.required_architecture()
+    model = getattr(evaluator, "keras_model", None)
+    if need != "cnn" or model is None or not has_vit_encoder(model):
+        return
+    vit_methods = sorted(n for n, s in METHODS.items() if s.cls.architecture == "vit")
+    name = getattr(evaluator, "name", model.name)
+    raise ValueError(f"method {method.name!r} needs {ARCHITECTURES[need]} (architecture={need!r}, declared by the "
+                     f"method or its base method): it reads (N, H, W, C) activation maps, and {name!r} is a Vision "
+                     f"Transformer. Use a ViT method ({', '.join(vit_methods)}) or one for any model (e.g. 'ig', "
+                     "'gradient', 'occlusion', 'rise')")
 
 
 # -- registry -----------------------------------------------------------------------------

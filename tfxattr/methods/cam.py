@@ -21,6 +21,7 @@ class CAM(Method):
     """Base class: ``layer`` ("last_block" or a layer name/path), ``app`` (Keras application whose
     blocks to use), ``relu`` (the final ReLU of every CAM paper; False keeps the signed map)."""
     defaults = {"layer": "last_block", "app": None, "relu": True}
+    architecture = "cnn"  # explains an (N, h, w, C) activation map
 
     def validate(self):
         for key in ("layer", "app"):
@@ -32,8 +33,11 @@ class CAM(Method):
     def layer(self, evaluator) -> str:
         """The full path of the layer this method explains at."""
         model = keras_model_of(evaluator, self.name)
-        path = resolve_layers(model, [self.options["layer"] or "last_block"], self.options["app"],
-                              getattr(evaluator, "name", None))[0]
+        name = self.options["layer"] or "last_block"
+        try:
+            path = resolve_layers(model, [name], self.options["app"], getattr(evaluator, "name", None), ndim=4)[0]
+        except ValueError as err:
+            raise ValueError(f"{self.name}: layer={name!r}: {err}") from None
         graph = layer_graph(model)
         key = graph.split_key(path)
         if len(graph.shapes[key]) != 4:

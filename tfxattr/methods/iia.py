@@ -45,6 +45,10 @@ class IIA(Method):
                "layers (layers=[...], steps per layer)")
     defaults = {"layers": (INPUT, "last_block"), "integrand_layer": None, "steps": 10, "rule": "right",
                 "reference": "min", "baseline": "black", "integrand": "activation_gradient", "app": None}
+    architecture = "cnn"  # its blocks are (N, h, w, C) activation maps (iia_vit for ViTs)
+
+    def required_architecture(self):
+        return None if all(layer == INPUT for layer in self.options["layers"]) else self.architecture
 
     def validate(self):
         layers = self.options["layers"]

@@ -5,10 +5,16 @@ A subclass only states its options and builds its path (``make_path``); the engi
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..aggregate import PATH_AGGREGATORS, get_aggregator
 from ..engine import integrate
 from ..paths import ArrayPath
 from .base import Method
+
+# how far a user path's last point may be from the images, relative to the largest pixel magnitude (at least 1):
+# float32 rounding of (1 - a) b + a x stays far below it, a path that stops short or runs backwards far above
+PATH_END_TOLERANCE = 1e-4
 
 
 class PathMethod(Method):
@@ -56,7 +62,15 @@ class CustomPath(PathMethod):
             raise ValueError("method 'path' needs the option path=<array (S+1,H,W,C) or (N,S+1,H,W,C)>")
 
     def make_path(self, evaluator, images):
-        return ArrayPath(self.options["path"], len(images), images.shape[1:])
+        path = ArrayPath(self.options["path"], len(images), images.shape[1:])
+        images = np.asarray(images, np.float32)
+        gap = float(np.max(np.abs(path.array[:, -1] - images))) if images.size else 0.0
+        tolerance = PATH_END_TOLERANCE * max(1.0, float(np.max(np.abs(images))) if images.size else 1.0)
+        if gap > tolerance:
+            raise ValueError(f"path must end at the input images (points ordered from baseline to input): its last "
+                             f"point differs from the images by up to {gap:g} (tolerance {tolerance:g}). Make "
+                             "path[..., -1, :, :, :] the images, or reverse a path given from input to baseline")
+        return path
 
     def path_start(self, evaluator, images):
         return self.make_path(evaluator, images).array[:, 0].copy()

@@ -40,6 +40,9 @@ class SmoothGrad(Method):
         positive_float(o["noise"], "noise", allow_zero=True)
         boolean(o["magnitude"], "magnitude")
 
+    def required_architecture(self):
+        return self.base_method().required_architecture()
+
     def base_method(self) -> Method:
         return get_method(self.options["base"], **(self.options["base_options"] or {}))
 

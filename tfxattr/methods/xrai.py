@@ -44,6 +44,9 @@ class XRAI(Method):
             raise ValueError(f"area_threshold must be in (0, 1], got {self.options['area_threshold']!r}")
         one_of(self.options["result"], "result", ("map", "ranks"))
 
+    def required_architecture(self):
+        return get_method(self.options["base"], **(self.options["base_options"] or {})).required_architecture()
+
     def base_attribution(self, adapter, images, targets, progress=False, seed=None) -> np.ndarray:
         """The base method's attributions; averaged over ``baselines`` when the method takes a baseline."""
         opts = dict(self.options["base_options"] or {})

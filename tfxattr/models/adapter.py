@@ -17,6 +17,7 @@ import copy
 import warnings
 from typing import Callable, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,7 +25,7 @@ from .. import checks
 from ..batching import chunks, spans
 from ..checks import did_you_mean, one_of, positive_int
 from ..inputs import CONVENTIONAL_RANGES, image_range, scale_hint
-from . import sources
+from . import compat, sources
 from .devices import check_strategy, run_split
 from .objective import HEADS, OUTPUTS, Objective, objective_for
 from .precision import PRECISIONS, reduced_precision_clone
@@ -115,14 +116,15 @@ class ModelAdapter:
         _checkclass_name_list(self.class_names, self.num_classes, name)
         self._warn_explained_probabilities()
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
-        self._scores_fn = tf.function(lambda x: self.objective.scores(self._raw(x)), input_signature=[spec],
-                                      reduce_retracing=True)
-        self._probabilities_fn = tf.function(lambda x: self.objective.probabilities(self._raw(x)),
-                                             input_signature=[spec], reduce_retracing=True)
-        self._both_fn = tf.function(self._scores_and_probabilities, input_signature=[spec], reduce_retracing=True)
-        self._vg_fn = tf.function(self._values_and_gradients,
-                                  input_signature=[spec, tf.TensorSpec((None,), tf.int32)],
-                                  reduce_retracing=True)
+        # one trace per adapter (fixed signatures): compat.traced_per_model keeps TensorFlow from calling
+        # several models explained in a row a retracing of one function
+        self._scores_fn = compat.traced_per_model(tf.function(lambda x: self.objective.scores(self._raw(x)),
+                                                              input_signature=[spec]))
+        self._probabilities_fn = compat.traced_per_model(tf.function(
+            lambda x: self.objective.probabilities(self._raw(x)), input_signature=[spec]))
+        self._both_fn = compat.traced_per_model(tf.function(self._scores_and_probabilities, input_signature=[spec]))
+        self._vg_fn = compat.traced_per_model(tf.function(
+            self._values_and_gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)]))
 
     @property
     def output(self) -> str:
@@ -478,7 +480,7 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
         fn, shape, units = _keras_fn(keras_model, output_index)
         input_shape = input_shape or shape
         num_classes = num_classes or units
-        head = head or loaded.head or _keras_head(keras_model, num_classes)
+        head = head or loaded.head or _keras_head(keras_model, num_classes, output_index)
         input_range = input_range or (_implied_range(keras_model) if preprocess is None else None)
     else:
         if precision != "float32":
@@ -491,8 +493,8 @@ def _build_adapter(model, output, preprocess, batch_size, input_shape, num_class
                          "(or as_model)")
     input_shape = tuple(input_shape)
     _check_channels_last(input_shape, loaded.name)
-    if num_classes is None:
-        num_classes = _probe_units(fn, input_shape, preprocess, input_range)
+    if num_classes is None or keras_model is None:  # a callable is probed once: it must return tensors
+        num_classes = num_classes or _probe_units(fn, input_shape, preprocess, input_range, loaded.name)
     return ModelAdapter(fn, input_shape, num_classes, output=output, preprocess=preprocess,
                         batch_size=batch_size, pixel_range=pixel_range, input_range=input_range, head=head,
                         name=loaded.name, class_names=class_names or loaded.class_names, keras_model=keras_model,
@@ -598,25 +600,38 @@ def _select_output(fn, output_index, model=None):
     return select
 
 
-def _last_layer(model):
-    layer = model.layers[-1] if getattr(model, "layers", None) else None
-    while layer is not None and getattr(layer, "layers", None):
-        layer = layer.layers[-1]
-    return layer
+# operations (layers or keras.ops calls) whose output is a probability vector, by class name
+PROBABILITY_OPS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
+# layers that compute logits when they have no (or a linear) activation
+LINEAR_LAYERS = ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D")
 
 
-def _keras_head(model, units) -> Optional[str]:
-    """The head from the last layer's activation (None: unknown, probe it)."""
-    layer = _last_layer(model)
-    if layer is None:
+def _keras_head(model, units, output_index=None) -> Optional[str]:
+    """The head read from the layer or op that produces the selected output (None: unknown, probe it).
+
+    The output chosen by ``output_index`` is followed back to its producer (through nested models): a
+    ``Softmax`` layer or ``keras.ops.softmax`` call, a layer with a softmax/sigmoid activation, or a linear
+    Dense/Conv layer (logits). Subclassed models have no graph to follow: their head is probed."""
+    outputs = getattr(model, "outputs", None)
+    if not outputs:
         return None
-    kind = type(layer).__name__
-    if kind == "Softmax":
-        return "softmax"
-    act = getattr(getattr(layer, "activation", None), "__name__", None)
+    found = compat.producer(outputs[_output_position(model, output_index)])
+    while found is not None:
+        op, index = found
+        inner = getattr(op, "outputs", None) if isinstance(op, keras.Model) else None
+        if not inner:
+            break
+        found = compat.producer(inner[index])  # a nested model: its own producer of that output
+    if found is None:
+        return None
+    op = found[0]
+    kind = type(op).__name__
+    if kind in PROBABILITY_OPS:
+        return PROBABILITY_OPS[kind]
+    act = getattr(getattr(op, "activation", None), "__name__", None)
     if act in ("softmax", "sigmoid"):
         return act
-    if act == "linear" or kind in ("Dense", "Conv2D"):
+    if (act == "linear" and kind == "Activation") or (kind in LINEAR_LAYERS and act in (None, "linear")):
         return "sigmoid_logits" if units == 1 else "softmax_logits"
     return None
 
@@ -630,8 +645,6 @@ def _implied_range(model) -> Optional[tuple]:
     from: the smallest one holding every channel's m +- sqrt(v), if sqrt(v) is at least
     :data:`MIN_SPREAD` of its width (data that narrow says nothing about the scale).
     """
-    import keras
-
     layers = [layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)]
     if not layers:
         return None
@@ -674,12 +687,17 @@ def keras_value(x):
     return x.numpy() if hasattr(x, "numpy") else x
 
 
-def _probe_units(fn, input_shape, preprocess, input_range):
+def _probe_units(fn, input_shape, preprocess, input_range, name="model"):
+    """The output width of ``fn`` on one constant image; a model that does not return tensors is refused."""
     h, w, c = (s if s is not None else PROBE_SIZE for s in input_shape)
     x = tf.fill((1, h, w, c), float((input_range or DEFAULT_PIXEL_RANGE)[0]))
     if preprocess is not None:
         x = preprocess(x)
     out = fn(x)
+    if not tf.is_tensor(out):
+        raise TypeError(f"model {name!r} returned a {type(out).__module__}.{type(out).__name__}: the callable must "
+                        "return TensorFlow tensors, computed with TensorFlow ops from its input, so tfxattr can "
+                        "differentiate and trace it (return model(x), not model.predict(x) or np.asarray(...))")
     if len(out.shape) != 2:
         raise ValueError(f"the model output must be (N, classes), got shape {tuple(out.shape)}")
     return int(out.shape[-1])

@@ -130,8 +130,23 @@ class TransformerChain:
 
     def function(self, key: str, build: Callable) -> Callable:
         if key not in self.functions:
-            self.functions[key] = build()
+            self.functions[key] = compat.traced_per_model(build())
         return self.functions[key]
+
+
+def has_vit_encoder(model) -> bool:
+    """True when a layer of ``model`` (nested models and layers included) is a ViT encoder; reads the layer
+    lists only (no graph flattening, no call), so it also answers for subclassed models."""
+    seen, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if type(layer).__name__ in ENCODERS:
+            return True
+        stack.extend(getattr(layer, "layers", None) or [])
+    return False
 
 
 def is_transformer(model) -> bool:

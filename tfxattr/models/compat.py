@@ -51,3 +51,27 @@ def attention_parts(mha) -> dict:
     return {"query": mha._query_dense, "key": mha._key_dense, "value": mha._value_dense,
             "output": mha._output_dense, "scale": mha._inverse_sqrt_key_dim,
             "scores": mha._dot_product_equation, "combine": mha._combine_equation, "softmax": mha._softmax}
+
+
+def producer(tensor):
+    """``(operation, output position)`` of the layer or op that produced a symbolic KerasTensor
+    (``tensor._keras_history``), or None for a tensor without one."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return history.operation, int(history.tensor_index)
+
+
+# -- TensorFlow -----------------------------------------------------------------------------------------
+def traced_per_model(fn):
+    """Mark ``fn``, a ``tf.function`` built for one model, as traced once per model, and return it.
+
+    TensorFlow's frequent-retracing detector counts traces by the Python code of the traced function, so
+    the adapter's or a method's function, built anew for each model (its own weights, its own graph),
+    looks like one function retraced when several models are explained in a row ("5 out of the last 5
+    calls to ... triggered tf.function retracing"). The functions have fixed input signatures, so each
+    traces once per model; the private ``_omit_frequent_tracing_warning`` (what TensorFlow reads before
+    that warning) turns the warning off for them alone. Other objects pass through unchanged."""
+    if hasattr(fn, "_omit_frequent_tracing_warning"):
+        fn._omit_frequent_tracing_warning = True
+    return fn

@@ -141,8 +141,9 @@ class LayerGraph:
         return [path for _, path in sorted(out)]
 
     # -- names ----------------------------------------------------------------------------
-    def resolve(self, name: str) -> str:
-        """The full path of layer ``name`` (a path "outer/inner" or a plain name searched recursively)."""
+    def resolve(self, name: str, ndim: Optional[int] = None) -> str:
+        """The full path of layer ``name`` (a path "outer/inner" or a plain name searched recursively); an
+        unknown name's error lists the valid split layers (those with ``ndim``-D outputs, when given)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"layer names must be non-empty strings, got {name!r}")
         if name in self.layers:
@@ -159,7 +160,7 @@ class LayerGraph:
         close = difflib.get_close_matches(name, list(self.layers), n=5)
         hint = f" Did you mean {close}?" if close else ""
         raise ValueError(f"no layer {name!r} in model {self.model_name!r} (nested layers: 'outer/inner' or the "
-                         f"plain inner name).{hint}")
+                         f"plain inner name).{hint} {_valid_list(self.valid_names(ndim), ndim=ndim)}")
 
     def split_key(self, name: str) -> tuple:
         """The tensor key of a valid split layer; a clear ValueError otherwise."""
@@ -275,10 +276,11 @@ def _reach(start, edges):
     return seen
 
 
-def _valid_list(valid, limit=40):
+def _valid_list(valid, limit=40, ndim=None):
+    what = "Valid split layers" if ndim is None else f"Valid {ndim}-D split layers"
     if len(valid) <= limit:
-        return f"Valid split layers: {valid}"
-    return (f"Valid split layers (the last {limit} of {len(valid)}; tfxattr.models.layers.valid_split_layers(model) "
+        return f"{what}: {valid}"
+    return (f"{what} (the last {limit} of {len(valid)}; tfxattr.models.layers.valid_split_layers(model) "
             f"lists all): {valid[-limit:]}")
 
 
@@ -392,9 +394,10 @@ def default_blocks(model, app: Optional[str] = None, hint: Optional[str] = None)
     return last, penultimate
 
 
-def resolve_layers(model, names: Sequence[str], app: Optional[str] = None, hint: Optional[str] = None) -> List[str]:
+def resolve_layers(model, names: Sequence[str], app: Optional[str] = None, hint: Optional[str] = None,
+                   ndim: Optional[int] = None) -> List[str]:
     """Full paths of ``names``; ``"last_block"``/``"penultimate_block"`` become the model's blocks,
-    ``"input"`` stays ``"input"``."""
+    ``"input"`` stays ``"input"``. An unknown name's error lists the valid split layers (``ndim``-D ones)."""
     graph = layer_graph(model)
     blocks = None
     out = []
@@ -405,7 +408,7 @@ def resolve_layers(model, names: Sequence[str], app: Optional[str] = None, hint:
             blocks = blocks or default_blocks(model, app, hint)
             out.append(blocks[BLOCKS.index(name)])
         else:
-            out.append(graph.resolve(name))
+            out.append(graph.resolve(name, ndim))
     return out
 
 
@@ -477,8 +480,10 @@ class LayerChain:
         return self.objective.explained(self.stage(len(self.stages) - 1, h), targets)
 
     def function(self, key: str, build: Callable) -> Callable:
+        """The function ``build()`` made for this chain under ``key``, built once (a tf.function traces once
+        per model: :func:`~tfxattr.models.compat.traced_per_model`)."""
         if key not in self.functions:
-            self.functions[key] = build()
+            self.functions[key] = compat.traced_per_model(build())
         fn = self.functions[key]
         return fn if self.strategy is None else functools.partial(run_split, self.strategy, fn)
 

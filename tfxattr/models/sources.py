@@ -263,9 +263,37 @@ def _load_keras_file(path, weights) -> Loaded:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds (even "file not found") for a bad file
-        raise ValueError(f"could not load the model file {path!r}: {type(err).__name__}: {err}") from err
+        why = _unreadable_keras_file(path) or f"Keras says {type(err).__name__}: {str(err).splitlines()[0]}"
+        raise ValueError(f"the model file {path!r} exists but cannot be read as a Keras model: {why}") from err
     return Loaded(model, os.path.splitext(os.path.basename(path))[0], "keras_file",
                   class_names=declared_class_names(model))
+
+
+# the first bytes of an HDF5 file (Keras' legacy .h5 format)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# what a Keras 3 .keras archive holds
+KERAS_ARCHIVE_FILES = ("config.json", "model.weights.h5")
+
+
+def _unreadable_keras_file(path) -> Optional[str]:
+    """Why a model file that exists is not a Keras model, when its bytes say it (None: they do not)."""
+    import zipfile
+
+    if os.path.getsize(path) == 0:
+        return "the file is empty"
+    if path.endswith(".h5"):
+        with open(path, "rb") as f:
+            if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                return "it is not an HDF5 file (an .h5 model starts with the HDF5 signature)"
+        return None
+    if not zipfile.is_zipfile(path):
+        return (f"it is not a zip archive (a .keras file is a zip holding {' and '.join(KERAS_ARCHIVE_FILES)}; "
+                "a truncated download or another format renamed .keras?)")
+    with zipfile.ZipFile(path) as archive:
+        missing = [name for name in KERAS_ARCHIVE_FILES if name not in archive.namelist()]
+    if missing:
+        return f"the zip archive has no {' and no '.join(missing)} (not saved by model.save)"
+    return None
 
 
 def _is_keras_app(obj) -> bool:
