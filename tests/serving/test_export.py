@@ -211,3 +211,8 @@ def test_signature_edge_inputs_give_clear_answers():
     bad[1, 3, 3, 0] = np.nan
     with pytest.raises(tf.errors.InvalidArgumentError, match="images must be finite pixels"):
         fn(bad, np.array([-1, 1], np.int32))
+
+
+def test_a_cnn_method_on_a_vit_is_refused_before_tracing():
+    with pytest.raises(ValueError, match="fullgrad"):
+        explainer_model("demo_vit", "fullgrad")

@@ -27,9 +27,10 @@ from ..batching import chunk_map
 from ..checks import did_you_mean, one_of, positive_int
 from ..inputs import NotExportable
 from ..methods import Method, get_method
-from ..methods.base import find_spec
+from ..methods.base import check_architecture, find_spec
 from ..models import DEFAULT_BATCH_SIZE, as_model
 from ..models.adapter import UNIT_SCALE
+from ..models.compat import traced_per_model
 from ..models.objective import OUTPUTS
 from ..reduction import reduce_channels
 
@@ -71,14 +72,15 @@ class Explainer(tf.Module):
             n, x, _ = _at_least_one(images, None)
             return {"scores": scores_of(x)[:n], "pixels_ok": pixels_ok(images, pixel_range)}
 
-        self.scores = tf.function(scores, input_signature=[images])
+        self.scores = traced_per_model(tf.function(scores, input_signature=[images]))
         self.names = {}
         for key, method in methods.items():
             attribute = _traced_attribute(method, adapter, seed)
             self.names[key] = method.name
             # autograph off: the methods' loops are explicit tf.while_loop loops (tfxattr.batching)
-            setattr(self, signature_name(key), tf.function(_explain_fn(attribute, scores_of, classes, pixel_range),
-                                                           input_signature=[images, targets], autograph=False))
+            setattr(self, signature_name(key), traced_per_model(tf.function(
+                _explain_fn(attribute, scores_of, classes, pixel_range), input_signature=[images, targets],
+                autograph=False)))
         self.description = tf.Variable(json.dumps({
             "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
             "pixel_range": list(adapter.pixel_range),
@@ -248,6 +250,8 @@ def _explainer(model, methods, steps, batch_size, output, seed, model_options, o
     resolved = resolve_methods(methods, steps, options)
     _check_methods(resolved)
     adapter = as_model(model, output=output, batch_size=batch_size, **model_options)
+    for method in resolved.values():  # a CNN-only method on a ViT is refused before anything is traced
+        check_architecture(method, adapter)
     return Explainer(adapter, resolved, batch_size, seed)
 
 
