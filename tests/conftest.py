@@ -40,6 +40,37 @@ def build_tiny_cnn(size=16, classes=5, seed=0):
     return keras.Model(inp, out, name="tiny_cnn")
 
 
+#: The input side the default suite builds the Keras applications at (TFXATTR_SLOW_TESTS=1 adds their native
+#: 224 / 299): the same graph (layers, names, blocks, split points) at 1/12 of the pixels (1/5 at 299); the last block
+#: is 2x2 instead of 7x7 (4x4 instead of 10x10 for Xception) and the penultimate block is still the larger one.
+SMALL_APP_SIDE = {224: 64, 299: 128}
+
+
+def build_app(name, native=False, seed=None):
+    """Keras application ``name`` with random weights and logits: ``keras_apps.build`` at its native size,
+    or (the default) the same constructor at the small side of ``SMALL_APP_SIDE``."""
+    import keras
+
+    import keras_apps
+    from keras_apps import registry
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if native:
+        return keras_apps.build(name, weights=None)
+    spec = keras_apps.get(name)
+    side = SMALL_APP_SIDE[spec.input_size[0]]
+    model = spec.constructor(include_top=True, weights=None, classes=1000, classifier_activation=None,
+                             input_shape=(side, side, 3))
+    registry._stable_names(spec, model)  # as keras_apps.build does (Xception's Add layers)
+    return model
+
+
+def app_sizes(reason="the eleven Keras applications at native size (224 / 299)"):
+    """Parameters ``native`` of a test over applications: False (small, the default run) and True (slow)."""
+    return [pytest.param(False, id="small"), pytest.param(True, id="native", marks=slow(reason))]
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     return build_tiny_cnn()

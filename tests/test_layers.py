@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import app_sizes, build_app
 
 import keras_apps
 import tfxattr
@@ -180,13 +181,13 @@ def test_graph_is_unchanged_by_splitting():
 
 
 # --------------------------------------------------------------------------- the eleven applications
-@pytest.fixture(scope="module", params=keras_apps.NAMES)
+@pytest.fixture(scope="module", params=[pytest.param((name, size.values[0]), id=f"{name}-{size.id}", marks=size.marks)
+                                        for name in keras_apps.NAMES for size in app_sizes()])
 def app(request):
-    """Each application built once for all tests below (weights=None, native size); pytest groups the
-    tests by this module-scoped parameter, so one model is alive at a time."""
-    name = request.param
-    keras.utils.set_random_seed(0)
-    return name, keras_apps.build(name, weights=None)
+    """Each application built once for all tests below (weights=None; at a small input size, and at native
+    size when slow); pytest groups the tests by this module-scoped parameter, so one model is alive at a time."""
+    name, native = request.param
+    return name, build_app(name, native=native, seed=0)
 
 
 @pytest.fixture
@@ -205,7 +206,7 @@ def test_app_blocks_are_valid_split_points_and_splits_compose(app):
     assert spec.last_block in valid and spec.penultimate_block in valid
     assert valid.index(spec.penultimate_block) < valid.index(spec.last_block)
     assert default_blocks(model) == (spec.last_block, spec.penultimate_block)
-    x = spec.preprocess(np.random.default_rng(2).uniform(0, 255, (1,) + spec.input_shape).astype(np.float32))
+    x = spec.preprocess(np.random.default_rng(2).uniform(0, 255, (1,) + model.input_shape[1:]).astype(np.float32))
     full = np.asarray(model(x, training=False))
     layers = [valid[len(valid) // 2], spec.penultimate_block, spec.last_block]
     np.testing.assert_allclose(_compose(split_model(model, layers), x), full, rtol=1e-5, atol=1e-5)
@@ -228,10 +229,10 @@ def test_iia2_iia3_on_each_application(app, eager):
     name, model = app
     spec = keras_apps.get(name)
     adapter = tfxattr.as_model(model, preprocess=spec.preprocess)
-    x = np.random.default_rng(3).uniform(0, 255, (1,) + spec.input_shape).astype(np.float32)
+    x = np.random.default_rng(3).uniform(0, 255, (1,) + model.input_shape[1:]).astype(np.float32)
     for method in ("iia2", "iia3"):
         e = tfxattr.explain(adapter, x, method, target=7, steps=2)
-        assert e.attribution.shape == (1,) + spec.input_shape[:2] + (1,)
+        assert e.attribution.shape == (1,) + model.input_shape[1:3] + (1,)
         assert np.isfinite(e.attribution).all() and np.abs(e.attribution).max() > 0
     reps, _ = tfxattr.methods.get_method("iia3").plan(adapter)
     assert reps == ["input", spec.penultimate_block, spec.last_block]

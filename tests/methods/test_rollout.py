@@ -3,6 +3,7 @@ small matrices, a ViT-B/16 run, and localisation on the demo ViT."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import slow
 
 import tfxattr
 from tfxattr.methods import METHODS
@@ -43,6 +44,7 @@ def vit_b16():
 VIT_B_RUNS = {"attention_rollout": {}, "gradient_rollout": {}, "gae": {}, "iia3_vit": {"steps": 1}}
 
 
+@slow("ViT-B/16 at 224 (12 blocks of 12 heads): ~20-40 s; the demo ViT and the tiny ViTs cover the default run")
 def test_every_vit_method_runs_on_vit_b16(vit_b16):
     """One image, one step: about half a minute on 2 idle cores (tracing 12 blocks dominates)."""
     assert {METHODS[n].cls for n in VIT_B_RUNS} == {METHODS[n].cls for n in VIT_METHODS}

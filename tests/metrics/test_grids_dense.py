@@ -8,6 +8,7 @@ model's own head layers to each crop and averages: it shares no code with ``tfxa
 import keras
 import numpy as np
 import pytest
+from conftest import app_sizes, build_app
 
 from tfxattr.metrics import grids as G
 
@@ -150,20 +151,22 @@ def test_heads_that_cannot_slide():
         kernel(np.zeros((1, 4, 4, 5), np.float32))
 
 
-def test_keras_vgg16_random_weights():
+@pytest.mark.parametrize("native", app_sizes("Keras' VGG16 at 224 (a 448x448 grid)"))
+def test_keras_vgg16_random_weights(native):
     """Keras' VGG16 (weights=None, logits): the 1x1 grid is the model; the 2x2 grid is every 7x7 window of the
-    14x14 map through fc1/fc2/predictions, averaged (64 windows, as Rao's VGG11 at 448x448)."""
-    import keras_apps
-
-    vgg = keras_apps.build("vgg16", weights=None)
-    x = np.random.default_rng(1).normal(0, 50, (1, 224, 224, 3)).astype(np.float32)
+    14x14 map through fc1/fc2/predictions, averaged (64 windows, as Rao's VGG11 at 448x448). By default the
+    same graph at 64x64: every 2x2 window of the 4x4 map (9 windows)."""
+    vgg = build_app("vgg16", native=native)
+    side = vgg.input_shape[1]
+    window = side // 32
+    x = np.random.default_rng(1).normal(0, 50, (1, side, side, 3)).astype(np.float32)
     _close(np.asarray(G.build_setting(vgg, "gridpg", n=1).model(x)), np.asarray(vgg(x)))
     # the trunk on the grid once (its split equals the whole grid model: checked on the tiny model above),
-    # then the GridPG head on the 14x14 map against the windows cropped by hand
+    # then the GridPG head on the final map (14x14 at 224) against the windows cropped by hand
     features, head = G.build_setting(vgg, "gridpg", n=2).split("block5_pool")
-    grid = np.random.default_rng(2).normal(0, 50, (1, 448, 448, 3)).astype(np.float32)
+    grid = np.random.default_rng(2).normal(0, 50, (1, 2 * side, 2 * side, 3)).astype(np.float32)
     fmap = np.asarray(features(grid))
-    assert fmap.shape == (1, 14, 14, 512)
-    want, windows = _direct(vgg, fmap, (), ("flatten", "fc1", "fc2", "predictions"), window=7)
-    assert len(windows) == 64
+    assert fmap.shape == (1, 2 * window, 2 * window, 512)
+    want, windows = _direct(vgg, fmap, (), ("flatten", "fc1", "fc2", "predictions"), window=window)
+    assert len(windows) == (window + 1) ** 2 and (not native or len(windows) == 64)
     _close(np.asarray(head(fmap)), want)

@@ -148,8 +148,13 @@ def test_option_no_method_takes(tmp_path):
         tfxattr.export("demo", str(tmp_path / "m"), methods=["ig"], stpes=3)
 
 
-def test_wrong_image_size_names_images(exported):
-    loaded = tf.saved_model.load(exported)
+@pytest.fixture(scope="module")
+def loaded(exported):
+    """The exported SavedModel loaded once in this process (loading ~25 signatures takes ~10 s)."""
+    return tf.saved_model.load(exported)
+
+
+def test_wrong_image_size_names_images(loaded):
     small = tf.zeros((1, 32, 32, 3), tf.float32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="images must be float32 pixels of shape"):
         loaded.signatures["explain_ig_idgi"](images=small, targets=tf.constant([-1]))
@@ -159,8 +164,7 @@ def test_wrong_image_size_names_images(exported):
         loaded.explain_ig_idgi(small, tf.constant([-1]))
 
 
-def test_bad_targets_at_call_time(exported):
-    loaded = tf.saved_model.load(exported)
+def test_bad_targets_at_call_time(loaded):
     images = tf.zeros((2, 64, 64, 3), tf.float32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="targets must hold one class per image"):
         loaded.explain_gradient(images, tf.constant([-1]))
