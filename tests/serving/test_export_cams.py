@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import build_tiny_cnn
 
 import tfxattr
-from tfxattr.serving import NotExportable, signature_name
+from tfxattr.serving import signature_name
 
 TOLERANCE = 1e-4  # relative L2 distance, as tests/serving/test_export.py
 BATCH = 5  # not a divisor of the (image, channel) or (image, patch) rows: chunks cross images
