@@ -232,6 +232,9 @@ def _add_eval_parser(sub, common):
     v.add_argument("--devices", type=int, default=d.devices, metavar="N",
                    help="split each batch across N devices (tf.distribute.MirroredStrategy over N GPUs, or N "
                         "logical CPU devices on a machine without GPUs); same results as one device")
+    v.add_argument("--jobs", type=int, default=d.jobs, metavar="N",
+                   help="processes for the metrics' per-image CPU work (SIC/AIC, ROAD; default: every core this "
+                        "process may use); same results for every N")
     v.add_argument("--out", required=True, help="output directory (results.jsonl, report.md, plots/)")
     v.add_argument("--report-only", action="store_true", help="rebuild OUT/report.md from OUT/results.jsonl")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -268,7 +271,7 @@ def _eval(args) -> int:
                               progress=not args.no_progress, aggregation=aggregation, runner=args.runner,
                               workers=args.workers, chunk_size=args.chunk_size,
                               beam_options=_beam_options(args.beam_option) if args.beam_option else None,
-                              devices=args.devices)
+                              devices=args.devices, jobs=args.jobs)
     if args.runner == "beam" and not args.verbose:
         import logging
 

@@ -60,11 +60,21 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     adapter.check_pixels(arr)
     if adapter.input_shape[2] is not None and arr.shape[-1] != adapter.input_shape[2]:
         raise ValueError(f"images must have {adapter.input_shape[2]} channels, got {arr.shape[-1]}")
-    scores, probabilities = adapter.scores_and_probabilities(arr)  # one forward pass
-    targets = resolve_targets(target, len(arr), adapter.num_classes, lambda: scores, class_names=adapter.class_names)
-    rows = np.arange(len(arr))
-    explained, probability = scores[rows, targets], probabilities[rows, targets]
-    attr = m.attribute(adapter, arr, targets, progress=progress, seed=seed)
+    forward = []  # (scores, probabilities) from one forward pass, made only when needed
+
+    def scores():
+        if not forward:
+            forward.extend(adapter.scores_and_probabilities(arr))
+        return forward[0]
+    targets = resolve_targets(target, len(arr), adapter.num_classes, scores, class_names=adapter.class_names)
+    both = None if forward else m.attribute_and_scores(adapter, arr, targets, progress=progress, seed=seed)
+    if both is None:
+        scores()
+        rows = np.arange(len(arr))
+        explained, probability = forward[0][rows, targets], forward[1][rows, targets]
+        attr = m.attribute(adapter, arr, targets, progress=progress, seed=seed)
+    else:  # the method computed f_c and the probability on its way (Grad-CAM): no forward pass of explain's own
+        attr, explained, probability = both
     if not np.all(np.isfinite(attr)):
         raise FloatingPointError(f"method {m.name!r} produced non-finite attributions; check the model and inputs")
     return Explanation(attribution=attr[0] if single else attr, targets=targets[0] if single else targets,

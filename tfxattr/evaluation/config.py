@@ -43,7 +43,10 @@ class EvaluationConfig:
     ``workers`` processes on the DirectRunner and ``beam_options`` ({name: value}, any ``PipelineOptions``:
     another runner, its project, ...). ``devices``: split each chunk across a ``MirroredStrategy`` over that
     many devices (GPUs, else logical CPU devices, which must be set up before TensorFlow initialises:
-    :func:`tfxattr.models.mirrored_strategy`); None: the default device.
+    :func:`tfxattr.models.mirrored_strategy`); None: the default device. ``jobs``: processes for the
+    metrics' per-image CPU work (SIC/AIC's bokeh images and WebP sizes, ROAD's imputations; the metrics
+    registered ``parallel``), one pool started per run (:mod:`tfxattr.parallel`); None: every core the process
+    may use; the same numbers for every value. The local runner only (Beam parallelises with ``workers``).
     """
     correct_only: bool = False
     target: str = "label"
@@ -69,12 +72,14 @@ class EvaluationConfig:
     workers: int = 1
     beam_options: Optional[Dict[str, object]] = None
     devices: Optional[int] = None
+    jobs: Optional[int] = None
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
         one_of(self.target, "target", TARGETS)
         positive_int(self.limit, "limit", allow_none=True)
         positive_int(self.devices, "devices", allow_none=True)
+        positive_int(self.jobs, "jobs", allow_none=True)
         for name in ("batch_size", "images_per_batch", "chunk_size"):
             positive_int(getattr(self, name), name)
         for name in ("weights", "data_dir", "manual_dir"):

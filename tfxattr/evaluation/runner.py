@@ -26,6 +26,7 @@ import numpy as np
 from ..checks import did_you_mean
 from ..metrics import METRICS, get_metric
 from ..models.devices import mirrored_strategy
+from ..parallel import WorkerPool
 from .config import EvaluationConfig
 from .datasets import Source, label_map, load_data
 from .loading import LoadedModel, check_model, load_model
@@ -217,17 +218,27 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
             run_beam(data, model_items, [m for _, m, _ in method_objs], metric_specs, store, source, config,
                      summary, log)
             model_items = []
-        for model in model_items:
-            loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy,
-                                config.input_range, config.class_names)
-            if loaded.random_weights:
-                summary.random_weights.append(loaded.label)
-                log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
-            _run_model(store, loaded, source, method_objs, metric_specs, summary, config, log)
+        # one pool of worker processes for the whole run, started before any model is loaded
+        with WorkerPool(_jobs(config, metric_specs, model_items)) as pool:
+            for model in model_items:
+                loaded = load_model(model, config.weights, config.batch_size, config.pixel_range, strategy,
+                                    config.input_range, config.class_names)
+                if loaded.random_weights:
+                    summary.random_weights.append(loaded.label)
+                    log(RANDOM_WEIGHTS_WARNING.format(models=loaded.label))
+                _run_model(store, loaded, source, method_objs, metric_specs, summary, config, log, pool)
     if config.report:
         check_aggregation(config.aggregation, stored_scores(store_path))
         summary.report = write_report(store_path, out, aggregation=config.aggregation)
     return summary
+
+
+def _jobs(config: EvaluationConfig, metric_specs, model_items) -> int:
+    """Worker processes for the run: ``config.jobs`` (None: every available core), 1 (none) when no model is
+    run here or no metric has per-image CPU work to share out (``METRICS[name].parallel``)."""
+    if not model_items or not any(METRICS[s.name].parallel for s in metric_specs):
+        return 1
+    return config.jobs
 
 
 def check_config(store: ResultStore, config: dict):
@@ -244,7 +255,7 @@ def check_config(store: ResultStore, config: dict):
 
 
 def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summary, config: EvaluationConfig,
-               log):
+               log, pool=None):
     """One model over the whole source, shard by shard (:func:`shard_records`, the computation the Beam
     runner shares); then the model's record (counts, exclusions)."""
     from tqdm.auto import tqdm
@@ -262,7 +273,7 @@ def _run_model(store, loaded: LoadedModel, source, methods, metric_specs, summar
         for index, chunk in enumerate(source.chunks(config.chunk_size)):
             _record_skipped(store, chunk, summary, log)
             for record in shard_records(loaded, chunk, index, None, remap, methods, metric_specs, config,
-                                        store.done, store.named, source.name, update):
+                                        store.done, store.named, source.name, update, pool):
                 if record["kind"] == "shard":
                     summary.already_done += record["already_done"]
                     seen, correct, excluded = seen + record["images"], correct + (record["correct"] or 0), \

@@ -53,7 +53,7 @@ def model_fields(loaded: LoadedModel, config: EvaluationConfig) -> dict:
 
 
 def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optional[int], remap, methods,
-                  metric_specs, config: EvaluationConfig, done, named, data_name: str, progress=None):
+                  metric_specs, config: EvaluationConfig, done, named, data_name: str, progress=None, pool=None):
     """Score one shard of images (a :class:`Chunk`) on one model: yields its records, batch by batch.
 
     The one computation both runners share, so their numbers are the same by construction: the chunk is
@@ -62,7 +62,8 @@ def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optiona
     batches), keys in ``done`` are skipped, each batch is attributed once and scored by every metric.
     Yields "metric" records (once per metric not in ``named``; ``named`` is updated), "result" records, and
     last a "shard" record: this shard's counts (``images``, ``correct``, ``excluded``, ``already_done``).
-    ``progress(n, shown)``: called as images are done (or found done).
+    ``progress(n, shown)``: called as images are done (or found done). ``pool``: the run's
+    :class:`~tfxattr.parallel.WorkerPool` for the metrics' per-image CPU work (None: one process).
     """
     progress = progress or (lambda n, shown=None: None)
     adapter = loaded.adapter
@@ -99,7 +100,7 @@ def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optiona
             idx = np.array([i for i in keep[span] if i in todo], dtype=int)
             if len(idx) == 0:
                 continue
-            yield from _score_batch(loaded, label, method, batch, idx, metric_specs, named, config)
+            yield from _score_batch(loaded, label, method, batch, idx, metric_specs, named, config, pool)
             progress(len(idx))
     yield stats
 
@@ -138,7 +139,8 @@ def _check_labels(chunk, loaded, adapter, target, correct_only):
                          "without correct_only for unlabelled data")
 
 
-def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config: EvaluationConfig) -> List[dict]:
+def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config: EvaluationConfig,
+                 pool=None) -> List[dict]:
     """Attribute images ``idx`` of ``batch`` once, score the maps with every metric: the description of each
     metric not yet in ``named`` (added to it), then one record per image."""
     adapter, chunk, x, targets = loaded.adapter, batch.chunk, batch.x, batch.targets
@@ -160,7 +162,8 @@ def _score_batch(loaded, label, method, batch, idx, metric_specs, named, config:
             run={"output": adapter.output, "batch_size": config.batch_size, "seed": config.seed},
             images=x[idx], pixel_range=adapter.pixel_range)
         results[spec.label] = metric(adapter, x[idx], given, targets=targets[idx], batch_size=config.batch_size,
-                                     masks=None if batch.masks is None else batch.masks[idx], **options)
+                                     masks=None if batch.masks is None else batch.masks[idx], jobs=pool or 1,
+                                     **options)
         if ("metric", spec.label) not in named:
             named.add(("metric", spec.label))
             records.append(_metric_record(spec, results[spec.label]))

@@ -73,6 +73,12 @@ class Method:
         """The architecture these options need (a wrapper: its base method's); None: any model."""
         return self.architecture
 
+    def attribute_and_scores(self, evaluator, images, targets, progress=False, seed=None):
+        """``(attributions, f_c (N,), class probability (N,))`` for a method that computes the explained value
+        at the images on its way (Grad-CAM's backward pass), so that explain() needs no forward pass of its
+        own; None (the default) for the others."""
+        return None
+
     def export_refusal(self) -> str:
         """Why this method, with these options, cannot be traced into a SavedModel ("" when it can)."""
         return self.not_exportable

@@ -32,24 +32,33 @@ class GradCAM(CAM):
         return tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
+        return self._run(evaluator, images, targets)[0]
+
+    def attribute_and_scores(self, evaluator, images, targets, progress=False, seed=None):
+        """The attributions, and ``f_c`` and the class probability of every image, which the backward pass
+        computes anyway: explain() reports them without a forward pass of its own."""
+        return self._run(evaluator, images, targets)
+
+    def _run(self, evaluator, images, targets):
         chain = self.chain(evaluator)
         x, t = as_rows(images, targets)
         h, w = x.shape[1:3]
         fn = chain.function(f"{self.name}_{self.options['relu']}_{h}x{w}", lambda: self._build(chain, (h, w)))
-        (out,) = chunk_map(lambda x, t: (fn(x, t),), [tf.float32], rows(x), evaluator.batch_size, x, t)
-        return finish(out)
+        return tuple(finish(out) for out in chunk_map(fn, [tf.float32] * 3, rows(x), evaluator.batch_size, x, t))
 
     def _build(self, chain, size):
         relu = self.options["relu"]
         weights = self.weights
 
-        def cam(x, targets):
+        def cam(x, targets):  # (map, f_c, class probability) of every row
             a = chain.stage(0, x)
             with tf.GradientTape() as tape:
                 tape.watch(a)
-                f = chain.explained(a, targets)
+                raw = chain.stage(len(chain.stages) - 1, a)
+                f = chain.objective.explained(raw, targets)
             g = tape.gradient(f, a)
-            return cam_map(a, weights(a, g, f, lambda v: chain.explained(v, targets)), size, relu)
+            p = tf.gather(chain.objective.probabilities(raw), targets, axis=1, batch_dims=1)
+            return cam_map(a, weights(a, g, f, lambda v: chain.explained(v, targets)), size, relu), f, p
         return tf.function(cam, input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)])
 
 

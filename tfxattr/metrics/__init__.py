@@ -14,6 +14,9 @@ Calling convention (every entry of ``METRICS``; a runner can call them all the s
 * ``targets``: the class each map explains: one int, one per image, or None = each image's top-1.
 * ``masks``: bool object masks (N,H,W); required by metrics registered with ``needs_masks``, checked
   but unused by the others.
+* ``jobs``: processes for the per-image CPU work of the metrics registered ``parallel`` (SIC/AIC and its
+  variants, ROAD): None = every core the process may use, 1 = none, or a run's
+  :class:`~tfxattr.parallel.WorkerPool`; the numbers do not depend on it (:mod:`tfxattr.parallel`).
 * ``batch_size``: the model's chunk size. All perturbed images of an image (every threshold or step)
   and of several images go through the model together, in chunks of ``batch_size``.
 * ``options``: metric-specific keywords (``METRICS[name].defaults`` lists them with their defaults);
@@ -84,28 +87,30 @@ PIC_AXES = {"sic": "information level (normalised)", "aic": "information level (
 INSERTION_AXES = {"insertion": "fraction of pixels inserted", "insertion_ratio": "fraction of pixels inserted"}
 DELETION_AXES = {"deletion": "fraction of pixels deleted", "deletion_ratio": "fraction of pixels deleted"}
 POS_NEG_AXES = {"pos": "fraction of pixels removed", "neg": "fraction of pixels removed"}
+# SIC/AIC: curves over the information level; bokeh images and WebP sizes built on ``jobs`` processes
+PIC_SPEC = dict(curve_axes=PIC_AXES, parallel=True)
 ROAD_AXES = {"morf": "fraction of pixels imputed, most relevant first",
              "lerf": "fraction of pixels imputed, least relevant first"}
 
-register_metric("sic_aic", sic_aic, curve_axes=PIC_AXES)
+register_metric("sic_aic", sic_aic, **PIC_SPEC)
 register_metric("sic_aic_pair", sic_aic, "SIC/AIC with PAIR's notebook settings (min_pred_value 0.5)",
-                curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5,
+                **PIC_SPEC, thresholds=PAIR_THRESHOLDS, random_fraction=0.01, min_pred_value=0.5,
                 num_data_points=1000)
 register_metric("sic_aic_idgi", sic_aic, "SIC/AIC as IDGI Table 2: PIL blur r=20 base, 25 thresholds, 100 bins",
-                curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
+                **PIC_SPEC, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
                 min_pred_value=0.5, estimator="binned", bins=IDGI_BINS)
 register_metric("sic_aic_idgi_msssim", sic_aic, "SIC/AIC as IDGI Table 3: information level = MS-SSIM",
-                curve_axes=PIC_AXES, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
+                **PIC_SPEC, thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0, num_data_points=100,
                 min_pred_value=0.5, information="msssim", estimator="binned", bins=IDGI_BINS)
 register_metric("sic_aic_ggig", sic_aic, "SIC/AIC as GGIG Table 2: information level = grey-level entropy",
-                curve_axes=PIC_AXES, thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
+                **PIC_SPEC, thresholds=PAIR_THRESHOLDS, min_pred_value=0.5, information="entropy")
 register_metric("insertion", insertion, curve_axes=INSERTION_AXES)
 register_metric("deletion", deletion, curve_axes=DELETION_AXES)
 register_metric("pos_neg", pos_neg, uses_labels=True, curve_axes=POS_NEG_AXES)
 register_metric("adp_pic", adp_pic, uses_labels=True)
 register_metric("localization", localization, needs_masks=True)
 register_metric("grid_localization", grid_localization, consumes="grid")
-register_metric("road", road, uses_labels=True, curve_axes=ROAD_AXES)
+register_metric("road", road, uses_labels=True, curve_axes=ROAD_AXES, parallel=True)
 register_metric("mufidelity", mufidelity)
 register_metric("max_sensitivity", max_sensitivity, consumes="explanation")
 register_metric("avg_sensitivity", avg_sensitivity, consumes="explanation")

@@ -15,6 +15,7 @@ import numpy as np
 from ..batching import chunks, spans
 from ..checks import boolean, did_you_mean, one_of, positive_int
 from ..models import ModelAdapter, as_model
+from ..parallel import WorkerPool, resolve_jobs, worker_pool
 from ..progress import progress_bar
 from ..registry import Registry
 
@@ -257,18 +258,28 @@ def image_groups(n_images: int, per_image: int, batch_size: int):
         yield range(span.start, span.stop)
 
 
-def predict_perturbed(adapter, n_images: int, per_image: int, progress, desc: str, build) -> np.ndarray:
-    """(N, per_image, K) probabilities of ``build(i)`` ((per_image, H, W, C) perturbed copies of image i) for
-    every image i: the copies of a few images (:func:`image_groups`) are built and go through the model
-    together, chunked by ``adapter.batch_size``."""
+def predict_perturbed(adapter, n_images: int, per_image: int, progress, desc: str, build, jobs=1) -> np.ndarray:
+    """(N, per_image, K) probabilities of every image's ``per_image`` perturbed copies.
+
+    ``build(i) -> (fn, args)``: ``fn(*args)`` gives image i's (per_image, H, W, C) copies. The copies of a
+    few images (:func:`image_groups`) go through the model together, chunked by ``adapter.batch_size``;
+    with ``jobs`` > 1 (or a :class:`~tfxattr.parallel.WorkerPool`) the ``fn`` calls run in worker processes
+    (``fn`` a module-level function of NumPy arrays, no TensorFlow), the next group's while the model predicts
+    this one's; the same calls either way, so the same numbers."""
     out = np.empty((n_images, per_image, adapter.num_classes), np.float32)
     groups = list(image_groups(n_images, per_image, adapter.batch_size))
-    with progress_bar(len(groups), desc, progress) as bar:
+    with worker_pool(jobs, n_images) as pool, progress_bar(len(groups), desc, progress) as bar:
+        done = pool.ordered(_call, (build(i) for i in range(n_images)),
+                            ahead=len(groups[0]) + pool.jobs if groups else None)
         for group in groups:
-            stack = np.concatenate([build(i) for i in group]).astype(np.float32)
+            stack = np.concatenate([next(done) for _ in group]).astype(np.float32)
             out[group.start:group.stop] = adapter.probabilities(stack).reshape(len(group), per_image, -1)
             bar.update()
     return out
+
+
+def _call(fn, args):
+    return fn(*args)
 
 
 def over_rows(rows: np.ndarray, size: int, fn, progress=False, desc: str = "") -> np.ndarray:
@@ -306,7 +317,8 @@ class MetricSpec:
 
     ``consumes``: "maps" | "grid" | "model" | "explanation" (see :data:`CONSUMES`); ``needs_masks``: needs object
     masks; ``uses_labels``: takes the ground-truth ``labels`` option; ``curve_axes``: score name ->
-    x-axis label of its curve. Calling it runs the metric with the common calling convention.
+    x-axis label of its curve; ``parallel``: its per-image CPU work runs on ``jobs`` processes (the function
+    takes ``jobs``, :mod:`tfxattr.parallel`). Calling it runs the metric with the common calling convention.
     """
     name: str
     fn: Callable[..., MetricResult]
@@ -316,19 +328,27 @@ class MetricSpec:
     needs_masks: bool = False
     uses_labels: bool = False
     curve_axes: Dict[str, str] = field(default_factory=dict)
+    parallel: bool = False
 
     @property
     def defaults(self) -> Dict[str, object]:
         """Every option of this name with its default (the preset overrides the function's)."""
         return {**metric_options(self.fn), **self.preset}
 
-    def __call__(self, model, images, maps, targets=None, masks=None, batch_size=32, **options) -> MetricResult:
+    def __call__(self, model, images, maps, targets=None, masks=None, batch_size=32, jobs=None,
+                 **options) -> MetricResult:
+        """Run the metric; ``jobs`` (processes, None = every available core, or a run's
+        :class:`~tfxattr.parallel.WorkerPool`) reaches only ``parallel`` metrics: the others run here."""
         defaults = self.defaults
         bad = sorted(set(options) - set(defaults))
         if bad:
             hints = "".join(did_you_mean(b, defaults) for b in bad)
             raise ValueError(f"unknown option(s) {bad} for metric {self.name!r}{hints}; "
                              f"valid options: {', '.join(sorted(defaults))}")
+        if self.parallel:
+            options["jobs"] = jobs
+        elif jobs is not None and not isinstance(jobs, WorkerPool):
+            resolve_jobs(jobs)  # a bad value is refused even where it is not used
         result = self.fn(model, images, maps, targets=targets, masks=masks, batch_size=batch_size,
                          **{**self.preset, **options})
         result.metric = self.name
@@ -340,10 +360,11 @@ METRICS: Registry[MetricSpec] = Registry("metric")
 
 def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optional[str] = None, *,
                     consumes: str = "maps", needs_masks: bool = False, uses_labels: bool = False,
-                    curve_axes: Optional[Dict[str, str]] = None, **preset) -> MetricSpec:
+                    curve_axes: Optional[Dict[str, str]] = None, parallel: bool = False, **preset) -> MetricSpec:
     """Register ``fn`` under ``name`` with its capabilities; ``preset`` options become this name's defaults.
 
-    ``uses_labels`` needs a ``labels`` option in ``fn`` (the runner passes the data's labels there).
+    ``uses_labels`` needs a ``labels`` option in ``fn`` (the runner passes the data's labels there);
+    ``parallel`` a ``jobs`` parameter before the options (see :class:`MetricSpec`).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"metric name must be a non-empty string, got {name!r}")
@@ -356,11 +377,13 @@ def register_metric(name: str, fn: Callable[..., MetricResult], summary: Optiona
     one_of(consumes, "consumes", CONSUMES)
     if boolean(uses_labels, "uses_labels") and "labels" not in options:
         raise ValueError(f"metric {name!r}: uses_labels=True needs a keyword-only 'labels' option in {fn.__name__}")
+    if boolean(parallel, "parallel") and "jobs" not in inspect.signature(fn).parameters:
+        raise ValueError(f"metric {name!r}: parallel=True needs a 'jobs' parameter in {fn.__name__}")
     curve_axes = dict(curve_axes or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in curve_axes.items()):
         raise ValueError(f"curve_axes must map score names to x-axis labels (strings), got {curve_axes!r}")
     spec = MetricSpec(name, fn, dict(preset), summary or (fn.__doc__ or "").strip().splitlines()[0],
-                      consumes, boolean(needs_masks, "needs_masks"), uses_labels, curve_axes)
+                      consumes, boolean(needs_masks, "needs_masks"), uses_labels, curve_axes, parallel)
     return METRICS.register(name, spec)  # a name already registered is refused
 
 
@@ -375,8 +398,11 @@ def get_metric(name: str) -> MetricSpec:
 
 
 def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, pixel_range=None,
-            input_range=None, **options) -> MetricResult:
-    """``get_metric(name)(model, images, maps, targets, masks, batch_size, **options)``.
+            input_range=None, jobs=None, **options) -> MetricResult:
+    """``get_metric(name)(model, images, maps, targets, masks, batch_size, jobs, **options)``.
+
+    ``jobs``: processes for the per-image CPU work of the metrics that have some (``METRICS[name].parallel``:
+    SIC/AIC, ROAD); None = every core this process may use; 1 = none. The same numbers for every value.
 
     ``pixel_range``: the range of ``images``; ``input_range``: the range the model reads, when the model
     does not say it (see ``tfxattr.as_model``). An Explanation given as ``maps`` brings both
@@ -388,4 +414,4 @@ def compute(name: str, model, images, maps, targets=None, masks=None, batch_size
                              "raw model")
         model = as_model(model, output="probability", batch_size=batch_size, pixel_range=pixel_range,
                          input_range=input_range)
-    return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, **options)
+    return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, jobs=jobs, **options)

@@ -87,8 +87,8 @@ def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size
     bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     counts = np.round(fractions * h * w).astype(int)
     revealed = lambda i: pixel_ranks(inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
-    probs = predict_perturbed(inputs.adapter, len(inputs.images), len(fractions), progress, name, lambda i: np.where(
-        revealed(i)[..., None], *((inputs.images[i], bases[i]) if insert else (bases[i], inputs.images[i]))))
+    probs = predict_perturbed(inputs.adapter, len(inputs.images), len(fractions), progress, name, lambda i: (np.where, (
+        revealed(i)[..., None], *((inputs.images[i], bases[i]) if insert else (bases[i], inputs.images[i])))))
     p = gather(probs, inputs.targets)
     p_orig = inputs.probabilities[np.arange(n), inputs.targets]
     ratio_skips = {int(i): "the class probability on the original image is 0" for i in np.flatnonzero(p_orig <= 0)}
@@ -127,7 +127,7 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
     for name, sign in (("pos", 1.0), ("neg", -1.0)):
         removed = lambda i, s=sign: pixel_ranks(s * inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
         probs = predict_perturbed(inputs.adapter, len(inputs.images), len(x), progress, name,
-                         lambda i, r=removed: np.where(r(i)[..., None], bases[i], inputs.images[i]))
+                                  lambda i, r=removed: (np.where, (r(i)[..., None], bases[i], inputs.images[i])))
         y = (np.argmax(probs, -1) == labels[:, None]).astype(np.float64) if measure == "accuracy" \
             else gather(probs, labels)
         curves[name] = Curve(x, y, scale=100.0)

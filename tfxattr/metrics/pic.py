@@ -56,6 +56,7 @@ import warnings
 import numpy as np
 
 from ..checks import known_keys, number, one_of, positive_int
+from ..parallel import worker_pool
 from ..progress import progress_bar
 from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, skip_images
 from .inputs import metric_inputs
@@ -79,7 +80,7 @@ MSSSIM_POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MSSSIM_FILTER_SIZE = 11
 
 
-def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thresholds=PAIR_THRESHOLDS,
+def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=None, *, thresholds=PAIR_THRESHOLDS,
             base="interpolate", random_mask=None, random_fraction=0.01, blur_radius=20.0, information="webp",
             min_pred_value=0.8, keep_monotonous=True, num_data_points=1000, aggregation=None,
             estimator="interpolate", bins=IDGI_BINS, seed=0, progress=False) -> MetricResult:
@@ -93,6 +94,9 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     ``masks`` is not used. ``aggregation``: None = the papers' (SIC median, AIC mean,
     :data:`PIC_AGGREGATION`), "mean"/"median" for both, or a dict {"sic": ..., "aic": ...}.
     ``estimator``: "interpolate" (PAIR) or "binned" (IDGI Sec. 4.4, ``bins`` bins; module docstring).
+    ``jobs``: processes building the images' bokeh images and information levels (None: every available
+    core; a :class:`~tfxattr.parallel.WorkerPool`: the run's), while the model predicts in this process; the
+    same numbers for every value.
     """
     thresholds = check_fractions(thresholds, "thresholds")
     one_of(base, "base", BASES)
@@ -125,11 +129,16 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
     info = np.full((n, steps + 1), np.nan)  # original, base, thresholds
     preds = {name: np.full((n, steps + 1), np.nan) for name in original}
     groups = list(image_groups(len(work), steps, batch_size))
-    with progress_bar(len(groups), "sic_aic", progress) as bar:
+    tasks = ((u8[i], inputs.maps[i], thresholds, base, None if seeds is None else seeds[i:i + 1], blur_radius,
+              information) for i in work)
+    with worker_pool(jobs, len(work)) as pool, progress_bar(len(groups), "sic_aic", progress) as bar:
+        # the workers build the next group's images while the model predicts this group's
+        done = pool.ordered(image_work, tasks, ahead=len(groups[0]) + pool.jobs if groups else None)
         for group in groups:
             idx = [work[g] for g in group]
-            stacks = [bokeh_images(u8[i], inputs.maps[i], thresholds, base, seeds, i, blur_radius) for i in idx]
-            levels = information_levels(u8[idx], stacks, information)
+            stacks, levels = zip(*[next(done) for _ in idx])
+            levels = information_levels(u8[idx], stacks, information) if information == "msssim" \
+                else np.array(levels)
             p = adapter.probabilities(from_uint8(np.concatenate(stacks), (lo, hi))).reshape(len(idx), steps, -1)
             tt = t[idx][:, None]
             info[idx] = levels
@@ -165,6 +174,15 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, *, thr
                           options=options, targets=t, extras={"thresholds": thresholds, "information": info,
                                                               "predictions": preds, "random_masks": seeds})
     return skip_images(result, inputs.constant)
+
+
+def image_work(img, saliency, thresholds, base, seeds, blur_radius, information):
+    """The CPU work of one image (a :class:`~tfxattr.parallel.WorkerPool` task, no TensorFlow): its bokeh
+    images (:func:`bokeh_images`) and, except for MS-SSIM (TensorFlow, computed in the parent), their
+    information levels (:func:`information_levels`); ``seeds``: (1, H, W) or None."""
+    stack = bokeh_images(img, saliency, thresholds, base, seeds, 0, blur_radius)
+    levels = None if information == "msssim" else information_levels(img[None], [stack], information)[0]
+    return stack, levels
 
 
 def pic_aggregation(aggregation) -> dict:

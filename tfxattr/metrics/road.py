@@ -104,7 +104,18 @@ def noisy_linear_imputation(image, removed, noise_std: float, rng) -> np.ndarray
     return out
 
 
-def road(model, images, maps, targets=None, masks=None, batch_size=32, *, fractions=ROAD_FRACTIONS,
+def imputed_images(image, saliency, counts, noise_std, seed) -> np.ndarray:
+    """(2K, H, W, C) float32: ``image`` with its ``counts`` (K,) most relevant pixels of ``saliency`` imputed
+    (MoRF), then its ``counts`` least relevant (LeRF), noise from ``np.random.default_rng(seed)``. One
+    image's CPU work (a :class:`~tfxattr.parallel.WorkerPool` task: NumPy and SciPy only)."""
+    h, w = saliency.shape
+    ranks = pixel_ranks(saliency[None])[0]
+    rng = np.random.default_rng(seed)
+    removed = [ranks < k for k in counts] + [ranks >= h * w - k for k in counts]
+    return np.stack([noisy_linear_imputation(image, r, noise_std, rng) for r in removed])
+
+
+def road(model, images, maps, targets=None, masks=None, batch_size=32, jobs=None, *, fractions=ROAD_FRACTIONS,
          noise=ROAD_NOISE, measure="probability", labels=None, seed=0, progress=False) -> MetricResult:
     """ROAD (Rong et al. 2022): MoRF and LeRF curves with noisy linear imputation (module docstring).
 
@@ -113,7 +124,9 @@ def road(model, images, maps, targets=None, masks=None, batch_size=32, *, fracti
     pixel range, seeded by ``seed`` and the image's index) and the model scores the result (``measure``).
     Scores "morf" (lower is better) and "lerf" (higher is better): the mean of each curve over x
     (area / x-range). Every imputed image of several images goes through the model in one chunked call.
-    ``masks`` is not used.
+    ``masks`` is not used. ``jobs``: processes imputing images (None: every available core; a
+    :class:`~tfxattr.parallel.WorkerPool`: the run's) while the model predicts here; the same numbers for
+    every value.
     """
     fractions = check_fractions(fractions, "fractions")
     if fractions[-1] >= 1:
@@ -127,15 +140,12 @@ def road(model, images, maps, targets=None, masks=None, batch_size=32, *, fracti
     counts = np.floor(fractions * h * w + COUNT_TOLERANCE).astype(int)
     x = np.concatenate([[0.0], fractions])
 
-    def build(i):  # MoRF images for every fraction, then LeRF images
+    def build(i):  # a task: MoRF images for every fraction, then LeRF images
         if i in inputs.constant:
-            return np.repeat(inputs.images[i][None], 2 * len(counts), 0)
-        ranks = pixel_ranks(inputs.maps[i:i + 1])[0]
-        rng = np.random.default_rng([seed, i])
-        removed = [ranks < k for k in counts] + [ranks >= h * w - k for k in counts]
-        return np.stack([noisy_linear_imputation(inputs.images[i], r, noise * (hi - lo), rng) for r in removed])
+            return np.repeat, (inputs.images[i][None], 2 * len(counts), 0)
+        return imputed_images, (inputs.images[i], inputs.maps[i], counts, noise * (hi - lo), [seed, i])
 
-    probs = predict_perturbed(inputs.adapter, n, 2 * len(counts), progress, "road", build)
+    probs = predict_perturbed(inputs.adapter, n, 2 * len(counts), progress, "road", build, jobs)
     if measure == "accuracy":
         y = (np.argmax(probs, -1) == labels[:, None]).astype(np.float64)
         y0 = (np.argmax(inputs.probabilities, -1) == labels).astype(np.float64)
