@@ -191,7 +191,7 @@ def test_bad_inputs_raise_clear_errors(model, white):
             compute("insertion", model, white, maps, step=step)
     with pytest.raises(ValueError, match="fractions"):
         compute("pos_neg", model, white, maps, fractions=[0.5, 0.2])
-    with pytest.raises(ValueError, match="unknown metric 'insert'; available: "):
+    with pytest.raises(ValueError, match="unknown metric 'insert' \\(did you mean 'insertion'\\?\\); available: "):
         get_metric("insert")
     with pytest.raises(ValueError, match="unknown option.*'steps'.*valid options"):
         compute("insertion", model, white, maps, steps=10)
