@@ -60,13 +60,22 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory):
+def models():
+    """The trained demo CNN and ViT, loaded once: every door gets the same model object (and its adapters,
+    cached on the object), so no door pays for loading and tracing the model again."""
+    from tfxattr.demo import load_demo_model, load_demo_vit
+
+    return {"demo": load_demo_model(), "demo_vit": load_demo_vit()}
+
+
+@pytest.fixture(scope="module")
+def stored(models, tmp_path_factory):
     """The eval door: one run of every registered method (but ARRAY_ONLY) on DATA, scored by METRIC."""
     out = {}
     for model in ("demo", "demo_vit"):
         specs = [spec_for(n) for n in sorted(METHODS) if not array_only(n) and model_for(n) == model]
         folder = tmp_path_factory.mktemp(f"doors_{model}")
-        evaluate(DATA, [model], specs, [METRIC], folder, config=EvaluationConfig(target="predicted"),
+        evaluate(DATA, [models[model]], specs, [METRIC], folder, config=EvaluationConfig(target="predicted"),
                  progress=False, log=lambda msg: None)
         for rec in load_results(folder):
             out[(rec["method"], rec["image"])] = (rec["target"], rec["scores"][METRIC][METRIC])
@@ -74,9 +83,9 @@ def stored(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_every_door_gives_one_answer(name, data, stored):
+def test_every_door_gives_one_answer(name, data, stored, models):
     images, _ = data
-    model = model_for(name)
+    model = models[model_for(name)]
     options = options_for(name, images)
     explanation = tfxattr.explain(model, images, name, progress=False, seed=0, **options)
     targets = np.asarray(explanation.targets)
