@@ -161,10 +161,22 @@ def _is_demo(obj) -> bool:
     return isinstance(obj, str) and obj == "demo"
 
 
+# the shipped demo models named by a string, loaded once per process: every explain("demo", ...) then reuses
+# one model object and the adapters (traced functions) cached on it; load_demo_model() still gives a fresh copy
+_SHIPPED = {}
+
+
+def _shipped(name: str, load):
+    if name not in _SHIPPED:
+        _SHIPPED[name] = load()
+    return _SHIPPED[name]
+
+
 def _load_demo(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_model
 
-    return Loaded(load_demo_model(), "demo", "demo", class_names=list(DEMO_CLASS_NAMES), input_range=EIGHT_BIT)
+    return Loaded(_shipped("demo", load_demo_model), "demo", "demo", class_names=list(DEMO_CLASS_NAMES),
+                  input_range=EIGHT_BIT)
 
 
 def _is_demo_vit(obj) -> bool:
@@ -174,7 +186,8 @@ def _is_demo_vit(obj) -> bool:
 def _load_demo_vit(_, weights) -> Loaded:
     from ..demo import DEMO_CLASS_NAMES, load_demo_vit
 
-    return Loaded(load_demo_vit(), "demo_vit", "demo_vit", class_names=list(DEMO_CLASS_NAMES), input_range=EIGHT_BIT)
+    return Loaded(_shipped("demo_vit", load_demo_vit), "demo_vit", "demo_vit", class_names=list(DEMO_CLASS_NAMES),
+                  input_range=EIGHT_BIT)
 
 
 # keras-hub ViTs by name: the keras-hub preset (downloaded for weights="imagenet") and its configuration
