@@ -112,12 +112,12 @@ def _integrate_fixed(evaluator, path, aggregator, images, baselines, targets, ba
         return record(table, known, img, pid, f)
 
     def settle(table, known, result, u, img, seg):
-        """Add the carried rows whose two end values are known; return the result and the others."""
+        """Add the rows of ``u`` whose two end values are known; return the result and the other rows (few:
+        the ones whose end is the next chunk's first gradient point), the only ones copied."""
         ends = [tf.stack([img, tf.gather(p, seg)], 1) for p in (seg_start, seg_end)]
         ok = tf.gather_nd(known, ends[0]) & tf.gather_nd(known, ends[1])
         scale = tf.where(ok, tf.gather_nd(table, ends[1]) - tf.gather_nd(table, ends[0]), 0.0)
-        result = tf.tensor_scatter_nd_add(result, tf.boolean_mask(img, ok)[:, None],
-                                          tf.boolean_mask(u, ok) * _column(tf.boolean_mask(scale, ok)))
+        result = tf.tensor_scatter_nd_add(result, img[:, None], u * _column(scale))
         return result, tf.boolean_mask(u, ~ok), tf.boolean_mask(img, ~ok), tf.boolean_mask(seg, ~ok)
 
     def grad_body(start, stop, table, known, result, cu, cimg, cseg):
@@ -132,9 +132,10 @@ def _integrate_fixed(evaluator, path, aggregator, images, baselines, targets, ba
         if not needs_values:
             return table, known, tf.tensor_scatter_nd_add(result, img[:, None], u), cu, cimg, cseg
         table, known = record(table, known, img, pid, f)
-        result, cu, cimg, cseg = settle(table, known, result, tf.concat([cu, u], 0), tf.concat([cimg, img], 0),
-                                        tf.concat([cseg, seg], 0))
-        return table, known, result, cu, cimg, cseg
+        # the carried rows and this chunk's rows are settled apart: only the few left over are concatenated
+        result, cu, cimg, cseg = settle(table, known, result, cu, cimg, cseg)
+        result, u, img, seg = settle(table, known, result, u, img, seg)
+        return table, known, result, tf.concat([cu, u], 0), tf.concat([cimg, img], 0), tf.concat([cseg, seg], 0)
 
     carry = (tf.zeros(tf.concat([[0], tf.shape(images)[1:]], 0), tf.float64), tf.zeros([0], tf.int32),
              tf.zeros([0], tf.int32))
