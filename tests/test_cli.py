@@ -235,3 +235,31 @@ def test_beam_is_imported_without_its_apitools_line():
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert res.returncode == 0, res.stderr
     assert "apitools" not in res.stderr
+
+
+def test_methods_answers_from_a_catalog_cached_per_source_without_tensorflow(tmp_path):
+    """The first `tfxattr methods` lists the live registry and caches the rows under a fingerprint of the
+    package's source; the next one prints the same lines without importing TensorFlow."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFXATTR_CACHE": str(tmp_path / "cache")}
+    cli = [sys.executable, "-m", "tfxattr.cli", "methods"]
+    first = subprocess.run(cli, capture_output=True, text=True, timeout=300, env=env)
+    again = subprocess.run([sys.executable, "-X", "importtime", *cli[1:]], capture_output=True, text=True,
+                           timeout=300, env=env)
+    assert first.returncode == again.returncode == 0 and first.stdout == again.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in again.stderr.splitlines() if line.startswith("import time")}
+    assert "tfxattr.catalog" in imported and "tensorflow" not in imported and "keras" not in imported
+    from tfxattr.catalog import live_rows
+
+    assert [line.split()[0] for line in first.stdout.splitlines() if not line.startswith(" ")] == \
+        [name for name, _, _ in live_rows()]
+
+
+def test_the_catalog_key_follows_every_source_file(tmp_path):
+    from tfxattr.catalog import source_key
+
+    (tmp_path / "pkg").mkdir()
+    module = tmp_path / "pkg" / "m.py"
+    module.write_text("x = 1\n")
+    before = source_key(str(tmp_path))
+    module.write_text("x = 22\n")
+    assert source_key(str(tmp_path)) != before

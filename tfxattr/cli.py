@@ -380,14 +380,12 @@ def _number_or_name(v):
 
 def _run(args) -> int:
     if args.command == "methods":
-        from .methods import METHODS
-        from .serving import not_exportable
+        from .catalog import method_rows  # cached per version of the source: no TensorFlow import
 
-        refused = not_exportable()
-        for name, spec in sorted(METHODS.items()):
-            print(f"{name:16s} {spec.summary}")
-            if name in refused:
-                print(f"{'':16s} (not exportable: {refused[name]})")
+        for name, summary, refused in method_rows():
+            print(f"{name:16s} {summary}")
+            if refused:
+                print(f"{'':16s} (not exportable: {refused})")
         return 0
     if args.command == "models":
         from .models.sources import describe
