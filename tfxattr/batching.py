@@ -167,6 +167,11 @@ def rows(x):
     return int(x.shape[0]) if tf.executing_eagerly() else tf.shape(x)[0]
 
 
+def per_row(values):
+    """(rows,) -> (rows, 1, 1, 1): one value per row, to scale (rows, H, W, C) images row by row."""
+    return tf.reshape(values, [-1, 1, 1, 1])
+
+
 def as_rows(images, targets):
     """``(images, targets)`` as float32 / int32 tensors (numpy eagerly; the signature's tensors traced)."""
     return tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(targets, tf.int32)

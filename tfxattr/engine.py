@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from . import batching
 from .aggregate import Aggregator
-from .batching import rows
+from .batching import per_row, rows
 from .progress import progress_bar
 
 
@@ -46,10 +46,6 @@ def integrate(evaluator, path, aggregator: Aggregator, images, baselines, target
     baselines = tf.convert_to_tensor(baselines, tf.float32)
     return batching.finish(run(evaluator, path, aggregator, images, baselines, targets, int(batch_size), progress,
                                desc))
-
-
-def _column(values):
-    return tf.reshape(tf.cast(values, tf.float64), [-1, 1, 1, 1])
 
 
 def fixed_rows(plan, aggregator):
@@ -117,7 +113,7 @@ def _integrate_fixed(evaluator, path, aggregator, images, baselines, targets, ba
         ends = [tf.stack([img, tf.gather(p, seg)], 1) for p in (seg_start, seg_end)]
         ok = tf.gather_nd(known, ends[0]) & tf.gather_nd(known, ends[1])
         scale = tf.where(ok, tf.gather_nd(table, ends[1]) - tf.gather_nd(table, ends[0]), 0.0)
-        result = tf.tensor_scatter_nd_add(result, img[:, None], u * _column(scale))
+        result = tf.tensor_scatter_nd_add(result, img[:, None], u * per_row(scale))
         return result, tf.boolean_mask(u, ~ok), tf.boolean_mask(img, ~ok), tf.boolean_mask(seg, ~ok)
 
     def grad_body(start, stop, table, known, result, cu, cimg, cseg):
@@ -179,7 +175,7 @@ def _integrate_adaptive(evaluator, path, aggregator, images, baselines, targets,
             new = path.advance(state, g, k)
             u = aggregator.contribution(g, path.deltas(state, new) if needs_delta else None)
             if needs_values:  # the previous step's segment ends here (step 0 carries a zero contribution)
-                return new, acc + u_prev * _column(f - f_prev), f, u
+                return new, acc + u_prev * per_row(f - f_prev), f, u
             return new, tf.maximum(acc, u) if maximum else acc + u, f_prev, u_prev
 
         init = (path.start(x, b, start, img), acc, tf.zeros(tf.shape(x)[:1], tf.float64),
@@ -187,7 +183,7 @@ def _integrate_adaptive(evaluator, path, aggregator, images, baselines, targets,
         state, acc, f_prev, u_prev = batching.step_loop(steps, step, init, bar)
         if needs_values:
             f_end = tf.cast(tf.reshape(evaluator.values(path.points(state), t), [-1]), tf.float64)
-            acc = acc + u_prev * _column(f_end - f_prev)
+            acc = acc + u_prev * per_row(f_end - f_prev)
             if bar is not None:
                 bar.update(1)
         update = tf.tensor_scatter_nd_max if maximum else tf.tensor_scatter_nd_add

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from .batching import per_row
 from .blur import gaussian_blur
 from .checks import one_of
 
@@ -128,17 +129,12 @@ class StraightLinePath:
 
     def points(self, x, b, point_ids, image_ids):
         if self.float64_points:
-            a = _column(tf.gather(tf.constant(self.plan.params, tf.float64), point_ids))
+            a = per_row(tf.gather(tf.constant(self.plan.params, tf.float64), point_ids))
             return tf.cast(tf.cast(b, tf.float64) + a * tf.cast(x - b, tf.float64), tf.float32)
-        return b + _column(tf.gather(tf.constant(self.plan.params, tf.float32), point_ids)) * (x - b)
+        return b + per_row(tf.gather(tf.constant(self.plan.params, tf.float32), point_ids)) * (x - b)
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
-        return _column(tf.gather(tf.constant(self.plan.seg_weight, tf.float32), seg_ids)) * (x - b)
-
-
-def _column(values):
-    """(rows,) -> (rows, 1, 1, 1), to scale images row by row."""
-    return tf.reshape(values, [-1, 1, 1, 1])
+        return per_row(tf.gather(tf.constant(self.plan.seg_weight, tf.float32), seg_ids)) * (x - b)
 
 
 # -- IG's adaptive schedule ------------------------------------------------------------------------
@@ -207,11 +203,11 @@ class ScheduledLinePath:
         return lo + (u - tf.cast(j, tf.float64)) * (hi - lo)
 
     def points(self, x, b, point_ids, image_ids):
-        return b + _column(tf.cast(self.alphas(point_ids, image_ids), tf.float32)) * (x - b)
+        return b + per_row(tf.cast(self.alphas(point_ids, image_ids), tf.float32)) * (x - b)
 
     def deltas(self, x, b, seg_ids, image_ids, points=None):
         w = tf.gather_nd(tf.constant(self.weights, tf.float32), tf.stack([image_ids, seg_ids], 1))
-        return _column(w) * (x - b)
+        return per_row(w) * (x - b)
 
 
 # where BlurIG takes each segment's gradient: at its end nearer the input (PAIR's BlurIG) or at its
@@ -262,7 +258,7 @@ class BlurPath:
         ahead = gaussian_blur(x, sig + self.grad_step)
         # the float64 weight -w_s / grad_step, rounded once to float32
         w = tf.gather(tf.constant(-self.plan.seg_weight / self.grad_step, tf.float32), seg_ids)
-        return _column(w) * (ahead - points)
+        return per_row(w) * (ahead - points)
 
 
 class ArrayPath:
@@ -416,7 +412,7 @@ class AscentPath:
         self.alphas = np.linspace(0.0, 1.0, self.starts) if self.starts > 1 else np.ones(1)
 
     def start(self, x, b, start_ids, image_ids) -> tf.Tensor:
-        return b + _column(tf.gather(tf.constant(self.alphas, tf.float32), start_ids)) * (x - b)
+        return b + per_row(tf.gather(tf.constant(self.alphas, tf.float32), start_ids)) * (x - b)
 
     def points(self, state) -> tf.Tensor:
         return state
