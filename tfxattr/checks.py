@@ -78,8 +78,35 @@ def pixel_range(value, name: str = "pixel_range") -> tuple:
     return (lo, hi)
 
 
+# Option names retired by the glossary (CONTRIBUTING.md, "Option names"): old name -> the name that replaced
+# it. An old name is refused with a pointer to the new one, never read silently.
+RENAMED = {
+    "base": "baseline",            # a metric's reference image (a wrapped method is `method`)
+    "base_options": "method_options",
+    "points": "steps",             # a count of path points
+    "draws": "samples",            # a count of random draws
+    "max_sigma": "blur_sigma",     # a blur width
+    "blur_radius": "blur_sigma",
+    "max_n": "top_channels",
+    "target": "targets",
+}
+
+
+def renamed(given: Iterable[str], valid: Iterable[str], owner: str, renames: Optional[dict] = None):
+    """Refuse any key of ``given`` that is an old name (``renames``, default :data:`RENAMED`) of a key in
+    ``valid``: "<owner>: option 'points' was renamed 'steps'"."""
+    renames = RENAMED if renames is None else renames
+    valid = set(valid)
+    for key in given:
+        if key not in valid and renames.get(key) in valid:
+            raise ValueError(f"{owner}: option {key!r} was renamed {renames[key]!r}")
+
+
 def known_keys(given: Iterable[str], valid: Iterable[str], what: str, owner: Optional[str] = None):
-    """Raise a ValueError naming every key of ``given`` not in ``valid``, with close matches."""
+    """Raise a ValueError naming every key of ``given`` not in ``valid``, with close matches (an old name
+    of a valid key is refused with its new name first)."""
+    given = list(given)
+    renamed(given, valid, f"{what} of {owner!r}" if owner else what)
     valid = sorted(valid)
     unknown = sorted(set(given) - set(valid))
     if unknown:
