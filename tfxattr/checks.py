@@ -106,7 +106,7 @@ def known_keys(given: Iterable[str], valid: Iterable[str], what: str, owner: Opt
     """Raise a ValueError naming every key of ``given`` not in ``valid``, with close matches (an old name
     of a valid key is refused with its new name first)."""
     given = list(given)
-    renamed(given, valid, f"{what} of {owner!r}" if owner else what)
+    renamed(given, valid, repr(owner) if owner else what)
     valid = sorted(valid)
     unknown = sorted(set(given) - set(valid))
     if unknown:
