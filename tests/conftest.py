@@ -2,6 +2,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Subprocesses (the CLI, eval/ scripts, Beam workers) import the checkout under test, not whichever copy of
+# tfxattr happens to be installed (an editable install may point at another worktree or a removed CI checkout).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
