@@ -44,9 +44,9 @@ SCALE_NOTE = "each map on its own scale: black = min(0, the map's minimum), whit
 #: figure name -> (model, method specs as `tfxattr explain --method` takes them, title). Options are only
 #: those that are the same before and after the glossary renames (steps, composite, explainer, times_input).
 FIGURES = {
-    "path": ("demo", ["gradient", "smooth", "ig:steps=200", "ig+idgi:steps=200", "guided_ig:steps=200",
-                      "guided_ig+idgi:steps=200", "blur_ig:steps=200", "blur_ig+idgi:steps=200", "xrai"],
-             "Path methods with and without IDGI (demo CNN)"),
+    "path": ("demo", ["gradient", "ig:steps=200", "guided_ig:steps=200", "blur_ig:steps=200", "smooth", "xrai",
+                      "ig+idgi:steps=200", "guided_ig+idgi:steps=200", "blur_ig+idgi:steps=200"],
+             "Path methods (top), the same paths with IDGI (bottom, below each) (demo CNN)"),
     "ggig": ("demo", ["gradient", "ig:steps=200", "ggig", "ggig_paper"],
              "GGIG: gradient ascent from the points of the line (demo CNN)"),
     "iia": ("demo", ["gradcam", "ig:steps=200", "iia2", "iia3"],
@@ -66,6 +66,8 @@ FIGURES = {
 #: the README's picture: several methods on the demo image alone, heatmaps over overlays
 README_METHODS = ["ig:steps=200", "ig+idgi:steps=200", "guided_ig+idgi:steps=200", "gradcam", "iia2", "scorecam",
                   "lrp:composite=epsilon_plus", "learned:explainer=demo"]
+#: methods per band of rows in a family's figure (more wrap into another band)
+PER_BAND = 5
 #: methods per band of the README's picture (a heatmap row over an overlay row)
 README_PER_ROW = 4
 #: the metrics page's picture: mean insertion and deletion curves of a few methods over generated images
@@ -145,17 +147,29 @@ def show(ax, picture, title, **kwargs):
 
 
 def method_grid(name, images, explanations, title):
-    """Rows: images; columns: the image (with its class) and each method's map."""
+    """Rows: images; columns: the image (with its class) and each method's map. More than :data:`PER_BAND`
+    methods wrap into bands of rows (one row per image in each band), so a page shows the maps large enough."""
     from tfxattr.visualize import CMAP, normalize, to_uint8_image
 
     specs = list(explanations)
-    fig, axes = new_figure(len(specs) + 1, len(images), title)
+    bands = -(-len(specs) // PER_BAND)
+    columns = min(len(specs), PER_BAND)
+    fig, axes = new_figure(columns + 1, len(images) * bands, title)
     first = explanations[specs[0]]
-    for row, image in enumerate(images):
-        show(axes[row, 0], to_uint8_image(image), class_line(first, row))
-        for col, spec in enumerate(specs, start=1):
-            heat = normalize(np.asarray(explanations[spec].map)[row])
-            show(axes[row, col], heat, panel_label(spec) if row == 0 else "", cmap=CMAP, vmin=0, vmax=1)
+    for band in range(bands):
+        for row, image in enumerate(images):
+            r = band * len(images) + row
+            if band == 0:
+                show(axes[r, 0], to_uint8_image(image), class_line(first, row))
+            else:
+                axes[r, 0].axis("off")
+            for col in range(columns):
+                i = band * PER_BAND + col
+                if i >= len(specs):
+                    axes[r, col + 1].axis("off")
+                    continue
+                heat = normalize(np.asarray(explanations[specs[i]].map)[row])
+                show(axes[r, col + 1], heat, panel_label(specs[i]) if row == 0 else "", cmap=CMAP, vmin=0, vmax=1)
     return save(fig, name)
 
 
