@@ -260,6 +260,8 @@ def _named_probe(check, model, images, method, method_options, targets, batch_si
     method = get_method(method, **dict(method_options or {}))
     check_architecture(method, adapter)
     arr, _ = load_images(images, adapter.input_shape)
+    adapter = adapter.for_images(arr)  # as explain(): an assumed pixel range follows the images
+    adapter.check_pixels(arr)
     targets = resolve_targets(targets, len(arr), adapter.num_classes, lambda: adapter.scores(arr),
                               class_names=adapter.class_names)
     return Probe(adapter, method, arr, targets, seed)
@@ -286,7 +288,6 @@ def sigma_perturbation(model, images, method="gradient", targets=None, *, method
     probe = _named_probe(sigma_perturbation, model, images, method, method_options, targets, batch_size,
                          preprocess, output, seed, unknown)
     return perturb_weights(probe, eps, samples, relative, seed)
-
 
 
 # -- the registered metrics -------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def sigma_perturbation_metric(model, images, maps, targets=None, masks=None, bat
     """GGIG sigma-perturbation of the model's weights, re-running the Explanation ``maps``' method.
 
     Scores "spearman", "spearman_abs", "ssim" (similarity to the original explanation) and "probability"
-    (target probability, toward 1/C) at the largest ``eps``, lower is better; ``extras["rows"]`` has every
-    eps. ``samples`` noise draws per eps, seeded by ``seed``. ``masks`` is not used."""
+    (target probability, toward 1/C) at the last ``eps`` (the largest, in increasing order), lower is better;
+    ``extras["rows"]`` has every eps. ``samples`` noise draws per eps, seeded by ``seed``. ``masks`` is not used."""
     probe = _explanation_probe("sigma_perturbation", model, images, maps, targets, masks, batch_size)
     return _as_metric(perturb_weights(probe, eps, samples, relative, seed))
