@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 import tfxattr  # noqa: E402
 from benchlib import timings  # noqa: E402
 from tfxattr.metrics import IDGI_THRESHOLDS, compute  # noqa: E402
-from tfxattr.metrics.pic import _one_blas_thread, interpolate_unknown  # noqa: E402
+from tfxattr.metrics.bokeh import _one_blas_thread, interpolate_unknown  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 224
@@ -147,15 +147,19 @@ def before_after(args, adapter, img, saliency_map, seed, target):
     import pstats
 
     import tfxattr.metrics.pic as new
+    from tfxattr.metrics.bokeh import bokeh_images, to_uint8
+    from tfxattr.metrics.information import information_levels
 
     old = pic_module_at(args.before)
     x, m = img[None].astype(np.float32), saliency_map[None]
     runs = {"interpolate": dict(thresholds=IDGI_THRESHOLDS, random_mask=seed),
-            "blur": dict(thresholds=IDGI_THRESHOLDS, base="blur", blur_radius=20.0)}
+            "blur": dict(thresholds=IDGI_THRESHOLDS, baseline="blur", blur_sigma=20.0)}
+    retired = {"baseline": "base", "blur_sigma": "blur_radius"}  # the option names of the module before
     rows, same, data = [], [], {}
     for base, kw in runs.items():
         def call(module):
-            return module.sic_aic(adapter, x, m, targets=target, min_pred_value=0.0, batch_size=32, **kw)
+            given = kw if module is new else {retired.get(k, k): v for k, v in kw.items()}
+            return module.sic_aic(adapter, x, m, targets=target, min_pred_value=0.0, batch_size=32, **given)
         call(new)  # warm-up: traces the model
         times = {"before": [], "after": []}
         results = {}
@@ -175,11 +179,11 @@ def before_after(args, adapter, img, saliency_map, seed, target):
         rows.append(f"| {base_name} | {med['before'][0]:.2f} | {med['after'][0]:.2f} | "
                     f"**{med['before'][0] / med['after'][0]:.2f}x** | {med['before'][1]:.2f} | {med['after'][1]:.2f} |")
         data[base] = {"times": times, "identical": bool(identical)}
-    u8 = new.to_uint8(x, adapter.pixel_range)
+    u8 = to_uint8(x, adapter.pixel_range)
     profile = cProfile.Profile(time.process_time)  # CPU seconds, as the table
     profile.enable()
-    stack = new.bokeh_images(u8[0], saliency_map, np.asarray(IDGI_THRESHOLDS), "interpolate", seed[None], 0, 20.0)
-    new.information_levels(u8, [stack], "webp")
+    stack = bokeh_images(u8[0], saliency_map, np.asarray(IDGI_THRESHOLDS), "interpolate", seed[None], 0, 20.0)
+    information_levels(u8, [stack], "webp")
     profile.disable()
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(8)

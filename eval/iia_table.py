@@ -31,7 +31,7 @@ SETTINGS = {"target": "label", "predicted": "predicted"}
 RISE_STEP = 1.0 / 224
 METRICS = {
     "pos_neg": {},
-    "insertion": {"step": RISE_STEP, "base": "blur", "blur_sigma": 5.0},
+    "insertion": {"step": RISE_STEP, "baseline": "blur", "blur_sigma": 5.0},
     "deletion": {"step": RISE_STEP},
     "adp_pic": {},
     "sic_aic_pair": {},

@@ -66,8 +66,8 @@ def test_perfect_map_beats_random_map_and_aucs_lie_in_the_unit_interval(model):
     perfect = np.stack([region_map() + 0.01 * rng.random((SIZE, SIZE)) for _ in range(4)])
     random = rng.random((4, SIZE, SIZE))
     for name, better in (("insertion", np.greater), ("deletion", np.less)):
-        good = compute(name, model, images, perfect, targets=0, base="blur", blur_sigma=2.0)
-        bad = compute(name, model, images, random, targets=0, base="blur", blur_sigma=2.0)
+        good = compute(name, model, images, perfect, targets=0, baseline="blur", blur_sigma=2.0)
+        bad = compute(name, model, images, random, targets=0, baseline="blur", blur_sigma=2.0)
         assert np.all(better(good.scores[name], bad.scores[name]))
         for res in (good, bad):
             assert np.all((res.scores[name] >= 0) & (res.scores[name] <= 1))
@@ -196,7 +196,7 @@ def test_bad_inputs_raise_clear_errors(model, white):
     with pytest.raises(ValueError, match="unknown option.*'steps'.*valid options"):
         compute("insertion", model, white, maps, steps=10)
     with pytest.raises(ValueError, match="baseline must be"):
-        compute("deletion", model, white, maps, base="grey")
+        compute("deletion", model, white, maps, baseline="grey")
     with pytest.raises(ValueError, match="measure"):
         compute("pos_neg", model, white, maps, measure="logit")
     with pytest.raises(ValueError, match="batch_size"):
@@ -279,7 +279,7 @@ def textured():
     from test_metrics_pic import edge_energy, edge_model, textured_images
 
     images = textured_images(3)
-    blurred = np.stack([np.asarray(tfxattr.metrics.pic.pil_blur(i, 20.0)) for i in images])
+    blurred = np.stack([np.asarray(tfxattr.metrics.bokeh.pil_blur(i, 20.0)) for i in images])
     e_orig, e_base = edge_energy(tf.constant(images, tf.float32)).numpy(), edge_energy(
         tf.constant(blurred, tf.float32)).numpy()
     threshold = float((e_orig.min() + e_base.max()) / 2)

@@ -6,8 +6,9 @@ import tensorflow as tf
 
 import tfxattr
 from tfxattr.metrics import IDGI_THRESHOLDS, METRICS, PAIR_THRESHOLDS, PIC_AGGREGATION, compute
-from tfxattr.metrics.base import binned_curve
-from tfxattr.metrics.pic import _one_blas_thread, interpolate_unknown, msssim_settings, msssim_to, pil_blur
+from tfxattr.metrics.bokeh import _one_blas_thread, bokeh_images, interpolate_unknown, pil_blur
+from tfxattr.metrics.information import msssim_settings, msssim_to
+from tfxattr.metrics.result import binned_curve
 
 SIZE = 20  # small: PAIR triangulates every channel of every threshold
 THRESHOLDS = (0.01, 0.03, 0.1, 0.25, 0.5)
@@ -78,16 +79,16 @@ def test_interpolated_image_equals_pair_create_blurred_image(size):
 
 
 def test_an_image_equal_to_the_original_is_not_encoded_again(monkeypatch):
-    from tfxattr.metrics import pic
+    from tfxattr.metrics import information
 
     img = textured_images(1)[0]
     sal = np.random.default_rng(0).random((SIZE, SIZE))
-    stack = pic.bokeh_images(img, sal, np.array([0.5, 1.0]), "blur", None, 0, 4.0)
+    stack = bokeh_images(img, sal, np.array([0.5, 1.0]), "blur", None, 0, 4.0)
     encoded = []
-    real = pic.webp_size
-    monkeypatch.setattr(pic, "webp_size", lambda x: encoded.append(x) or real(x))
-    levels = pic.information_levels(img[None], [stack], "webp")[0]
-    assert len(encoded) == 3  # the original, the base, the 50% image; the 100% image is the original
+    real = information.webp_size
+    monkeypatch.setattr(information, "webp_size", lambda x: encoded.append(x) or real(x))
+    levels = information.information_levels(img[None], [stack], "webp")[0]
+    assert len(encoded) == 3  # the original, the baseline, the 50% image; the 100% image is the original
     assert levels[3] == levels[0] == real(img) and levels[1] == real(stack[0]) and levels[2] == real(stack[1])
 
 
@@ -168,7 +169,7 @@ def test_msssim_settings_fit_small_images():
 @pytest.mark.parametrize("name", ["sic_aic_idgi", "sic_aic_idgi_msssim", "sic_aic_ggig"])
 def test_presets_run_and_score_in_unit_range(setup, name):
     model, images, maps, _ = setup
-    res = METRICS[name](model, images.astype(np.float32), maps, targets=0, batch_size=32, blur_radius=3.0)
+    res = METRICS[name](model, images.astype(np.float32), maps, targets=0, batch_size=32, blur_sigma=3.0)
     assert set(res.scores) == {"sic", "aic"}
     for key in ("sic", "aic"):
         kept = res.kept(key)
@@ -179,7 +180,6 @@ def test_presets_run_and_score_in_unit_range(setup, name):
 
 def test_blur_base_reveals_exact_pixels_and_threshold_one_is_the_original():
     img = textured_images(1)[0]
-    from tfxattr.metrics.pic import bokeh_images
     sal = np.arange(SIZE * SIZE, dtype=float).reshape(SIZE, SIZE)
     stack = bokeh_images(img, sal, np.array([0.25, 1.0]), "blur", None, 0, 4.0)
     blurred = pil_blur(img, 4.0)
@@ -308,9 +308,9 @@ def paper_binned_pic(model, images, maps, target, thresholds, radius, bins=100, 
 
 def test_idgi_presets_aggregate_with_the_papers_binned_estimator(setup):
     model, images, maps, _ = setup
-    radius = 3.0  # 20 px images: the paper's radius 20 would blur them flat
-    res = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_radius=radius)
-    want, kept = paper_binned_pic(model, images, maps, 0, IDGI_THRESHOLDS, radius)
+    sigma = 3.0  # 20 px images: the paper's PIL radius (= sigma) 20 would blur them flat
+    res = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_sigma=sigma)
+    want, kept = paper_binned_pic(model, images, maps, 0, IDGI_THRESHOLDS, sigma)
     for name in ("sic", "aic"):
         assert res.curves[name].bins == 100 and res.options["estimator"] == "binned"
         assert res.kept(name).tolist() == kept[name] and len(kept[name]) >= 2
@@ -318,7 +318,7 @@ def test_idgi_presets_aggregate_with_the_papers_binned_estimator(setup):
         x, _ = res.aggregate_curves()[name]
         assert len(x) > 1 and np.all(np.diff(x) > 0)
     # the same images under PAIR's estimator give another number: the presets really changed estimator
-    pair = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_radius=radius,
+    pair = METRICS["sic_aic_idgi"](model, images.astype(np.float32), maps, targets=0, blur_sigma=sigma,
                                    estimator="interpolate")
     assert pair.aggregate()["sic"] != pytest.approx(res.aggregate()["sic"], abs=1e-6)
     assert METRICS["sic_aic_idgi_msssim"].defaults["estimator"] == "binned"

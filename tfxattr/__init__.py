@@ -1,8 +1,8 @@
 """tfxattr: batched, TF-native attribution methods and metrics for Keras image classifiers.
 
-``import tfxattr`` in a program or notebook imports everything (and registers the sanity-check metrics
-in ``tfxattr.metrics.METRICS``). The ``tfxattr`` command imports only what its subcommand needs, so
-``tfxattr --help`` answers without TensorFlow: the names below are then loaded on first use (``__getattr__``).
+``import tfxattr`` in a program or notebook imports everything. The ``tfxattr`` command imports only what its
+subcommand needs, so ``tfxattr --help`` answers without TensorFlow: the names below are then loaded on first use
+(``__getattr__``).
 """
 import importlib
 
@@ -42,7 +42,7 @@ def list_methods() -> dict:
 
 
 if not started_as_command():  # a program or notebook: everything now, as it always was
-    from . import evaluation  # noqa: E402, F401 - registers the sanity-check metrics in tfxattr.metrics.METRICS
+    from . import evaluation  # noqa: E402, F401 - tfxattr.evaluation, as every public subpackage, is imported
     from .explain import explain  # noqa: E402
     from .explanation import Explanation  # noqa: E402
     from .methods import METHODS, Method, get_method, register  # noqa: E402

@@ -7,7 +7,7 @@ from PIL import Image
 
 from tfxattr import evaluation as ev
 from tfxattr.demo import DEMO_CLASS_NAMES, make_demo_data
-from tfxattr.evaluation.datasets import label_map
+from tfxattr.evaluation.folders import label_map
 
 
 def run(out, data, **kw):

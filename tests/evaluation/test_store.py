@@ -84,3 +84,27 @@ def test_a_store_in_the_old_format_loads_reports_and_resumes(tmp_path):
                        "sic_aic_idgi:thresholds=[0.2,0.5,0.8],min_pred_value=0.0,bins=10"],
                       tmp_path, images_per_batch=2, progress=False, report=False, log=lambda m: None)
     assert (run.computed, run.already_done) == (0, 6)  # today's runner resumes an old store
+
+
+def test_retired_metric_option_names_are_read_under_todays_names(tmp_path):
+    """A store written before the glossary's renames (``insertion:base=blur``, SIC/AIC's ``blur_radius``) reads,
+    reports and resumes as if written today: labels and options are read under the new names."""
+    v1 = {r["name"]: r["options"] for r in st.iter_records(OLD_STORE) if r["kind"] == "metric"}
+    assert v1["sic_aic_idgi"]["baseline"] == "blur" and v1["sic_aic_idgi"]["blur_sigma"] == 20.0
+    assert v1["insertion"]["baseline"] == "black" and not {"base", "blur_radius"} & set(v1["sic_aic_idgi"])
+    metrics = ["insertion:baseline=blur,blur_sigma=2.0,step=0.25"]
+    options = dict(images_per_batch=2, progress=False, report=False, log=lambda m: None)
+    assert ev.evaluate("shapes:2", ["demo"], ["gradient"], metrics, tmp_path, **options).computed == 2
+    path = tmp_path / ev.STORE_NAME
+    path.write_text(path.read_text().replace("baseline", "base"))  # as the code before the renames wrote it
+    old_label, label = "insertion:base=blur,blur_sigma=2.0,step=0.25", metrics[0]
+    assert old_label in path.read_text() and label not in path.read_text()
+    records = list(st.iter_records(tmp_path))
+    assert records[0]["config"]["metrics"] == {label: {"baseline": "blur", "blur_sigma": 2.0, "step": 0.25}}
+    described = [r for r in records if r["kind"] == "metric"]
+    assert [r["metric"] for r in described] == [label] and described[0]["options"]["baseline"] == "blur"
+    assert all(set(r["scores"]) == set(r["curves"]) == {label} for r in st.load_results(tmp_path))
+    run = ev.evaluate("shapes:2", ["demo"], ["gradient"], metrics, tmp_path, **options)
+    assert (run.computed, run.already_done) == (0, 2)  # today's spelling resumes the old store
+    rows = summarize(load_store(path))
+    assert {row.metric for row in rows} == {label}

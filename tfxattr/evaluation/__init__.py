@@ -7,11 +7,11 @@
   part files; :func:`load_results` reads any store);
 * :mod:`~tfxattr.evaluation.beam` — the same evaluation as an Apache Beam pipeline (``runner="beam"``;
   imported when used: Apache Beam is the ``beam`` extra);
-* :mod:`~tfxattr.evaluation.report` — Markdown tables; :mod:`~.plots` — PNG curves;
-* :mod:`~tfxattr.evaluation.sanity` — sanity checks that rerun explanations on changed models (they
-  register ``cascading_randomization`` and ``sigma_perturbation`` in ``tfxattr.metrics.METRICS``).
+* :mod:`~tfxattr.evaluation.report` — Markdown tables; :mod:`~.plots` — PNG curves.
+
+The sanity checks (``cascading_randomization``, ``sigma_perturbation``) are metrics like the others
+(:mod:`tfxattr.metrics.sanity`): the runner runs them.
 """
-from . import sanity  # noqa: F401 - registers the sanity-check metrics
 from .config import TARGETS, EvaluationConfig
 from .datasets import RESIZE, Chunk, Source, fit_to_input, load_data
 from .loading import LoadedModel, check_model, load_model

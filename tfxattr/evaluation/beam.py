@@ -29,7 +29,8 @@ from dataclasses import replace
 from typing import List
 
 from ..checks import did_you_mean
-from .datasets import label_map, load_data
+from .datasets import load_data
+from .folders import label_map
 from .loading import load_model
 from .shards import RANDOM_WEIGHTS_WARNING, _method, _shown_name, method_label, shard_records, skipped_records
 from .store import NAMED_KINDS, iter_records, remove_unfinished_parts, result_key, write_part

@@ -28,7 +28,8 @@ from ..metrics import METRICS, get_metric
 from ..models.devices import mirrored_strategy
 from ..parallel import WorkerPool
 from .config import EvaluationConfig
-from .datasets import Source, label_map, load_data
+from .datasets import load_data
+from .folders import label_map
 from .loading import LoadedModel, check_model, load_model
 from .report import write_report
 from .shards import (
@@ -40,12 +41,13 @@ from .shards import (
     shard_records,
     skipped_records,
 )
+from .source import Source
 from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, json_safe
 from .summary import load_store, short_model_names
 
-#: where metrics that do not score maps of plain images (grids, sanity checks) are run instead
-ELSEWHERE = "use eval/rao_grids.py (grids) or tfxattr.evaluation.sanity directly"
+#: where metrics that do not score maps of plain images (grid images) are run instead
+ELSEWHERE = "use eval/rao_grids.py for grid localization"
 #: what the runner can give a metric: the maps, or the Explanation (attribution, method, how it was run)
 SCORED_HERE = ("maps", "explanation")
 
@@ -94,15 +96,12 @@ def check_writable(out: str, what: str = "out") -> str:
 
 
 def _metric_specs(metrics) -> List[Spec]:
-    """Parsed metric specs; unknown options and metrics that do not score maps of plain images refused."""
+    """Parsed metric specs; unknown (or retired) options and metrics that do not score maps of plain images
+    refused, before anything runs (the options by the metric's own check, the one every call goes through)."""
     specs = [parse_spec(m, "metric") for m in metrics]
     for s in specs:
         metric = get_metric(s.name)
-        bad = sorted(set(s.options) - set(metric.defaults))
-        if bad:
-            hints = "".join(did_you_mean(b, metric.defaults) for b in bad)
-            raise ValueError(f"unknown option(s) {bad} for metric {s.name!r}{hints}; "
-                             f"valid: {', '.join(sorted(metric.defaults))}")
+        metric.check_options(s.options)
         if metric.consumes not in SCORED_HERE:
             raise ValueError(f"metric {s.name!r} does not score attribution maps of plain images (it consumes "
                              f"{metric.consumes!r}); {ELSEWHERE}")
@@ -173,7 +172,7 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
 
     ``models``: "demo", Keras application names (optionally "name:weights=none|PATH"), .keras files,
     SavedModel dirs, or keras.Model / ModelAdapter objects. ``methods`` / ``metrics``: spec strings
-    ("ig+idgi:steps=200", "insertion:base=blur") or Method instances. ``config``: an
+    ("ig+idgi:steps=200", "insertion:baseline=blur") or Method instances. ``config``: an
     :class:`EvaluationConfig`; ``options`` (``correct_only=True``, ``batch_size=8``, ...) override its
     fields, and an unknown option raises ValueError naming the closest valid ones.
     ``runner="beam"`` (with ``workers``, ``beam_options``) runs it as an Apache Beam pipeline

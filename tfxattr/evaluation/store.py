@@ -9,16 +9,22 @@ Curves are stored at their breakpoints (:func:`pack_curve`): a metric that inter
 points on a fine grid (SIC/AIC: 25 thresholds on 1,001 points) stores only the grid points where the
 curve bends, and the reader rebuilds the grid (:func:`curve_values`); a curve with few points (insertion's
 21 steps) or no breakpoints to drop is stored whole, and an image the metric skipped stores ``null``.
-Stores written before (whole curves, one file) are read as they are.
+Stores written before (whole curves, one file) are read as they are; metric options written under a name
+the glossary retired (``insertion:base=blur``, ``blur_radius``, ``draws``: :data:`tfxattr.checks.RENAMED`)
+are read under today's name (:func:`current_names`), so such a store reports and resumes as if written today.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
 from typing import Iterable, Iterator, List, Optional
 
 import numpy as np
+
+from ..checks import RENAMED
+from .specs import Spec, parse_spec
 
 STORE_NAME = "results.jsonl"
 #: the directory of part files next to ``results.jsonl``
@@ -65,7 +71,8 @@ def iter_records(path) -> Iterator[dict]:
     """Stream the records of every file of the store at ``path``: ``results.jsonl``, then the part files."""
     main = store_path(path)
     for file in ([main] if os.path.exists(main) else []) + part_files(main):
-        yield from _lines(file)
+        for record in _lines(file):
+            yield current_names(record)
 
 
 def _lines(path) -> Iterator[dict]:
@@ -111,6 +118,55 @@ def load_results(out_dir) -> Iterator[dict]:
         curves = {m: {k: curve_values(y, grids.get(m, {}).get(k)) for k, y in c.items()}
                   for m, c in r.get("curves", {}).items()}
         yield {**r, "curves": curves}
+
+
+#: where a record names metrics by label (``name:key=value,...``): kind -> its fields keyed by metric label
+LABELLED_FIELDS = {"result": ("scores", "skipped", "curves", "points")}
+
+
+def current_names(record: dict) -> dict:
+    """``record`` with every metric option written under a retired name (:data:`tfxattr.checks.RENAMED`) renamed
+    to today's, in metric labels and options: the run's configuration, a metric's description, a result's
+    scores, skips, curves and points. A record without any is returned as it is."""
+    kind = record.get("kind")
+    if kind == "run" and isinstance(record.get("config", {}).get("metrics"), dict):
+        metrics = {_current_label(label): _current_options(parse_spec(label, "metric").name, options)
+                   for label, options in record["config"]["metrics"].items()}
+        return {**record, "config": {**record["config"], "metrics": metrics}}
+    if kind == "metric":
+        name = record.get("name") or parse_spec(record["metric"], "metric").name
+        return {**record, "metric": _current_label(record["metric"]),
+                "options": _current_options(name, record.get("options") or {})}
+    changed = {key: {_current_label(label): value for label, value in record[key].items()}
+               for key in LABELLED_FIELDS.get(kind, ())
+               if isinstance(record.get(key), dict) and any(_current_label(label) != label for label in record[key])}
+    return {**record, **changed} if changed else record
+
+
+@functools.lru_cache(maxsize=None)
+def _current_label(label: str) -> str:
+    """A metric label with its retired option names renamed (a label that is not a spec: as it is)."""
+    if ":" not in label:
+        return label
+    try:
+        spec = parse_spec(label, "metric")
+    except ValueError:
+        return label
+    if not set(spec.options) & set(RENAMED):
+        return label
+    return Spec(spec.name, _current_options(spec.name, spec.options)).label
+
+
+def _current_options(metric: str, options: dict) -> dict:
+    """``options`` of the registered metric ``metric`` with retired names renamed (unregistered metrics: as given)."""
+    if not set(options) & set(RENAMED):
+        return options
+    from ..metrics import METRICS  # only for an old store: reading one needs no TensorFlow otherwise
+
+    if metric not in METRICS:
+        return options
+    valid = METRICS[metric].defaults
+    return {RENAMED[k] if k not in valid and RENAMED.get(k) in valid else k: v for k, v in options.items()}
 
 
 def write_part(path, name: str, records: Iterable[dict]) -> Optional[str]:

@@ -9,7 +9,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from ..metrics.base import AGGREGATIONS, binned_curve
+from ..metrics.result import AGGREGATIONS, binned_curve
 from .store import curve_values, iter_records, iter_results
 
 #: file extensions of saved models, dropped from their short names
@@ -130,7 +130,7 @@ def summarize(view: StoreView, aggregation: Optional[dict] = None) -> List[Score
     "metric/score" ("sic_aic_idgi/aic"); without one, each score takes its own (:func:`score_aggregation`:
     SIC median, AIC mean). A score with curves aggregates them pointwise, then takes the area (as PAIR and
     :meth:`MetricResult.aggregate` do); a binned curve (IDGI) pools the stored points of its images in bins
-    (:func:`tfxattr.metrics.base.binned_curve`); otherwise the values are reduced. One streaming pass over
+    (:func:`tfxattr.metrics.result.binned_curve`); otherwise the values are reduced. One streaming pass over
     the results: per (model, method, score) only the values and what its curve aggregate needs are kept.
     """
     return [acc.summary() for acc in accumulate(view, aggregation).values()]

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..checks import number
 from ..inputs import resolve_baseline
-from .base import MetricResult
 from .inputs import metric_inputs
+from .result import MetricResult
 
 EQUAL_OUTPUTS = "f(x) equals f(baseline): relative error undefined"
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import one_of
-from .base import MetricResult, skip_images
 from .inputs import metric_inputs
+from .result import MetricResult, skip_images
 
 
 def localization(model, images, maps, targets=None, masks=None, batch_size=32, *,

@@ -36,8 +36,9 @@ from scipy.stats import spearmanr
 from ..batching import pairs
 from ..checks import number, one_of, positive_int
 from ..inputs import resolve_baseline
-from .base import MetricResult, over_rows, skip_images
 from .inputs import metric_inputs
+from .perturbed import over_rows
+from .result import MetricResult, skip_images
 
 CORRELATIONS = ("pearson", "spearman")
 OUTPUTS = ("probability", "logit")

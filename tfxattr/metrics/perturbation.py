@@ -2,7 +2,7 @@
 
 All perturbed images of an image (every step), and of several images, go through the model in one
 call chunked by ``batch_size``. Pixels are ordered by the map, highest first, ties in raster order;
-"removed" pixels take the value of a base image (``base``: "black" = the low end of the model's
+"removed" pixels take the value of a baseline image (``baseline``: "black" = the low end of the model's
 pixel range, "white", "blur" = Gaussian blur of ``blur_sigma``, a number, or an array). Probabilities
 are the softmax of the target class.
 
@@ -27,7 +27,7 @@ Where the papers leave a choice open, this module takes:
 * ADP / PIC: Grad-CAM++ (Chattopadhay et al. 2018, Sec. 6.1, Eqs. 21-22): ADP = 100/N sum max(0, Y - O)/Y,
   PIC = 100/N sum [Y < O], with Y the class score on the image and O on the image masked by the map. As
   the IIA group's ``cnn_baselines/evaluation/adp_pic_eval_from_hdf5.py`` (github.com/LTX-Code/LTX): the
-  [0, 1] image times the map (black base), softmax probabilities of the ground-truth label (``labels``,
+  [0, 1] image times the map (black baseline), softmax probabilities of the ground-truth label (``labels``,
   default the targets), mean over images. Their maps are stored already scaled to [0, 1]; here the map is
   min-max scaled per image (the identity on such maps).
 
@@ -39,56 +39,47 @@ import numpy as np
 
 from ..checks import number, one_of
 from ..inputs import resolve_baseline
-from .base import (
-    Curve,
-    MetricResult,
-    check_fractions,
-    check_labels,
-    check_step,
-    gather,
-    pixel_ranks,
-    predict_perturbed,
-    skip_images,
-)
 from .inputs import metric_inputs
+from .perturbed import check_fractions, check_labels, check_step, gather, pixel_ranks, predict_perturbed
+from .result import Curve, MetricResult, skip_images
 
 #: Chefer et al. 2021 / LTX ``perturbation_steps``: fractions of pixels removed, plus the unperturbed image at 0.
 POS_NEG_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def insertion(model, images, maps, targets=None, masks=None, batch_size=32, *, step=0.05, base="black",
+def insertion(model, images, maps, targets=None, masks=None, batch_size=32, *, step=0.05, baseline="black",
               blur_sigma=20.0, progress=False) -> MetricResult:
-    """Insertion (IDGI Sec. 4.3): reveal the top pixels in ``step`` fractions over ``base``.
+    """Insertion (IDGI Sec. 4.3): reveal the top pixels in ``step`` fractions over ``baseline``.
 
     Scores "insertion" (area under the class probability vs fraction revealed, 0..1) and
     "insertion_ratio" (the same curve divided by the probability on the original image); higher is
     better. ``masks`` is not used.
     """
-    return _ordered_curve("insertion", True, model, images, maps, targets, masks, batch_size, step, base,
+    return _ordered_curve("insertion", True, model, images, maps, targets, masks, batch_size, step, baseline,
                           blur_sigma, progress)
 
 
-def deletion(model, images, maps, targets=None, masks=None, batch_size=32, *, step=0.05, base="black",
+def deletion(model, images, maps, targets=None, masks=None, batch_size=32, *, step=0.05, baseline="black",
              blur_sigma=20.0, progress=False) -> MetricResult:
-    """Deletion (Petsiuk et al. 2018, IDGI's insertion reversed): replace the top pixels by ``base``.
+    """Deletion (Petsiuk et al. 2018, IDGI's insertion reversed): replace the top pixels by ``baseline``.
 
     Scores "deletion" and "deletion_ratio" (areas as for insertion); lower is better.
     """
-    return _ordered_curve("deletion", False, model, images, maps, targets, masks, batch_size, step, base,
+    return _ordered_curve("deletion", False, model, images, maps, targets, masks, batch_size, step, baseline,
                           blur_sigma, progress)
 
 
-def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size, step, base, blur_sigma,
+def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size, step, baseline, blur_sigma,
                    progress) -> MetricResult:
     fractions = check_step(step)
     number(blur_sigma, "blur_sigma", 0.0)
     inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
-    bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
+    baselines = resolve_baseline(baseline, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     counts = np.round(fractions * h * w).astype(int)
     revealed = lambda i: pixel_ranks(inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
     probs = predict_perturbed(inputs.adapter, len(inputs.images), len(fractions), progress, name, lambda i: (np.where, (
-        revealed(i)[..., None], *((inputs.images[i], bases[i]) if insert else (bases[i], inputs.images[i])))))
+        revealed(i)[..., None], *((inputs.images[i], baselines[i]) if insert else (baselines[i], inputs.images[i])))))
     p = gather(probs, inputs.targets)
     p_orig = inputs.probabilities[np.arange(n), inputs.targets]
     ratio_skips = {int(i): "the class probability on the original image is 0" for i in np.flatnonzero(p_orig <= 0)}
@@ -97,16 +88,15 @@ def _ordered_curve(name, insert, model, images, maps, targets, masks, batch_size
     scores = {k: np.trapezoid(c.y, c.x, axis=1) for k, c in curves.items()}
     return skip_images(MetricResult(name, scores, {k: insert for k in scores}, curves=curves,
                                     skipped={f"{name}_ratio": ratio_skips}, aggregation="mean",
-                                    options=dict(step=step, base=base if isinstance(base, str) else "array",
-                                                 blur_sigma=blur_sigma),
+                                    options=dict(step=step, baseline=_shown(baseline), blur_sigma=blur_sigma),
                                     targets=inputs.targets, extras={"pixel_counts": counts}), inputs.constant)
 
 
 def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fractions=POS_NEG_FRACTIONS,
-            base="black", blur_sigma=20.0, measure="accuracy", labels=None, progress=False) -> MetricResult:
+            baseline="black", blur_sigma=20.0, measure="accuracy", labels=None, progress=False) -> MetricResult:
     """POS / NEG perturbation AUC (IIA Sec. 4, after Chefer et al. 2021), in percent.
 
-    For x = 0 and each of ``fractions``, ``int(x*H*W)`` pixels are set to ``base`` - the most relevant
+    For x = 0 and each of ``fractions``, ``int(x*H*W)`` pixels are set to ``baseline`` - the most relevant
     first (POS, lower is better) or the least relevant first (NEG, higher is better) - and the curve is
     whether the top-1 class still equals the label (``measure="accuracy"``) or the label's probability
     (``measure="probability"``); ``labels`` default to the targets. Score: 100 * area over x in [0, 0.9].
@@ -120,34 +110,33 @@ def pos_neg(model, images, maps, targets=None, masks=None, batch_size=32, *, fra
     inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     n, h, w, _ = inputs.images.shape
     labels = inputs.targets if labels is None else check_labels(labels, n)
-    bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
+    baselines = resolve_baseline(baseline, inputs.images, inputs.adapter.pixel_range, blur_sigma)
     x = np.concatenate([[0.0], fractions])
     counts = (x * h * w).astype(int)
     scores, curves = {}, {}
     for name, sign in (("pos", 1.0), ("neg", -1.0)):
         removed = lambda i, s=sign: pixel_ranks(s * inputs.maps[i:i + 1])[0][None] < counts[:, None, None]  # noqa: E731
         probs = predict_perturbed(inputs.adapter, len(inputs.images), len(x), progress, name,
-                                  lambda i, r=removed: (np.where, (r(i)[..., None], bases[i], inputs.images[i])))
+                                  lambda i, r=removed: (np.where, (r(i)[..., None], baselines[i], inputs.images[i])))
         y = (np.argmax(probs, -1) == labels[:, None]).astype(np.float64) if measure == "accuracy" \
             else gather(probs, labels)
         curves[name] = Curve(x, y, scale=100.0)
         scores[name] = 100.0 * np.trapezoid(y, x, axis=1)
     return skip_images(MetricResult("pos_neg", scores, {"pos": False, "neg": True}, curves=curves,
                                     aggregation="mean",
-                                    options=dict(fractions=fractions.tolist(),
-                                                 base=base if isinstance(base, str) else "array",
+                                    options=dict(fractions=fractions.tolist(), baseline=_shown(baseline),
                                                  blur_sigma=blur_sigma, measure=measure),
                                     targets=inputs.targets, extras={"pixel_counts": counts, "labels": labels}),
                        inputs.constant)
 
 
-def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, base="black",
+def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, baseline="black",
             blur_sigma=20.0, labels=None) -> MetricResult:
     """Average Drop % (ADP, lower is better) and % Increase in Confidence (PIC, higher is better).
 
     Grad-CAM++ (Chattopadhay et al. 2018, Sec. 6.1, Eqs. 21-22) as IIA reports them (LTX-Code/LTX
     ``cnn_baselines/evaluation/adp_pic_eval_from_hdf5.py``): the map is min-max scaled to [0, 1] per image
-    and blends each pixel toward ``base`` (pixel = base + m * (pixel - base); "black" = the image times
+    and blends each pixel toward ``baseline`` (pixel = baseline + m * (pixel - baseline); "black" = the image times
     the map); Y = the label's probability on the image, O = on the blended image (``labels`` default to
     the targets; IIA's "Predicted" setting passes the ground truth). Per image: adp = 100 * max(0, Y - O)
     / Y, pic = 100 * [O > Y]; the mean over images is the paper's number. Constant maps are skipped.
@@ -159,8 +148,8 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
     flat = inputs.maps.reshape(n, -1).astype(np.float64)
     lo, span = flat.min(1), np.ptp(flat, axis=1)
     m = ((flat - lo[:, None]) / np.where(span > 0, span, 1.0)[:, None]).reshape(inputs.maps.shape)
-    bases = resolve_baseline(base, inputs.images, inputs.adapter.pixel_range, blur_sigma)
-    blended = (bases + m[..., None] * (inputs.images - bases)).astype(np.float32)
+    baselines = resolve_baseline(baseline, inputs.images, inputs.adapter.pixel_range, blur_sigma)
+    blended = (baselines + m[..., None] * (inputs.images - baselines)).astype(np.float32)
     y = inputs.probabilities[np.arange(n), labels].astype(np.float64)
     o = inputs.adapter.probabilities(blended)[np.arange(n), labels].astype(np.float64)
     zero = {int(i): "the class probability on the original image is 0" for i in np.flatnonzero(y <= 0)}
@@ -168,7 +157,12 @@ def adp_pic(model, images, maps, targets=None, masks=None, batch_size=32, *, bas
     pic = 100.0 * (o > y)
     result = MetricResult("adp_pic", {"adp": adp, "pic": pic}, {"adp": False, "pic": True},
                           skipped={"adp": zero, "pic": {}}, aggregation="mean",
-                          options=dict(base=base if isinstance(base, str) else "array", blur_sigma=blur_sigma),
+                          options=dict(baseline=_shown(baseline), blur_sigma=blur_sigma),
                           targets=inputs.targets, extras={"original_probability": y, "masked_probability": o,
                                                           "labels": labels})
     return skip_images(result, inputs.constant)
+
+
+def _shown(baseline):
+    """A baseline as a result's options record it: its name, or "array" for pixels given as an array."""
+    return baseline if isinstance(baseline, str) else "array"

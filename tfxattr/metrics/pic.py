@@ -1,17 +1,17 @@
 """SIC and AIC: Performance Information Curves (Kapishnikov et al., XRAI, ICCV 2019).
 
 Same numbers as PAIR's ``saliency.metrics.pic.compute_pic_metric`` on the same image, map, random
-mask and thresholds: the base ("fully blurred") image is rebuilt from 1% random pixels by linear
+mask and thresholds: the baseline ("fully blurred") image is rebuilt from 1% random pixels by linear
 interpolation, each threshold t reveals the pixels whose map value is >= the (1 - t) quantile, the
 information level is the lossless WebP size, and the prediction (SIC: softmax of the class; AIC: 1 if
-the class is the top-1, else 0) is normalised between the base and the original image, kept
+the class is the top-1, else 0) is normalised between the baseline and the original image, kept
 monotonous, interpolated on ``num_data_points`` points and integrated. Faster than PAIR because:
 
 * one Delaunay triangulation per revealed-pixel mask serves every channel (PAIR triangulates the same
   points once per channel), and the pixels are located in its triangles and interpolated exactly in
   integer arithmetic (:func:`interpolate_unknown`) instead of by scipy's per-triangle LAPACK transforms
   (which OpenBLAS threading makes 8-10x slower under load, and which dominate PAIR's runtime);
-* SIC and AIC come from one prediction pass, and the base and all thresholds' images of several
+* SIC and AIC come from one prediction pass, and the baseline and all thresholds' images of several
   images go through the model together, chunked by ``batch_size`` (PAIR: batch size 1);
 * an image equal to the original (the 100% threshold) reuses the original's information level.
 
@@ -19,10 +19,11 @@ The triangulation itself (qhull, ~60% of the remaining time) cannot be made chea
 numbers: where revealed pixels are cocircular (most of a pixel grid) qhull's choice of diagonal depends
 on the whole point set and its order, so it must run on exactly PAIR's points (bench/results_metrics.md).
 
-Variants: ``base="blur"`` (IDGI Sec. 4.4: PIL GaussianBlur of radius ``blur_radius`` as the base, no
-random pixels), ``information="msssim"`` (IDGI Sec. 4.5: MS-SSIM to the original) and
-``information="entropy"`` (GGIG Sec. 5: Shannon entropy of the grey image). Images are quantised to
-8 bits first (PAIR's input type; WebP needs it).
+Variants: ``baseline="blur"`` (IDGI Sec. 4.4: PIL GaussianBlur of standard deviation ``blur_sigma``,
+PIL's ``radius``, as the baseline, no random pixels), ``information="msssim"`` (IDGI Sec. 4.5: MS-SSIM to
+the original) and ``information="entropy"`` (GGIG Sec. 5: Shannon entropy of the grey image). Images are
+quantised to 8 bits first (PAIR's input type; WebP needs it). The images are built in :mod:`.bokeh`, their
+information levels measured in :mod:`.information`.
 
 Aggregation over images (the paper's number): SIC with the median, AIC with the mean, as XRAI
 (Kapishnikov et al. 2019, Sec. 4) and IDGI Sec. 4.4 do; PAIR's ``aggregate_individual_pic_results``
@@ -36,35 +37,34 @@ mean accuracies over bins. [...] the probability of bokeh versus the original im
 image in each bin. SIC is the curve of the median of those values"; "For information level bin size, we use
 100". Here, for every kept image and each of its threshold (bokeh) images j:
 
-* x_j = the information level normalised between the base and the original image, clipped to [0, 1]
+* x_j = the information level normalised between the baseline and the original image, clipped to [0, 1]
   (IDGI: "we utilize the implementation from [21] to compute the Normalized Entropy", i.e. PAIR's);
 * AIC: y_j = 1 if the class is the top-1 on bokeh image j, else 0; SIC: y_j = p_j / p_original (the class
   probability on the bokeh image versus on the original); with ``keep_monotonous`` (XRAI's, PAIR's
   default) y is made non-decreasing over the thresholds of the image, as PAIR's curves are;
 * all points of all kept images are pooled and cut into ``bins`` equal bins of x; a bin's value is the
   mean (AIC) or median (SIC) of its points (the score's aggregation); the curve runs through the
-  non-empty bins' centres and its area is the trapezoid rule (:func:`tfxattr.metrics.base.binned_curve`).
+  non-empty bins' centres and its area is the trapezoid rule (:func:`tfxattr.metrics.result.binned_curve`).
 
 Per-image scores and curves stay PAIR's (the spread in reports); only the aggregate is binned.
 """
 from __future__ import annotations
-
-import contextlib
-import io
-import warnings
 
 import numpy as np
 
 from ..checks import known_keys, number, one_of, positive_int
 from ..parallel import worker_pool
 from ..progress import progress_bar
-from .base import AGGREGATIONS, Curve, MetricResult, check_fractions, image_groups, skip_images
+from .bokeh import bokeh_images, from_uint8, random_masks, to_uint8
+from .information import INFORMATION, information_levels
 from .inputs import metric_inputs
+from .perturbed import check_fractions, image_groups
+from .result import AGGREGATIONS, Curve, MetricResult, skip_images
 
 #: PAIR's notebook thresholds (fractions of the most salient pixels revealed).
 PAIR_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
 #: IDGI Sec. 4.4 "25 percentile values, distributed from 0 to 100": read as 4%, 8%, ..., 100% (25 equal
-#: steps ending at the full image). Not linspace(0, 100, 25): a 0% threshold is the base image itself, which
+#: steps ending at the full image). Not linspace(0, 100, 25): a 0% threshold is the baseline image itself, which
 #: PAIR's implementation (that IDGI says it uses) treats as the curve's origin, not as a bokeh image, and
 #: 0 is not a valid fraction of revealed pixels; 4% steps are the one equal spacing with 25 values up to 100.
 IDGI_THRESHOLDS = tuple(np.round(np.linspace(0.04, 1.0, 25), 10))
@@ -73,25 +73,23 @@ PIC_AGGREGATION = {"sic": "median", "aic": "mean"}
 ESTIMATORS = ("interpolate", "binned")
 #: IDGI Sec. 4.4: "For information level bin size, we use 100".
 IDGI_BINS = 100
-BASES = ("interpolate", "blur")
-INFORMATION = ("webp", "msssim", "entropy")
-#: tf.image.ssim_multiscale's default weights of its 5 scales (Wang et al. 2003).
-MSSSIM_POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-MSSSIM_FILTER_SIZE = 11
+#: SIC/AIC's baseline images: PAIR's interpolation from random pixels, or IDGI's PIL blur
+BASELINES = ("interpolate", "blur")
 
 
 def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=None, *, thresholds=PAIR_THRESHOLDS,
-            base="interpolate", random_mask=None, random_fraction=0.01, blur_radius=20.0, information="webp",
+            baseline="interpolate", random_mask=None, random_fraction=0.01, blur_sigma=20.0, information="webp",
             min_pred_value=0.8, keep_monotonous=True, num_data_points=1000, aggregation=None,
             estimator="interpolate", bins=IDGI_BINS, seed=0, progress=False) -> MetricResult:
     """SIC and AIC (XRAI; PAIR's compute_pic_metric), batched; scores "sic" and "aic" (higher is better).
 
-    ``random_mask`` (``base="interpolate"`` only): bool (H,W) for every image or (N,H,W), the seed
-    pixels of the interpolated base; None draws ``random_fraction`` of the pixels per image from
-    ``seed``. Images whose original prediction is below ``min_pred_value`` (AIC: the class is not the
-    top-1), whose base image holds no less information than the original, or whose base image scores no
-    lower, are skipped with the reason (PAIR raises ComputePicMetricError); so are constant maps.
-    ``masks`` is not used. ``aggregation``: None = the papers' (SIC median, AIC mean,
+    ``random_mask`` (``baseline="interpolate"`` only): bool (H,W) for every image or (N,H,W), the seed
+    pixels of the interpolated baseline; None draws ``random_fraction`` of the pixels per image from
+    ``seed``. ``blur_sigma`` (``baseline="blur"``): the Gaussian's standard deviation in pixels, which is what
+    PIL's ``GaussianBlur(radius)`` takes. Images whose original prediction is below ``min_pred_value`` (AIC:
+    the class is not the top-1), whose baseline image holds no less information than the original, or whose
+    baseline image scores no lower, are skipped with the reason (PAIR raises ComputePicMetricError); so are
+    constant maps. ``masks`` is not used. ``aggregation``: None = the papers' (SIC median, AIC mean,
     :data:`PIC_AGGREGATION`), "mean"/"median" for both, or a dict {"sic": ..., "aic": ...}.
     ``estimator``: "interpolate" (PAIR) or "binned" (IDGI Sec. 4.4, ``bins`` bins; module docstring).
     ``jobs``: processes building the images' bokeh images and information levels (None: every available
@@ -99,14 +97,14 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=N
     same numbers for every value.
     """
     thresholds = check_fractions(thresholds, "thresholds")
-    one_of(base, "base", BASES)
+    one_of(baseline, "baseline", BASELINES)
     one_of(information, "information", INFORMATION)
     one_of(estimator, "estimator", ESTIMATORS)
     positive_int(bins, "bins")
     score_aggregation = pic_aggregation(aggregation)
     number(min_pred_value, "min_pred_value")
     number(random_fraction, "random_fraction", 0.0, 1.0)
-    number(blur_radius, "blur_radius", 0.0)
+    number(blur_sigma, "blur_sigma", 0.0)
     positive_int(num_data_points, "num_data_points")
     inputs = metric_inputs(model, images, maps, targets, masks, batch_size)
     adapter, n = inputs.adapter, len(inputs.images)
@@ -115,7 +113,7 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=N
     probs = inputs.probabilities
     if not np.array_equal(from_uint8(u8, (lo, hi)), inputs.images):
         probs = adapter.probabilities(from_uint8(u8, (lo, hi)))
-    seeds = random_masks(random_mask, u8.shape[:3], random_fraction, seed) if base == "interpolate" else None
+    seeds = random_masks(random_mask, u8.shape[:3], random_fraction, seed) if baseline == "interpolate" else None
     t = inputs.targets
     original = {"sic": probs[np.arange(n), t].astype(np.float64),
                 "aic": (np.argmax(probs, -1) == t).astype(np.float64)}
@@ -125,11 +123,11 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=N
             skipped[name].setdefault(int(i), f"prediction on the original image {value[i]:.4g} is below "
                                              f"min_pred_value={min_pred_value}")
     work = [i for i in range(n) if i not in skipped["sic"] or i not in skipped["aic"]]
-    steps = len(thresholds) + 1  # the base image, then one image per threshold
-    info = np.full((n, steps + 1), np.nan)  # original, base, thresholds
+    steps = len(thresholds) + 1  # the baseline image, then one image per threshold
+    info = np.full((n, steps + 1), np.nan)  # original, baseline, thresholds
     preds = {name: np.full((n, steps + 1), np.nan) for name in original}
     groups = list(image_groups(len(work), steps, batch_size))
-    tasks = ((u8[i], inputs.maps[i], thresholds, base, None if seeds is None else seeds[i:i + 1], blur_radius,
+    tasks = ((u8[i], inputs.maps[i], thresholds, baseline, None if seeds is None else seeds[i:i + 1], blur_sigma,
               information) for i in work)
     with worker_pool(jobs, len(work)) as pool, progress_bar(len(groups), "sic_aic", progress) as bar:
         # the workers build the next group's images while the model predicts this group's
@@ -165,8 +163,8 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=N
         curves[name] = Curve(curve_x, ys, points=points if estimator == "binned" else None,
                              bins=bins if estimator == "binned" else 0)
         scores[name] = np.array([np.trapezoid(y, curve_x) if np.all(np.isfinite(y)) else np.nan for y in ys])
-    options = dict(thresholds=thresholds.tolist(), base=base, random_fraction=random_fraction,
-                   blur_radius=blur_radius, information=information, min_pred_value=min_pred_value,
+    options = dict(thresholds=thresholds.tolist(), baseline=baseline, random_fraction=random_fraction,
+                   blur_sigma=blur_sigma, information=information, min_pred_value=min_pred_value,
                    keep_monotonous=keep_monotonous, num_data_points=num_data_points, seed=seed,
                    aggregation=dict(score_aggregation), estimator=estimator, bins=bins)
     result = MetricResult("sic_aic", scores, {"sic": True, "aic": True}, curves=curves, skipped=skipped,
@@ -176,11 +174,11 @@ def sic_aic(model, images, maps, targets=None, masks=None, batch_size=32, jobs=N
     return skip_images(result, inputs.constant)
 
 
-def image_work(img, saliency, thresholds, base, seeds, blur_radius, information):
+def image_work(img, saliency, thresholds, baseline, seeds, blur_sigma, information):
     """The CPU work of one image (a :class:`~tfxattr.parallel.WorkerPool` task, no TensorFlow): its bokeh
     images (:func:`bokeh_images`) and, except for MS-SSIM (TensorFlow, computed in the parent), their
     information levels (:func:`information_levels`); ``seeds``: (1, H, W) or None."""
-    stack = bokeh_images(img, saliency, thresholds, base, seeds, 0, blur_radius)
+    stack = bokeh_images(img, saliency, thresholds, baseline, seeds, 0, blur_sigma)
     levels = None if information == "msssim" else information_levels(img[None], [stack], information)[0]
     return stack, levels
 
@@ -204,8 +202,8 @@ def pic_aggregation(aggregation) -> dict:
 def bin_points(info, preds, name, keep_monotonous) -> np.ndarray:
     """(T, 2) points (x, y) of one image's threshold images for IDGI's binned estimator (module docstring).
 
-    ``info``/``preds``: (T+2,) information levels and predictions of the original, the base, then the
-    T threshold images. x: level normalised between base and original, clipped to [0, 1]; y: AIC the 0/1
+    ``info``/``preds``: (T+2,) information levels and predictions of the original, the baseline, then the
+    T threshold images. x: level normalised between baseline and original, clipped to [0, 1]; y: AIC the 0/1
     hit, SIC the probability divided by the original's; running max over thresholds if ``keep_monotonous``.
     """
     x = np.clip((info[2:] - info[1]) / (info[0] - info[1]), 0.0, 1.0)
@@ -218,217 +216,21 @@ def bin_points(info, preds, name, keep_monotonous) -> np.ndarray:
 def unusable(info, preds):
     """PAIR's reasons (after the confidence floor) why a curve cannot be drawn, or ''."""
     if info[1] >= info[0]:
-        return (f"the base image holds no less information ({info[1]:.6g}) than the original "
+        return (f"the baseline image holds no less information ({info[1]:.6g}) than the original "
                 f"({info[0]:.6g})")
     if preds[1] >= preds[0]:
-        return f"the base image scores no lower ({preds[1]:.4g}) than the original ({preds[0]:.4g})"
+        return f"the baseline image scores no lower ({preds[1]:.4g}) than the original ({preds[0]:.4g})"
     return ""
 
 
-def pic_curve(levels, preds, base_level, original_level, base_pred, original_pred, keep_monotonous, curve_x):
+def pic_curve(levels, preds, baseline_level, original_level, baseline_pred, original_pred, keep_monotonous,
+              curve_x):
     """PAIR's curve: normalise, clip to [0, 1], running max, add (0,0) and (1,1), interpolate on ``curve_x``."""
     from scipy.interpolate import interp1d
 
-    x = np.clip((levels - base_level) / (original_level - base_level), 0.0, 1.0)
-    y = np.clip((preds - base_pred) / (original_pred - base_pred), 0.0, 1.0)
+    x = np.clip((levels - baseline_level) / (original_level - baseline_level), 0.0, 1.0)
+    y = np.clip((preds - baseline_pred) / (original_pred - baseline_pred), 0.0, 1.0)
     if keep_monotonous:
         y = np.maximum.accumulate(y)
     f = interp1d(x=np.append(x, [0.0, 1.0]), y=np.append(y, [0.0, 1.0]))
     return np.append(f(curve_x[:-1]), 1.0)
-
-
-# -- images ------------------------------------------------------------------------------------
-def to_uint8(images, pixel_range) -> np.ndarray:
-    """Pixels in ``pixel_range`` -> uint8 [0, 255] (rounded)."""
-    lo, hi = pixel_range
-    return np.clip(np.round((np.asarray(images, np.float64) - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
-
-
-def from_uint8(images, pixel_range) -> np.ndarray:
-    lo, hi = pixel_range
-    x = np.asarray(images, np.float32)
-    return x if (lo, hi) == (0.0, 255.0) else (lo + x * ((hi - lo) / 255.0)).astype(np.float32)
-
-
-def random_masks(random_mask, shape, fraction, seed) -> np.ndarray:
-    """bool (N,H,W) seed pixels: the given mask(s), or ``int(H*W*fraction)`` random pixels per image."""
-    n, h, w = shape
-    if random_mask is None:
-        rng = np.random.default_rng(seed)
-        out = np.zeros((n, h * w), bool)
-        for row in out:
-            row[rng.choice(h * w, size=int(h * w * fraction), replace=False)] = True
-        return out.reshape(n, h, w)
-    arr = np.asarray(random_mask)
-    if arr.shape == (h, w):
-        arr = np.broadcast_to(arr, (n, h, w))
-    if arr.shape != (n, h, w) or not (arr.dtype == bool or np.all(np.isin(arr, (0, 1)))):
-        raise ValueError(f"random_mask must be bool (H, W) = {(h, w)} or (N, H, W) = {(n, h, w)}, "
-                         f"got {arr.dtype} {arr.shape}")
-    return arr.astype(bool)
-
-
-def bokeh_images(img, saliency, thresholds, base, seeds, index, blur_radius) -> np.ndarray:
-    """uint8 (T+1, H, W, C): the base image, then the image with each threshold's pixels revealed."""
-    if base == "blur":
-        blurred = pil_blur(img, blur_radius)
-        revealed = [saliency >= np.quantile(saliency, 1 - t) for t in thresholds]
-        return np.stack([blurred] + [np.where(m[..., None], img, blurred) for m in revealed])
-    seed = seeds[index]
-    masks = [seed] + [(saliency >= np.quantile(saliency, 1 - t)) | seed for t in thresholds]
-    return np.stack([interpolate_unknown(img, m) for m in masks])
-
-
-#: scipy's default options for a 2-D Delaunay triangulation (what PAIR's ``griddata`` runs), plus "Q5":
-#: skip qhull's final check of the outer planes, which only bounds the facets' distances for output
-#: (~9% of qhull's time) and changes no facet.
-QHULL_OPTIONS = "Qbb Qc Qz Q12 Q5"
-
-
-def interpolate_unknown(img, known) -> np.ndarray:
-    """PAIR's ``create_blurred_image``: linear interpolation of the unknown pixels from the known ones
-    (corners always known, mean colour outside the hull), with one triangulation for all channels.
-
-    The triangulation is PAIR's (qhull on the same points in the same order). Each unknown pixel is found
-    in a triangle by exact integer tests, and its value is ``sum(n_i v_i) / det`` with the integer
-    barycentric numerators ``n_i``: the correctly rounded value, which PAIR's floating-point barycentric
-    coordinates reach after its float32 cast and rounding to 8 bits (tested equal).
-    """
-    from scipy.spatial import Delaunay
-
-    known = known.copy()
-    h, w = known.shape
-    known[[0, 0, h - 1, h - 1], [0, w - 1, 0, w - 1]] = True
-    if known.all():
-        return img
-    points = np.argwhere(known)
-    simplices = Delaunay(points.astype(np.float64), qhull_options=QHULL_OPTIONS).simplices
-    pixels, corners, weights, det = _containing_triangles(points[simplices], known)
-    values = img[corners[..., 0], corners[..., 1]].astype(np.int64)  # (U, 3, C)
-    out = img * known[..., None].astype(np.float32)
-    out[~known] = np.mean(img, axis=(0, 1))  # pixels in no triangle (none while the corners are known)
-    out.reshape(h * w, -1)[pixels] = np.einsum("uk,ukc->uc", weights, values) / det[:, None]
-    return np.round(out).astype(img.dtype)
-
-
-def _containing_triangles(triangles, known):
-    """For the unknown pixels inside ``triangles`` (M, 3, 2) integer (row, col) vertices: flat pixel
-    indices (U,), their triangle's vertices (U, 3, 2), integer barycentric numerators (U, 3) and the
-    triangles' doubled signed areas (U,). A pixel on an edge shared by two triangles takes the first
-    (both give the same value: the interpolation along an edge depends only on its ends)."""
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    det = _cross(b - a, c - a)
-    low = triangles.min(1)
-    extent = triangles.max(1) - low + 1
-    count = np.where(det != 0, extent[:, 0] * extent[:, 1], 0)  # degenerate (flat) triangles hold no pixel
-    tri = np.repeat(np.arange(len(triangles)), count)
-    k = np.arange(len(tri)) - (np.cumsum(count) - count)[tri]
-    p = np.stack([low[tri, 0] + k // extent[tri, 1], low[tri, 1] + k % extent[tri, 1]], -1)
-    unknown = ~known[p[:, 0], p[:, 1]]
-    tri, p = tri[unknown], p[unknown]
-    d = det[tri]
-    nb = _cross(p - a[tri], c[tri] - a[tri])
-    nc = _cross(b[tri] - a[tri], p - a[tri])
-    weights = np.stack([d - nb - nc, nb, nc], -1)
-    inside = np.all(weights * np.sign(d)[:, None] >= 0, axis=1)
-    flat = p[inside, 0] * known.shape[1] + p[inside, 1]
-    pixels, first = np.unique(flat, return_index=True)
-    rows = np.flatnonzero(inside)[first]
-    return pixels, triangles[tri[rows]], weights[rows], d[rows].astype(np.float64)
-
-
-def _cross(u, v):
-    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
-
-
-def pil_blur(img, radius) -> np.ndarray:
-    """PIL ``GaussianBlur(radius)`` of a uint8 (H,W,C) image (IDGI's base image)."""
-    from PIL import Image, ImageFilter
-
-    out = np.asarray(Image.fromarray(_pil_array(img)).filter(ImageFilter.GaussianBlur(radius=radius)))
-    return out.reshape(img.shape)
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Pin BLAS to one thread, for PAIR's interpolation (tests, benchmarks): scipy's barycentric transforms
-    make one tiny LAPACK call per triangle, and OpenBLAS waking its threads for each makes them 8-10x
-    slower (far more on a busy machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        warnings.warn("threadpoolctl is not installed, so PAIR's interpolation runs scipy's per-triangle LAPACK "
-                      "calls on all OpenBLAS threads (8-10x slower, worse on a busy machine): pip install "
-                      "threadpoolctl", RuntimeWarning, stacklevel=4)
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-# -- information levels ------------------------------------------------------------------------
-def information_levels(originals, stacks, information) -> np.ndarray:
-    """(G, T+2): the information of each original, then of its base and threshold images."""
-    if information == "msssim":
-        return np.stack([msssim_to(o, s) for o, s in zip(originals, stacks)])
-    measure = webp_size if information == "webp" else gray_entropy
-    out = []
-    for original, stack in zip(originals, stacks):
-        level = measure(original)
-        out.append([level] + [level if np.array_equal(b, original) else measure(b) for b in stack])
-    return np.array(out, np.float64)
-
-
-def webp_size(img) -> int:
-    """Bytes of the lossless WebP encoding (PAIR's ``estimate_image_entropy``)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(_pil_array(img)).save(buffer, format="webp", lossless=True, quality=100)
-    return buffer.tell()
-
-
-def gray_entropy(img) -> float:
-    """Shannon entropy (bits) of the 8-bit grey histogram (GGIG Sec. 5's information level)."""
-    from PIL import Image
-
-    hist = np.asarray(Image.fromarray(_pil_array(img)).convert("L").histogram(), np.float64)
-    p = hist[hist > 0] / hist.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def msssim_settings(height: int, width: int):
-    """``(filter_size, power_factors)`` for ``tf.image.ssim_multiscale`` on images this small.
-
-    TF needs the coarsest scale (side halved, rounding up, once per extra scale) to be at least
-    ``filter_size`` (11) wide: 5 scales need >= 161 px, so 64 px images get 3 scales (64, 32, 16). With
-    fewer than 5 scales the first k default weights are kept and renormalised to sum to 1; images
-    narrower than 11 px use one scale with a filter as wide as the image.
-    """
-    side = min(height, width)
-    for scales in range(len(MSSSIM_POWER_FACTORS), 0, -1):
-        coarsest = side
-        for _ in range(scales - 1):
-            coarsest = -(-coarsest // 2)
-        if coarsest >= MSSSIM_FILTER_SIZE:
-            break
-    filter_size = min(MSSSIM_FILTER_SIZE, side)
-    if scales == len(MSSSIM_POWER_FACTORS):
-        return filter_size, MSSSIM_POWER_FACTORS  # TF's defaults, unchanged
-    weights = np.asarray(MSSSIM_POWER_FACTORS[:scales])
-    return filter_size, tuple((weights / weights.sum()).tolist())
-
-
-def msssim_to(original, stack) -> np.ndarray:
-    """MS-SSIM (max_val 255) of the original and of each image in ``stack`` to the original."""
-    import tensorflow as tf
-
-    h, w = original.shape[:2]
-    filter_size, power = msssim_settings(h, w)
-    imgs = tf.constant(np.concatenate([original[None], stack]), tf.float32)
-    ref = tf.broadcast_to(tf.constant(original[None], tf.float32), imgs.shape)
-    return tf.image.ssim_multiscale(imgs, ref, 255.0, power_factors=power, filter_size=filter_size).numpy()
-
-
-def _pil_array(img):
-    return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img

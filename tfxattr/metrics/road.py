@@ -35,17 +35,9 @@ from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import spsolve
 
 from ..checks import number, one_of
-from .base import (
-    Curve,
-    MetricResult,
-    check_fractions,
-    check_labels,
-    gather,
-    pixel_ranks,
-    predict_perturbed,
-    skip_images,
-)
 from .inputs import metric_inputs
+from .perturbed import check_fractions, check_labels, gather, pixel_ranks, predict_perturbed
+from .result import Curve, MetricResult, skip_images
 
 #: the authors' runtime/benchmark fractions (RoadBenchmarkDemo.ipynb, experiments/cifar10/*_params.json)
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..batching import pairs
 from ..checks import boolean, positive_float, positive_int
-from .base import MetricResult, over_rows, skip_images
 from .inputs import constant_maps, metric_inputs
+from .perturbed import over_rows
+from .result import MetricResult, skip_images
 
 #: Monte Carlo samples per image (Xplique's AverageStability default)
 SENSITIVITY_SAMPLES = 20

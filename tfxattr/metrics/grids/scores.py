@@ -9,7 +9,7 @@ import numpy as np
 from ...checks import one_of, positive_int
 from ...explanation import Explanation
 from ...reduction import CHANNEL_REDUCTIONS, reduce_channels
-from ..base import MetricResult
+from ..result import MetricResult
 from .data import GridDataset
 from .maps import layer_maps, upsample
 from .settings import GridSetting
