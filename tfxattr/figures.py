@@ -31,9 +31,13 @@ SEQUENTIAL_CMAP = visualize.CMAP
 SIGNED_REDUCTIONS = ("sum",)
 #: inches of a panel's side: six images and a colour bar fit a 14-inch-wide page at DPI
 GRID_PANEL_INCHES = 2.0
-#: inches above each panel for its two label lines, and right of the grid for the colour bars' labels
+#: inches above each panel for its two label lines
 PANEL_TITLE_INCHES = 0.45
-GRID_COLORBAR_INCHES = 1.1
+#: inches around the grid and between panels (the layout is computed, not searched: constrained layout
+#: took a second per figure)
+MARGIN_INCHES = 0.1
+#: inches right of a row: the gap before its colour bar, the bar, then the bar's ticks and label
+BAR_GAP_INCHES, BAR_INCHES, BAR_LABEL_INCHES = 0.12, 0.12, 0.9
 #: inches per line of the note below the grid that says how colours are scaled
 NOTE_LINE_INCHES = 0.2
 #: characters of PANEL_FONT text per inch of width (about 0.055 inch a character): where the note wraps
@@ -73,27 +77,37 @@ def map_grid(images: np.ndarray, image_titles: Sequence[str], rows: Sequence[Map
     below. ``images``: (n, H, W, C) in ``pixel_range``; every row holds n maps."""
     n = len(images)
     height, width = np.asarray(images[0]).shape[:2]
-    fig_width = n * GRID_PANEL_INCHES * width / height + GRID_COLORBAR_INCHES
-    note = textwrap.fill(note or scale_note(), int(fig_width * NOTE_CHARS_PER_INCH))
-    fig = visualize.new_figure(fig_width, (len(rows) + 1) * (GRID_PANEL_INCHES + PANEL_TITLE_INCHES)
-                               + NOTE_LINE_INCHES * (note.count("\n") + 1), dpi)
-    axes = np.asarray(fig.subplots(len(rows) + 1, n, squeeze=False))
-    for ax, image, title in zip(axes[0], images, image_titles):
+    panel_w, panel_h, pad = GRID_PANEL_INCHES * width / height, GRID_PANEL_INCHES, MARGIN_INCHES
+    grid_w = n * panel_w + (n - 1) * pad
+    fig_w = pad + grid_w + BAR_GAP_INCHES + BAR_INCHES + BAR_LABEL_INCHES
+    note = textwrap.fill(note or scale_note(), int(fig_w * NOTE_CHARS_PER_INCH))
+    note_h = NOTE_LINE_INCHES * (note.count("\n") + 1) + pad
+    fig_h = pad + (len(rows) + 1) * (PANEL_TITLE_INCHES + panel_h) + note_h
+    fig = visualize.new_figure(fig_w, fig_h, dpi, layout=None)
+
+    def box(left, row, w):  # the axes rectangle (figure fractions) of ``w`` inches at ``left`` in grid row ``row``
+        bottom = fig_h - pad - (row + 1) * (PANEL_TITLE_INCHES + panel_h)
+        return [left / fig_w, bottom / fig_h, w / fig_w, panel_h / fig_h]
+
+    def panels(row):
+        return [fig.add_axes(box(pad + j * (panel_w + pad), row, panel_w)) for j in range(n)]
+
+    for ax, image, title in zip(panels(0), images, image_titles):
         ax.imshow(visualize.to_uint8_image(image, pixel_range))
         _label_panel(ax, "image", title)
-    for row_axes, row in zip(axes[1:], rows):
+    for r, row in enumerate(rows, 1):
         cmap, low, high = row_colors(row.maps, row.reduction)
-        for ax, heat, title in zip(row_axes, row.maps, row.titles):
+        for ax, heat, title in zip(panels(r), row.maps, row.titles):
             shown = ax.imshow(heat, cmap=cmap, vmin=low, vmax=high)
             _label_panel(ax, "map", title)
         clipped = (float(np.min(row.maps)) < low, float(np.max(row.maps)) > high)
-        bar = fig.colorbar(shown, ax=list(row_axes), fraction=0.05, pad=0.02,
+        bar = fig.colorbar(shown, cax=fig.add_axes(box(pad + grid_w + BAR_GAP_INCHES, r, BAR_INCHES)),
                            extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(clipped,
                                                                                                       "neither"))
         bar.ax.set_label("colorbar")
         bar.ax.tick_params(labelsize=PANEL_FONT)
         bar.set_label(textwrap.fill(row.bar_label, PANEL_CHARS // 2), fontsize=PANEL_FONT)
-    fig.supxlabel(note, fontsize=PANEL_FONT)
+    fig.supxlabel(note, y=pad / fig_h, va="bottom", fontsize=PANEL_FONT)
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from typing import Optional
 
 import numpy as np
 
@@ -141,12 +142,13 @@ def figure_title(method: str, changed: dict, label: str, target: int, score=None
 
 
 # -- figures --------------------------------------------------------------------------------------
-def new_figure(width: float, height: float, dpi: int = DPI):
-    """A matplotlib Figure of ``width`` x ``height`` inches on the non-interactive Agg canvas."""
+def new_figure(width: float, height: float, dpi: int = DPI, layout: Optional[str] = "constrained"):
+    """A matplotlib Figure of ``width`` x ``height`` inches on the non-interactive Agg canvas (``layout``:
+    matplotlib's layout engine; None when the caller places the axes itself)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 

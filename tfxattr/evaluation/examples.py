@@ -105,7 +105,8 @@ def example_maps(view, data=None, batch_size: int = 32) -> ExampleMaps:
                 continue
             missing = [e.image for e in examples if e.image not in images]
             if missing:
-                result.notes.append(f"{model} / {method}: image(s) {missing} are not in the data any more")
+                result.notes.append(f"{model} / {method}: image(s) {missing} are not in the data (the run scored "
+                                    "images made from it, e.g. grids)")
                 continue
             try:
                 result.figures[(model, method)] = _figure(loaded, method, examples, images, view.config, result)
