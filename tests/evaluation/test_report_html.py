@@ -93,6 +93,17 @@ def test_eval_writes_a_self_contained_html_report(run):
     assert len(page.tables) >= 4  # models, summary, one per metric
 
 
+def test_eval_report_only_rebuilds_both_reports_and_names_them(run, capsys):
+    from tfxattr.cli import main
+
+    out, _ = run
+    (out / HTML_NAME).unlink()
+    assert main(["eval", "--data", "shapes:5", "--methods", "x", "--metrics", "x", "--out", str(out),
+                 "--report-only"]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "report.md"), str(out / HTML_NAME)]
+    assert (out / HTML_NAME).is_file()
+
+
 def test_the_better_value_of_each_summary_column_is_marked_by_its_direction(run):
     page = Page((run[0] / HTML_NAME).read_text(encoding="utf-8"))
     summary = next(t for t in page.tables if t[0][:2] == [("model", None), ("method", None)] and len(t[0]) > 3)

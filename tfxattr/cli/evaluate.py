@@ -78,6 +78,7 @@ def aggregation_overrides(items) -> dict:
 def run(args) -> int:
     from ..evaluation.config import EvaluationConfig
     from ..evaluation.report import write_report
+    from ..evaluation.report_html import HTML_NAME
     from ..evaluation.runner import check_aggregation, check_writable, evaluate, stored_scores
     from ..evaluation.store import STORE_NAME
 
@@ -87,7 +88,8 @@ def run(args) -> int:
         if not os.path.isfile(store):
             raise ValueError(f"--out: no results store at {store}")
         check_aggregation(aggregation, stored_scores(store))
-        print(write_report(store, check_writable(args.out, "--out"), aggregation=aggregation))
+        report = write_report(store, check_writable(args.out, "--out"), aggregation=aggregation)
+        print(f"{report}\n{os.path.join(os.path.dirname(report), HTML_NAME)}")
         return 0
     config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
                               **_model_options(args), weights=args.weights, batch_size=args.batch_size,
@@ -105,7 +107,8 @@ def run(args) -> int:
     print(f"{done.computed} new results ({done.already_done} already in the store) -> {done.store}")
     if done.skipped_files:
         print(f"{len(done.skipped_files)} unreadable image file(s) skipped (listed in the report)")
-    print(f"report: {done.report}")
+    if done.report:
+        print(f"report: {done.report} and {os.path.join(os.path.dirname(done.report), HTML_NAME)}")
     if done.random_weights:
         print(f"WARNING: {', '.join(done.random_weights)} used RANDOM weights: the numbers are meaningless.")
     return 0

@@ -53,9 +53,9 @@ def run(args) -> int:
     from ..demo import demo_image_path
     from ..evaluation.specs import parse_spec
 
-    images = [os.fspath(i) for i in args.images] or [demo_image_path()]
-    given = [args.method] if isinstance(args.method, str) else list(args.method)
-    specs = [parse_spec(_not_a_file(m), "--method") for m in given]
+    given, after = _methods_and_images([args.method] if isinstance(args.method, str) else list(args.method))
+    images = [os.fspath(i) for i in args.images + after] or [demo_image_path()]
+    specs = [parse_spec(m, "--method") for m in given]
     if len(specs) > 1:
         return _compare(args, images, given, specs)
     spec = specs[0]
@@ -122,12 +122,26 @@ def _method_options(args, spec, only_taken: bool) -> dict:
     return options
 
 
-def _not_a_file(spec: str) -> str:
-    """A --method item that names an existing file is an image given after --method (which takes every word
-    up to the next flag): refused with where images go."""
-    if os.path.isfile(spec):
-        raise ValueError(f"--method: {spec!r} is a file, not a method; give the images before --method")
-    return spec
+def _methods_and_images(words):
+    """(method specs, image files) among the words --method took: it takes every word up to the next flag,
+    so images written after it (``--method ig cat.jpg``, as when it took one spec) land there too. A word
+    that names an existing file and no registered method is such an image."""
+    from ..methods.base import find_spec
+
+    def is_image(word):
+        if not os.path.isfile(word):
+            return False
+        try:
+            find_spec(word.partition(":")[0])
+        except ValueError:
+            return True
+        return False
+
+    images = [w for w in words if is_image(w)]
+    methods = [w for w in words if w not in images]
+    if not methods:
+        raise ValueError(f"--method: {images} are files, not methods; name a method, e.g. --method ig")
+    return methods, images
 
 
 def _target(text):
