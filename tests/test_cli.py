@@ -263,3 +263,46 @@ def test_the_catalog_key_follows_every_source_file(tmp_path):
     before = source_key(str(tmp_path))
     module.write_text("x = 22\n")
     assert source_key(str(tmp_path)) != before
+
+
+# -- issue 22: several methods in one figure; the package split; python -m tfxattr ----------------------
+def test_explain_with_several_methods_writes_one_comparison_figure(tmp_path, capsys, monkeypatch):
+    from tfxattr import figures
+    from tfxattr.cli import main
+    from tfxattr.demo import make_demo_data
+
+    original, drawn = figures.plot, []
+
+    def recording(*args, **kwargs):  # the figure the command draws, to count its axes
+        drawn.append(original(*args, **kwargs))
+        return drawn[-1]
+    monkeypatch.setattr(figures, "plot", recording)
+    paths = []
+    for i, im in enumerate(make_demo_data(2, seed=7)["images"]):
+        paths.append(str(tmp_path / f"in{i}.png"))
+        Image.fromarray(im).save(paths[-1])
+    out = tmp_path / "cmp.png"
+    assert main(["explain", *paths, "--method", "ig", "ig+idgi", "gradcam", "--steps", "8", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert out.is_file() and not (tmp_path / "cmp_0.png").exists()
+    assert f"3 methods x 2 image(s) -> {out}" in capsys.readouterr().out
+    (fig,) = drawn
+    labels = [ax.get_label() for ax in fig.axes]
+    assert labels.count("image") == 2 and labels.count("map") == 6 and labels.count("colorbar") == 3
+    titles = [ax.get_title() for ax in fig.axes if ax.get_label() == "map"]
+    assert [t.split("\n")[0] for t in titles] == ["ig", "ig", "ig+idgi", "ig+idgi", "gradcam", "gradcam"]
+    assert [ax.get_title() for ax in fig.axes if ax.get_label() == "image"] == ["in0.png", "in1.png"]
+    pixels = np.asarray(Image.open(out))
+    assert pixels.shape[0] > pixels.shape[1] and pixels.std() > 10  # rows are methods: taller than wide
+    err = one_line_error(capsys, "explain", "--method", "gradcam", "gradient", "--steps", "4", "--out", str(out))
+    assert "--steps: none of the methods" in err
+    assert main(["explain", "--method", "gradient", paths[1], "--no-progress", "--out", str(tmp_path / "one.png")]) == 0
+    assert f"{paths[1]}: class" in capsys.readouterr().out  # an image after --method is still an image
+
+
+def test_python_m_tfxattr_is_the_command_and_quiet():
+    res = subprocess.run([sys.executable, "-m", "tfxattr", "models"], capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert res.returncode == 0 and "demo" in res.stdout  # `models` imports TensorFlow, which logs unless quiet
+    assert not [line for line in res.stderr.splitlines() if TF_LOG_LINE.search(line)], res.stderr
+

@@ -143,3 +143,65 @@ def test_line_plot_draws_a_lone_value_and_keeps_its_size(tmp_path):
     assert img.mode == "RGB" and img.size == PLOT_SIZE
     plot_area = np.asarray(img)[:, : PLOT_SIZE[0] * 2 // 3]  # left of the legend, whose line has the colour too
     assert (np.abs(plot_area.astype(int) - PALETTE[0]).sum(-1) < NEAR).sum() > 10  # the dot, anti-aliased
+
+
+# -- comparison figures (tfxattr.plot) ----------------------------------------------------------------
+def _signed_single_channel(n=2):
+    """An Explanation of the same images as ``_explanation(n)`` whose one-channel map is signed (IIA-like)."""
+    base = _explanation(n=n)
+    attribution = np.random.default_rng(1).normal(size=(n, SIZE, SIZE, 1)).astype(np.float32)
+    return Explanation(attribution=attribution, targets=base.targets, method="iia2", options={},
+                       run={"output": "logit"}, images=base.images, class_names=base.class_names,
+                       scores=base.scores, probabilities=base.probabilities)
+
+
+def test_plot_of_several_explanations_is_one_grid_of_methods_by_images(tmp_path):
+    import tfxattr
+    from tfxattr import figures
+
+    exps = [_explanation(n=2), _explanation(n=2, method="gradient"), _signed_single_channel()]
+    fig = tfxattr.plot(exps, tmp_path / "cmp.png", image_names=["cat.png", "dog.png"])
+    assert (tmp_path / "cmp.png").is_file() and Image.open(tmp_path / "cmp.png").mode == "RGB"
+    labels = [ax.get_label() for ax in fig.axes]
+    assert labels.count("image") == 2 and labels.count("map") == 3 * 2 and labels.count("colorbar") == 3
+    maps = [ax for ax in fig.axes if ax.get_label() == "map"]
+    titles = [ax.get_title() for ax in maps]
+    for row, method in enumerate(["ig+idgi", "gradient", "iia2"]):  # rows are methods, columns images
+        assert all(t.startswith(method + "\n") for t in titles[2 * row: 2 * row + 2]), titles
+    assert "triangle: logit 3.21, p 0.874" in titles[0] and "square: logit -0.5, p 0.02" in titles[1]
+    assert [ax.get_title() for ax in fig.axes if ax.get_label() == "image"] == ["cat.png", "dog.png"]
+    # |a| summed over channels: sequential from 0; the signed one-channel map: diverging, centred at 0
+    assert maps[0].images[0].get_cmap().name == figures.SEQUENTIAL_CMAP and maps[0].images[0].get_clim()[0] == 0
+    low, high = maps[4].images[0].get_clim()
+    assert maps[4].images[0].get_cmap().name == figures.DIVERGING_CMAP and low == pytest.approx(-high) and high > 0
+    assert maps[4].images[0].get_clim() == maps[5].images[0].get_clim()  # one scale per row (its colour bar)
+    assert "row's own scale" in fig.get_supxlabel()
+
+
+def test_a_non_negative_map_of_a_signed_reduction_is_drawn_sequential():
+    from tfxattr import figures
+
+    cmap, low, high = figures.row_colors(np.array([[[0.0, 1.0], [2.0, 3.0]]]), "sum")
+    assert cmap == figures.SEQUENTIAL_CMAP and low == 0 and high > 0
+    cmap, low, high = figures.row_colors(np.array([[[-4.0, 1.0], [2.0, 3.0]]]), "sum")
+    assert cmap == figures.DIVERGING_CMAP and low == -high and high == pytest.approx(np.percentile([4, 1, 2, 3], 99))
+    assert figures.row_colors(np.array([[[-4.0, 1.0]]]), "sum_abs")[0] == figures.SEQUENTIAL_CMAP
+
+
+def test_plot_refuses_what_it_cannot_compare(tmp_path):
+    from tfxattr import figures
+
+    one = _explanation(n=2)
+    other = _explanation(n=2)
+    other.images = other.images + 1
+    with pytest.raises(ValueError, match=r"explanations\[1\].*other images"):
+        figures.plot([one, other])
+    with pytest.raises(ValueError, match=r"explanations\[0\].*no images"):
+        figures.plot([Explanation(attribution=one.attribution, targets=one.targets, method="ig")])
+    with pytest.raises(ValueError, match="image_names: 1 names for 2 images"):
+        figures.plot([one], image_names=["a"])
+    with pytest.raises(TypeError, match="explanations"):
+        figures.plot([])
+    with pytest.raises(ValueError, match="path.*.gif"):
+        figures.plot([one], tmp_path / "x.gif")
+    assert len(figures.plot(one).axes) == 2 + 2 + 1  # one Explanation alone: its images and maps, one bar

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 #: public name -> the submodule defining it (imported on first use)
 _PUBLIC = {"explain": "explain", "Explanation": "explanation", "METHODS": "methods", "Method": "methods",
            "get_method": "methods", "register": "methods", "ModelAdapter": "models", "as_model": "models",
-           "export": "serving", "explainer_model": "serving"}
+           "export": "serving", "explainer_model": "serving", "plot": "figures"}
 
 
 def __getattr__(name):
@@ -45,9 +45,10 @@ if not started_as_command():  # a program or notebook: everything now, as it alw
     from . import evaluation  # noqa: E402, F401 - tfxattr.evaluation, as every public subpackage, is imported
     from .explain import explain  # noqa: E402
     from .explanation import Explanation  # noqa: E402
+    from .figures import plot  # noqa: E402
     from .methods import METHODS, Method, get_method, register  # noqa: E402
     from .models import ModelAdapter, as_model  # noqa: E402
     from .serving import explainer_model, export  # noqa: E402
 
 __all__ = ["explain", "Explanation", "as_model", "ModelAdapter", "METHODS", "Method", "get_method", "register",
-           "list_methods", "export", "explainer_model"]
+           "list_methods", "export", "explainer_model", "plot"]

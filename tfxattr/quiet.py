@@ -4,7 +4,8 @@ TensorFlow logs through absl, which ignores ``TF_CPP_MIN_LOG_LEVEL`` before ``ab
 (TensorFlow never calls it), and it logs while being imported. So the command routes file descriptor
 2 through a pipe that drops those lines (:class:`TensorflowLogFilter`), set up before TensorFlow is
 imported: :func:`quiet_command_line` runs first thing in ``tfxattr/__init__.py`` and does nothing
-unless the process is the ``tfxattr`` command (the console script or ``python -m tfxattr.cli``).
+unless the process is the ``tfxattr`` command (the console script, ``python -m tfxattr`` or
+``python -m tfxattr.cli``).
 This module imports only the standard library.
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ PIPE_READ = 65536
 DRAIN_SECONDS = 5.0
 #: names the console script may have (Windows adds -script.py / .exe)
 COMMAND_NAMES = ("tfxattr", "tfxattr-script")
-COMMAND_MODULE = "tfxattr.cli"
+#: the modules `python -m` runs as the command
+COMMAND_MODULES = ("tfxattr.cli", "tfxattr")
 VERBOSE_FLAG = "--verbose"
 
 
@@ -81,16 +83,17 @@ _state = {"done": False, "filter": None}
 
 
 def started_as_command() -> bool:
-    """Whether this process is the ``tfxattr`` command (console script or ``python -m tfxattr.cli``)."""
+    """Whether this process is the ``tfxattr`` command (console script, ``python -m tfxattr`` or
+    ``python -m tfxattr.cli``)."""
     script = os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0]
     if script in COMMAND_NAMES:
         return True
     orig = list(getattr(sys, "orig_argv", []))
     for i, arg in enumerate(orig):
         if arg == "-m":
-            return i + 1 < len(orig) and orig[i + 1] == COMMAND_MODULE
+            return i + 1 < len(orig) and orig[i + 1] in COMMAND_MODULES
         if arg.startswith("-m"):
-            return arg[2:] == COMMAND_MODULE
+            return arg[2:] in COMMAND_MODULES
     return False
 
 

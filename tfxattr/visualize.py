@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from typing import Optional
 
 import numpy as np
 
@@ -141,12 +142,13 @@ def figure_title(method: str, changed: dict, label: str, target: int, score=None
 
 
 # -- figures --------------------------------------------------------------------------------------
-def new_figure(width: float, height: float, dpi: int = DPI):
-    """A matplotlib Figure of ``width`` x ``height`` inches on the non-interactive Agg canvas."""
+def new_figure(width: float, height: float, dpi: int = DPI, layout: Optional[str] = "constrained"):
+    """A matplotlib Figure of ``width`` x ``height`` inches on the non-interactive Agg canvas (``layout``:
+    matplotlib's layout engine; None when the caller places the axes itself)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -202,17 +204,22 @@ def figure_format(path, argument: str = "path") -> str:
     return FIGURE_FORMATS[ext]
 
 
+def figure_rgb(fig) -> np.ndarray:
+    """Draw ``fig`` with Agg: its pixels as uint8 (H, W, 3) RGB (no alpha channel)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+
+
 def save_png(fig, path) -> str:
     """Render ``fig`` with Agg and write an RGB PNG (no alpha channel) at ``path`` (a JPEG when it ends in
     .jpg or .jpeg, :func:`figure_format`); return the path."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     fmt = figure_format(path)
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    rgb = figure_rgb(fig)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(rgb)).save(path, format=fmt, **({"quality": JPEG_QUALITY}
-                                                                         if fmt == "JPEG" else {}))
+    Image.fromarray(rgb).save(path, format=fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
     return str(path)

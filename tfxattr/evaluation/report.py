@@ -1,10 +1,13 @@
-"""Reports of an evaluation store: Markdown tables and PNG curves (the numbers come from :mod:`.summary`).
+"""Reports of an evaluation store: Markdown and HTML tables, PNG curves, example maps (the numbers come
+from :mod:`.summary`).
 
 ``write_report(store, out)`` reads ``results.jsonl`` (written by :mod:`tfxattr.evaluation.runner`)
 and writes ``report.md`` (per model and method: the metric's paper aggregate, mean ± std, median [IQR],
-images used and skipped), ``summary.json`` (the same rows) and ``plots/*.png`` (the aggregated curves
+images used and skipped), ``summary.json`` (the same rows), ``plots/*.png`` (the aggregated curves
 of every score that has one, drawn by :mod:`tfxattr.evaluation.plots`, x-axes labelled from the metric's
-``curve_axes``).
+``curve_axes``) and ``report.html``: the same tables with each column's better value marked, the curves
+and each method's best and worst images by the main score (:mod:`.examples`), in one self-contained page
+(:mod:`.report_html`).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..metrics import METRICS
 from .plots import line_plot
+from .report_html import SKIPPED_NOTE, SUMMARY_NOTE, HtmlReport, write_html
 from .summary import ScoreSummary, accumulate, load_store, short_model_names
 
 
@@ -48,12 +52,15 @@ def pivot_table(rows: Sequence[ScoreSummary], metric: str, score: str, columns: 
 
 # -- the report ---------------------------------------------------------------------------------------
 def write_report(store_path, out_dir, aggregation: Optional[dict] = None, title: str = "Evaluation report",
-                 extra_markdown: str = "", plots: bool = True) -> str:
-    """Write ``report.md``, ``summary.json`` and ``plots/*.png`` for the store; return the report's path."""
+                 extra_markdown: str = "", plots: bool = True, examples: bool = True, data=None) -> str:
+    """Write ``report.md``, ``report.html``, ``summary.json`` and ``plots/*.png`` for the store; return the
+    Markdown report's path. ``examples`` (with ``plots``): the HTML report's example maps, drawn again from
+    the run's data (``data``: when the store's name of it cannot be read again, :mod:`.examples`)."""
     view = load_store(store_path)
     counted = []
     view.results = _Counting(view.results, counted)
     accs = accumulate(view, aggregation)  # the one pass over the results: rows and curves
+    view.results = view.results.results
     rows = [a.summary() for a in accs.values()]
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as f:
@@ -61,22 +68,30 @@ def write_report(store_path, out_dir, aggregation: Optional[dict] = None, title:
     scored = list(dict.fromkeys(k[0] for k in accs))
     names = short_model_names(list(view.models) + scored)
     shown = [replace(r, model=names[r.model]) for r in rows]  # short model names in the tables
-    parts = [f"# {title}", "", _header(view, store_path, out_dir, names, sum(counted)), "",
-             _models_table(view, names, scored)]
+    html = HtmlReport(title, _header(view, store_path, out_dir, names, sum(counted)),
+                      _models_rows(view, names, scored), _skipped_rows(view.skipped), _summary_grid(shown),
+                      extra_markdown=extra_markdown)
+    parts = [f"# {title}", "", html.header, "", markdown_table(*html.models)]
     if view.skipped:
         parts += ["", _skipped_section(view.skipped)]
     if rows:
-        parts += ["", "## Summary", "", "Each score aggregated as its paper does (column header: mean or median "
-                  "over images; curves are aggregated pointwise, then integrated).", "", _summary_table(shown)]
+        parts += ["", "## Summary", "", SUMMARY_NOTE, "", markdown_table(*html.summary[:2])]
     for metric in view.metrics:
-        parts += ["", f"## {metric}", "", _metric_table([r for r in shown if r.metric == metric])]
-        if plots:
-            parts += [f"![{p}]({p})" for p in _plots(view, accs, metric, out_dir, names)]
+        table = _metric_rows([r for r in shown if r.metric == metric])
+        curves = _plots(view, accs, metric, out_dir, names) if plots else []
+        html.metrics.append((metric, table, curves))
+        parts += ["", f"## {metric}", "", markdown_table(*table)] + [f"![{p}]({p})" for p in curves]
     if extra_markdown:
         parts += ["", extra_markdown]
     path = os.path.join(out_dir, "report.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(parts) + "\n")
+    if plots and examples and rows:
+        from .examples import example_maps
+
+        html.examples = example_maps(view, data)
+        html.model_names = names
+    write_html(html, out_dir)
     return path
 
 
@@ -105,18 +120,21 @@ def _header(view, store_path, out_dir, names, results: int) -> str:
     return "\n".join(lines)
 
 
-def _models_table(view, names, scored) -> str:
-    """One row per model; a distributed pass with shards still missing says so; a model with results but no
-    record of its pass is marked unfinished."""
+def _models_rows(view, names, scored):
+    """(header, body) of the models table: one row per model; a distributed pass with shards still missing
+    says so; a model with results but no record of its pass is marked unfinished."""
     body = [[names[m], r.get("weights") or "trained", f"{r['images']}" + ("" if r.get("finished", True) else
                                                                          " (pass not finished)"),
              "–" if r.get("correct") is None else r["correct"],
              len(r["excluded"]) if r.get("correct_only") else "– (all kept)"] for m, r in view.models.items()]
     body += [[names[m], "?", "? (pass not finished)", "?", "?"] for m in scored if m not in view.models]
-    return markdown_table(["model", "weights", "images", "classified correctly", "excluded"], body)
+    return ["model", "weights", "images", "classified correctly", "excluded"], body
 
 
-def _summary_table(rows) -> str:
+def _summary_grid(rows):
+    """(header, body, best) of the summary table: one row per (model, method), one column per score;
+    ``best``: the (row, column) cells of body holding their column's better value among the methods of the
+    same model (by the score's declared direction; marked when a model has two or more values to compare)."""
     columns = list(dict.fromkeys((r.metric, r.score, r.aggregation, r.higher_is_better) for r in rows))
     pairs = list(dict.fromkeys((r.model, r.method) for r in rows))
     cells = {(r.model, r.method, r.metric, r.score): r for r in rows}
@@ -125,29 +143,43 @@ def _summary_table(rows) -> str:
                                     for m, s, a, h in columns]
     body = [[model, method] + [fmt(cells[(model, method, m, s)].aggregate) if (model, method, m, s) in cells
                                else "–" for m, s, _, _ in columns] for model, method in pairs]
-    return markdown_table(header, body)
+    best = set()
+    for j, (metric, score, _, higher) in enumerate(columns, 2):
+        for model in dict.fromkeys(model for model, _ in pairs):
+            values = {i: cells[(model, method, metric, score)].aggregate for i, (m, method) in enumerate(pairs)
+                      if m == model and (model, method, metric, score) in cells}
+            values = {i: v for i, v in values.items() if v is not None and math.isfinite(v)}
+            if len(values) > 1:
+                top = (max if higher else min)(values.values())
+                best |= {(i, j) for i, v in values.items() if fmt(v) == fmt(top)}  # ties as the table shows them
+    return header, body, best
 
 
 #: how the aggregate of a score with a curve is named (ScoreSummary.estimator): not the per-image median
 AGGREGATE_NAMES = {"pointwise": "area of the pointwise {how} curve", "binned": "area of the binned {how} curve"}
 
 
-def _metric_table(rows) -> str:
-    """One row per score; a score with a curve says that its aggregate is the area under the aggregated
-    curve (:data:`AGGREGATE_NAMES`), which differs from the median of the per-image areas next to it."""
+def _metric_rows(rows):
+    """(header, body) of a metric's table: one row per score; a score with a curve says that its aggregate
+    is the area under the aggregated curve (:data:`AGGREGATE_NAMES`), which differs from the median of the
+    per-image areas next to it."""
     body = [[r.model, r.method, f"{r.score} {arrow(r.higher_is_better)}", f"{fmt(r.aggregate)} ("
              + AGGREGATE_NAMES.get(getattr(r, "estimator", "values"), "{how}").format(how=r.aggregation) + ")",
              f"{fmt(r.mean)} ± {fmt(r.std)}", f"{fmt(r.median)} [{fmt(r.q1)}, {fmt(r.q3)}]", r.n, r.skipped]
             for r in rows]
-    return markdown_table(["model", "method", "score", "aggregate", "mean ± std of per-image values",
-                           "median [IQR] of per-image values", "images", "skipped"], body)
+    return ["model", "method", "score", "aggregate", "mean ± std of per-image values",
+            "median [IQR] of per-image values", "images", "skipped"], body
+
+
+def _skipped_rows(skipped: Dict[str, str]):
+    """(header, body) of the image files the run could not read, with the reason."""
+    return ["file", "reason"], [[f"`{image}`", reason.replace("|", "/")] for image, reason in skipped.items()]
 
 
 def _skipped_section(skipped: Dict[str, str]) -> str:
     """The image files the run could not read (left out of every score), with the reason."""
-    body = [[f"`{image}`", reason.replace("|", "/")] for image, reason in skipped.items()]
-    return "\n".join([f"## Skipped files ({len(skipped)})", "", "These files could not be read and are left out "
-                      "of every score:", "", markdown_table(["file", "reason"], body)])
+    return "\n".join([f"## Skipped files ({len(skipped)})", "", SKIPPED_NOTE, "",
+                      markdown_table(*_skipped_rows(skipped))])
 
 
 def _plots(view, accs, metric, out_dir, names=None) -> List[str]:
