@@ -228,7 +228,7 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
                 _run_model(store, loaded, source, method_objs, metric_specs, summary, config, log, pool)
     if config.report:
         check_aggregation(config.aggregation, stored_scores(store_path))
-        summary.report = write_report(store_path, out, aggregation=config.aggregation)
+        summary.report = write_report(store_path, out, aggregation=config.aggregation, data=data)
     return summary
 
 
