@@ -64,7 +64,7 @@ def pair_loop(model, spec, image, target):
 def ours(model, spec, image, target, method, **options):
     import tfxattr
 
-    return lambda: tfxattr.explain(model, image, method, target=target, batch_size=BATCH,
+    return lambda: tfxattr.explain(model, image, method, targets=target, batch_size=BATCH,
                                    preprocess=spec.preprocess, progress=False, **options)
 
 

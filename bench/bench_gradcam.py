@@ -71,7 +71,7 @@ def contenders(model, adapter, method_name, xplique_ok):
     method = tfxattr.get_method(method_name, layer=LAYER)
     out = {
         "bound": bound_function(model, LAYER, method_name == "gradcam++"),
-        "tfxattr explain": lambda x, t: tfxattr.explain(adapter, x, method, target=t, progress=False).attribution,
+        "tfxattr explain": lambda x, t: tfxattr.explain(adapter, x, method, targets=t, progress=False).attribution,
         "tfxattr attribute": lambda x, t: method.attribute(adapter, x, t),
     }
     if xplique_ok:

@@ -6,12 +6,14 @@ C++ and absl log lines are hidden unless ``--verbose`` is given.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
 import tempfile
 
 from .checks import did_you_mean
+from .models.options import TEXT_OPTIONS, add_model_flags, model_flags
 from .quiet import quiet_command_line, stop_filtering
 
 #: exit code of a user error (argparse uses it for bad flags too)
@@ -81,13 +83,11 @@ def _parser(argv=()):
     e.add_argument("--model", default="demo",
                    help="'demo' (shipped model), a Keras application name, a SavedModel dir or a .keras file "
                         "(`tfxattr models` lists the sources)")
-    e.add_argument("--weights", default="imagenet",
-                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
-    _add_model_options(e, "images")
+    add_model_flags(e)
     e.add_argument("--method", default="ig",
                    help="method spec as in `tfxattr eval`: a name (see `tfxattr methods`) with options, "
                         "e.g. ig:steps=20 or ig+idgi:steps=64,baseline=blur")
-    e.add_argument("--target", default=None,
+    e.add_argument("--targets", default=None,
                    help="class index or class name (e.g. 3 or triangle), one for every image, or one per image "
                         "separated by commas (default: top-1 of each image)")
     e.add_argument("--steps", type=int, default=None, help="path steps (methods that take them)")
@@ -95,10 +95,6 @@ def _parser(argv=()):
     e.add_argument("--smooth", type=int, default=None, metavar="SAMPLES",
                    help="SmoothGrad over the method with SAMPLES noisy copies of each image")
     e.add_argument("--seed", type=int, default=None, help="random seed (noise of --smooth, random baselines)")
-    e.add_argument("--output", default="logit", choices=["logit", "probability"])
-    e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
-    e.add_argument("--precision", default="float32",
-                   help="float32, bfloat16 or float16: the model's forward and backward passes (Keras models)")
     e.add_argument("--background", default="white", choices=["white", "black"],
                    help="what transparent pixels of the images are composited over")
     e.add_argument("--out", default="explanation.png",
@@ -117,43 +113,13 @@ def _parser(argv=()):
     return p
 
 
-def _add_model_options(parser, what):
-    """--pixel-range, --input-range and --class-names: the same model options in every command."""
-    parser.add_argument("--pixel-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
-                        help=f"how the {what}' pixels are scaled, e.g. 0 1 or -1 1 (default: the model's input range; "
-                             "for a model whose range is unknown, the scale the values lie in)")
-    parser.add_argument("--input-range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
-                        help="the range the model reads, when the model does not declare it (Keras applications, "
-                             "'demo' and models starting with a Rescaling or Normalization layer do). Both ranges "
-                             f"known: the {what} are mapped linearly onto the model's; the model's unknown: they "
-                             "reach it unchanged")
-    parser.add_argument("--class-names", default=None, metavar="FILE_OR_LIST",
-                        help="the model's class names, one per output in order: a text file with one name per line, "
-                             "or a comma-separated list (e.g. cat,dog,bird); targets can then be given by name")
+def _eval_model_flags() -> tuple:
+    """The model flags of eval: the model options an EvaluationConfig carries (the others go in a model spec,
+    e.g. ``--models demo:head=softmax``)."""
+    from .evaluation.config import EvaluationConfig
 
-
-def _model_options(args) -> dict:
-    """The model keywords of explain, eval and export from the --pixel-range/--input-range/--class-names flags."""
-    return {"pixel_range": None if args.pixel_range is None else tuple(args.pixel_range),
-            "input_range": None if args.input_range is None else tuple(args.input_range),
-            "class_names": read_class_names(args.class_names)}
-
-
-def read_class_names(text):
-    """--class-names: None, a file (one name per line; blank lines are skipped) or a comma-separated list."""
-    if text is None:
-        return None
-    if os.path.isfile(text):
-        with open(text, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-        if not names:
-            raise ValueError(f"--class-names: the file {text!r} holds no names")
-        return names
-    names = [n.strip() for n in text.split(",")]
-    if not all(names):
-        raise ValueError(f"--class-names: an empty name in {text!r} (give a file with one name per line, or a "
-                         "comma-separated list)")
-    return names
+    carried = {f.name for f in dataclasses.fields(EvaluationConfig)}
+    return tuple(name for name in TEXT_OPTIONS if name in carried)
 
 
 def _add_export_parser(sub, common):
@@ -167,12 +133,8 @@ def _add_export_parser(sub, common):
     x.add_argument("--methods", nargs="+", default=["ig+idgi"],
                    help="method specs, e.g. ig+idgi gradcam smooth:base=ig,samples=10")
     x.add_argument("--steps", type=int, default=None, help="path steps of every method that takes them")
-    x.add_argument("--batch-size", type=int, default=32, help="memory bound: rows through the model at once")
-    x.add_argument("--output", default="logit", choices=["logit", "probability"])
-    x.add_argument("--weights", default="imagenet",
-                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
     x.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad's noise (fixed in the graph)")
-    _add_model_options(x, "images")
+    add_model_flags(x)
 
 
 def _export(args) -> int:
@@ -180,8 +142,7 @@ def _export(args) -> int:
     from .serving.export import resolve_methods
 
     names = resolve_methods(args.methods, args.steps)  # bad specs fail before the model is loaded
-    path = export(args.model, args.path, methods=args.methods, steps=args.steps, batch_size=args.batch_size,
-                  output=args.output, seed=args.seed, weights=args.weights, **_model_options(args))
+    path = export(args.model, args.path, methods=args.methods, steps=args.steps, seed=args.seed, **model_flags(args))
     print(f"{path}: serving_default, {', '.join(signature_name(k) for k in names)}")
     return 0
 
@@ -206,15 +167,13 @@ def _add_eval_parser(sub, common):
     v.add_argument("--limit", type=int, default=d.limit, help="read only the first LIMIT images")
     v.add_argument("--models", nargs="+", default=["demo"],
                    help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
-    v.add_argument("--weights", default=d.weights, help="Keras applications: imagenet, none (random!) or a path")
-    _add_model_options(v, "data")
+    names = _eval_model_flags()
+    add_model_flags(v, names, defaults={name: getattr(d, name) for name in names})
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
     v.add_argument("--target", default=d.target, choices=TARGETS, help="class to explain")
     v.add_argument("--resize", default=d.resize, choices=RESIZE, help="fitting images to a model's input")
-    v.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="memory bound: images through the model at once")
     v.add_argument("--images-per-batch", type=int, default=d.images_per_batch,
                    help="images attributed together (their records are written once the batch is scored)")
     v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
@@ -265,7 +224,7 @@ def _eval(args) -> int:
         print(write_report(store, check_writable(args.out, "--out"), aggregation=aggregation))
         return 0
     config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
-                              **_model_options(args), weights=args.weights, batch_size=args.batch_size,
+                              **model_flags(args, _eval_model_flags()),
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
                               progress=not args.no_progress, aggregation=aggregation, runner=args.runner,
@@ -318,10 +277,9 @@ def _explain(args) -> int:
             raise ValueError(f"{flag} {value!r} disagrees with {key}={options[key]!r} in --method {args.method!r}; "
                              "give it once")
         options[key] = value
-    exp = explain(args.model, images, method=spec.name, target=_target(args.target), output=args.output,
-                  batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
-                  progress=not args.no_progress, precision=args.precision, background=args.background,
-                  **_model_options(args), **options)
+    exp = explain(args.model, images, method=spec.name, targets=_targets(args.targets), smooth=args.smooth,
+                  seed=args.seed, progress=not args.no_progress, background=args.background, **model_flags(args),
+                  **options)
     written = exp.save(args.out) if outs is None else [exp.save(out, index=i)[0] for i, out in enumerate(outs)]
     targets = np.atleast_1d(exp.targets)
     for i, (path, img) in enumerate(zip(written, images)):
@@ -329,13 +287,13 @@ def _explain(args) -> int:
     return 0
 
 
-def _target(text):
-    """--target: None, an index, a class name, or several of them separated by commas (one per image)."""
+def _targets(text):
+    """--targets: None, an index, a class name, or several of them separated by commas (one per image)."""
     if text is None:
         return None
     items = [t.strip() for t in text.split(",")]
     if not all(items):
-        raise ValueError(f"--target: empty class in {text!r}")
+        raise ValueError(f"--targets: empty class in {text!r}")
     values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
     return values[0] if len(values) == 1 else values
 

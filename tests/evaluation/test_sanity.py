@@ -74,7 +74,7 @@ def test_cascading_randomization_changes_the_map(small, images, method, options)
         assert all(r["spearman"] < 0.9 and r["spearman_abs"] < 0.9 for r in res.rows[1:])
     assert res.per_image["spearman"].shape == (5, 3)
     # the original explanation is what explain() gives on the user's model
-    ref = explain(small, images, method, target=res.targets, **options).attribution
+    ref = explain(small, images, method, targets=res.targets, **options).attribution
     again = S.cascading_randomization(small, images, method, randomize=[["logits"]], seed=0, **options)
     np.testing.assert_array_equal(again.targets, res.targets)
     assert again.rows[0]["spearman"] == 1.0

@@ -114,7 +114,7 @@ class _Probe:
         return [np.array(w) for w in self.clone.get_weights()]
 
     def explain(self) -> np.ndarray:
-        return explain(self.adapter, self.images, self.method, target=self.targets, batch_size=self.batch_size,
+        return explain(self.adapter, self.images, self.method, targets=self.targets, batch_size=self.batch_size,
                        seed=self.seed, progress=False, **self.options).attribution.reshape(self.images.shape)
 
     def probability(self) -> np.ndarray:
