@@ -14,13 +14,11 @@ import numpy as np
 
 from ..batching import chunks, spans
 from ..checks import boolean, did_you_mean, one_of, positive_int
-from ..models import ModelAdapter
-from ..models.build import model_adapter
-from ..models.options import NAMES as MODEL_OPTIONS
-from ..models.options import ModelOptions, takes_model_options
+from ..models.options import takes_model_options
 from ..parallel import WorkerPool, resolve_jobs, worker_pool
 from ..progress import progress_bar
 from ..registry import Registry
+from .inputs import METRIC_MODEL_DEFAULTS, metric_model
 
 AGGREGATIONS = ("mean", "median")
 # perturbed images are built for as many source images as fill this many model batches at once
@@ -400,30 +398,14 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS.find(name)
 
 
-#: compute()'s model defaults: the maps metrics score class probabilities
-METRIC_MODEL_DEFAULTS = {"output": "probability"}
-
-
 @takes_model_options(others=True, **METRIC_MODEL_DEFAULTS)
 def compute(name: str, model, images, maps, targets=None, masks=None, *, jobs=None, **options) -> MetricResult:
     """``get_metric(name)(model, images, maps, targets, masks, batch_size, jobs, **options)``.
 
     ``jobs``: processes for the per-image CPU work of the metrics that have some (``METRICS[name].parallel``:
     SIC/AIC, ROAD); None = every core this process may use; 1 = none. The same numbers for every value.
-
-    ``batch_size`` goes to the metric; the other model options build the model's adapter here (see
-    ``tfxattr.as_model``): ``pixel_range``, the range of ``images``; ``input_range``, the range the model
-    reads, when the model does not say it. An Explanation given as ``maps`` brings both
-    (:func:`tfxattr.metrics.inputs.metric_inputs`). The other ``options`` go to the metric, and so does a model
-    option the metric takes itself (mufidelity's ``output``, the sanity checks' ``output`` and ``preprocess``)."""
+    ``batch_size`` goes to the metric; the other model options build the model's adapter
+    (:func:`tfxattr.metrics.inputs.metric_model`); the other ``options`` go to the metric."""
     metric = get_metric(name)
-    own = {key: options.pop(key) for key in list(options) if key in metric.defaults and key in MODEL_OPTIONS}
-    model_options, options = ModelOptions.take(options, "compute()", **METRIC_MODEL_DEFAULTS)
-    changed = [n for n in model_options.changed(**METRIC_MODEL_DEFAULTS) if n != "batch_size"]
-    if changed and model is not None:
-        if isinstance(model, ModelAdapter):
-            raise ValueError(f"{' and '.join(changed)} cannot be changed on an existing ModelAdapter; pass the raw "
-                             "model")
-        model = model_adapter(model, model_options)
-    return metric(model, images, maps, targets=targets, masks=masks, batch_size=model_options.batch_size, jobs=jobs,
-                  **options, **own)
+    model, batch_size, options = metric_model(model, metric.defaults, options)
+    return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, jobs=jobs, **options)

@@ -120,7 +120,8 @@ def _class_names(value, name):
 
 def _option(default, doc: str, check: Callable, flag: Optional[dict] = None, from_flag: Callable = None):
     """A field of :class:`ModelOptions`. ``flag``: its argparse keywords on the command line (None: it cannot
-    be written as text); ``from_flag``: the parsed flag -> the keyword's value."""
+    be written as text; no ``choices`` where the check's one-line error with "did you mean" is wanted);
+    ``from_flag``: the parsed flag -> the keyword's value."""
     return field(default=default, metadata={"doc": doc, "check": check, "flag": flag,
                                             "from_flag": from_flag or (lambda value: value)})
 
@@ -141,7 +142,7 @@ class ModelOptions:
     """
     output: str = _option("logit", '"logit" or "probability": the scalar f_c an attribution explains',
                           _choice(OUTPUTS), {"choices": OUTPUTS})
-    batch_size: int = _option(DEFAULT_BATCH_SIZE, "rows per model call: bounds memory, never changes a number",
+    batch_size: int = _option(DEFAULT_BATCH_SIZE, "rows per model call: the memory bound",
                               positive_int, {"type": int})
     preprocess: Optional[Callable] = _option(
         None, "a function applied to the images inside the gradient, before the model (a Keras application "
@@ -152,7 +153,7 @@ class ModelOptions:
         None, "which output of a multi-output model: an int, an output key or an output layer name",
         _optional(_output_index), {"type": _index_or_name, "metavar": "INDEX_OR_NAME"})
     head: Optional[str] = _option(None, f"what the model's raw output is, one of {HEADS} (default: detected)",
-                                  _optional(_choice(HEADS)), {"choices": HEADS})
+                                  _optional(_choice(HEADS)), {})
     input_shape: Optional[Tuple] = _option(
         None, "(H, W, C) for a model that does not say it (subclassed models, callables)", _optional(_input_shape),
         {"nargs": 3, "type": int, "metavar": ("H", "W", "C")}, _as_tuple)
@@ -175,7 +176,7 @@ class ModelOptions:
         class_names_from_text)
     precision: str = _option(
         "float32", f"one of {PRECISIONS}: the dtype of the model's forward and backward passes (Keras models)",
-        _choice(PRECISIONS), {"choices": PRECISIONS})
+        _choice(PRECISIONS), {})
     strategy: object = _option(
         None, "a tf.distribute.Strategy splitting each chunk across its replicas (None: the default device)",
         _optional(_strategy))
