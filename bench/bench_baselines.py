@@ -56,7 +56,7 @@ def main(argv=None):
     runs = {"forward pass, 32 images": lambda: forward(batch).numpy()}
     for label in args.methods:
         name, options, _, _ = METHODS[label]
-        runs[label] = (lambda n=name, o=options: tfxattr.explain(adapter, image, n, target=target, seed=0,
+        runs[label] = (lambda n=name, o=options: tfxattr.explain(adapter, image, n, targets=target, seed=0,
                                                                  progress=False, **o))
     for fn in runs.values():  # warm-up: tracing
         fn()

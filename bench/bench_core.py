@@ -64,7 +64,7 @@ def pair_loop(model, spec, image, target):
 def ours(model, spec, image, target, method, **options):
     import tfxattr
 
-    return lambda: tfxattr.explain(model, image, method, target=target, batch_size=BATCH,
+    return lambda: tfxattr.explain(model, image, method, targets=target, batch_size=BATCH,
                                    preprocess=spec.preprocess, progress=False, **options)
 
 
@@ -93,7 +93,7 @@ def peak_memory(name, steps):
         "import os,numpy as np;os.environ['TF_CPP_MIN_LOG_LEVEL']='3';import keras_apps,tfxattr;"
         f"m=keras_apps.build('{name}',weights=None);s=keras_apps.get('{name}');"
         "x=np.random.default_rng(0).uniform(0,255,(224,224,3)).astype('float32');"
-        f"tfxattr.explain(m,x,'ig+idgi',target=1,steps={steps},batch_size={BATCH},preprocess=s.preprocess,"
+        f"tfxattr.explain(m,x,'ig+idgi',targets=1,steps={steps},batch_size={BATCH},preprocess=s.preprocess,"
         "progress=False)")
     return peak_rss(code)
 

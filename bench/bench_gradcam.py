@@ -7,7 +7,7 @@ process, medians over ``--repeats`` rounds after one warm-up round (which pays f
 
 * ``bound``: one hand-written ``tf.function`` (stem, tape, head, weights, ReLU, resize) on the whole batch:
   what no library can beat on the same graph;
-* ``tfxattr explain``: ``tfxattr.explain(adapter, x, method, target=t)`` (the public door: Explanation);
+* ``tfxattr explain``: ``tfxattr.explain(adapter, x, method, targets=t)`` (the public door: Explanation);
 * ``tfxattr attribute``: ``method.attribute(adapter, x, t)`` (the method alone, as the evaluation runner calls it);
 * ``xplique``: ``xplique.attributions.GradCAM/GradCAMPP(model, conv_layer="out_relu").explain(x, onehot)``
   when Xplique is importable (it is not a dependency: see bench/compare_peers_baselines.py for the scratch venv).
@@ -71,7 +71,7 @@ def contenders(model, adapter, method_name, xplique_ok):
     method = tfxattr.get_method(method_name, layer=LAYER)
     out = {
         "bound": bound_function(model, LAYER, method_name == "gradcam++"),
-        "tfxattr explain": lambda x, t: tfxattr.explain(adapter, x, method, target=t, progress=False).attribution,
+        "tfxattr explain": lambda x, t: tfxattr.explain(adapter, x, method, targets=t, progress=False).attribution,
         "tfxattr attribute": lambda x, t: method.attribute(adapter, x, t),
     }
     if xplique_ok:

@@ -72,7 +72,7 @@ class PeakRSS:
 
 def measure(adapter, images, targets, method, options, repeats):
     def run():
-        tfxattr.explain(adapter, images, method, target=targets, batch_size=BATCH, progress=False, **options)
+        tfxattr.explain(adapter, images, method, targets=targets, batch_size=BATCH, progress=False, **options)
 
     with PeakRSS() as mem:
         times = timings(run, repeats)

@@ -72,7 +72,7 @@ def main():
             options = {"preprocess": preprocess} if preprocess is not None else {}
             if method.startswith("lrp:"):
                 method, options = "lrp", {**options, "composite": method[4:]}
-            seconds = timed(lambda: tfxattr.explain(model, images, method, target=1, batch_size=32, **options),
+            seconds = timed(lambda: tfxattr.explain(model, images, method, targets=1, batch_size=32, **options),
                             args.repeats)
             shown = method + (f" ({options['composite']})" if "composite" in options else "")
             rows.append((label, shown, seconds / n))

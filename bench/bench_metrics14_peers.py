@@ -63,7 +63,7 @@ def compare_mufidelity(model, images, targets, samples):
     from tfxattr.metrics import compute
     from tfxattr.metrics.mufidelity import grid_cells
 
-    exp = tfxattr.explain(model, images, "ig+idgi", steps=16, target=targets, progress=False)
+    exp = tfxattr.explain(model, images, "ig+idgi", steps=16, targets=targets, progress=False)
     signed = exp.attribution.sum(-1)
     res = compute("mufidelity", model, images, signed, targets=targets, samples=samples, correlation="spearman",
                   output="logit")

@@ -46,7 +46,7 @@ def main():
     precisions = ["float32"] + list(args.precisions)
     rows = {}
     for name, opts in METHODS.items():
-        runs = {p: (lambda p=p: tfxattr.explain(model, images, name, target=targets, precision=p, progress=False,
+        runs = {p: (lambda p=p: tfxattr.explain(model, images, name, targets=targets, precision=p, progress=False,
                                                 **opts)) for p in precisions}
         exps = {p: run() for p, run in runs.items()}  # warm-up and the maps
         times = {p: [] for p in precisions}

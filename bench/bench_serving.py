@@ -49,7 +49,7 @@ def time_model(name, repeats, folder):
     signature = tf.saved_model.load(path).signatures["explain_ig_idgi"]
     images, targets = tf.constant(image), tf.constant([TARGET], tf.int32)
     served = median_time(lambda: signature(images=images, targets=targets)["attributions"].numpy(), repeats)
-    library = median_time(lambda: tfxattr.explain(model, image, "ig+idgi", target=TARGET, steps=STEPS,
+    library = median_time(lambda: tfxattr.explain(model, image, "ig+idgi", targets=TARGET, steps=STEPS,
                                                   batch_size=BATCH, preprocess=spec.preprocess, progress=False),
                           repeats)
     print(f"  {name:14s} exported {served:8.2f} s   library {library:8.2f} s   ratio {served / library:.3f}",

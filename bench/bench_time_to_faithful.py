@@ -59,7 +59,7 @@ def tfx(model, method, gradients_to_steps, **options):
     import tfxattr
 
     def run(images, targets, gradients):
-        return tfxattr.explain(model, images, method, target=targets, steps=gradients_to_steps(gradients),
+        return tfxattr.explain(model, images, method, targets=targets, steps=gradients_to_steps(gradients),
                                batch_size=BATCH, progress=False, **options).attribution
     return run
 
@@ -143,9 +143,9 @@ def run_model(name, n_images, ladder, repeats, fast):
     adapter = tfxattr.as_model(model)
     targets = adapter.scores(images).argmax(1).astype(np.int32)
     delta = adapter.values(images, targets).numpy() - adapter.values(0 * images, targets).numpy()
-    refs = {"ig": maps(tfxattr.explain(model, images, "ig", target=targets, steps=REFERENCE_STEPS, batch_size=BATCH,
+    refs = {"ig": maps(tfxattr.explain(model, images, "ig", targets=targets, steps=REFERENCE_STEPS, batch_size=BATCH,
                                         progress=False).attribution),
-            "idgi": maps(tfxattr.explain(model, images, "ig+idgi", target=targets, steps=REFERENCE_STEPS,
+            "idgi": maps(tfxattr.explain(model, images, "ig+idgi", targets=targets, steps=REFERENCE_STEPS,
                                           batch_size=BATCH, progress=False).attribution)}
     cons = contenders(model, fast)
     times = {c: {g: [] for g in ladder} for c in cons}

@@ -43,7 +43,7 @@ def main():
     cases = [(label, label.split(" ")[0], opts) for label, opts in CASES if label.split(" ")[0] not in args.skip]
 
     def run(method, opts):
-        tfxattr.explain(adapter, images, method, target=[1] * len(images), batch_size=BATCH, progress=False, **opts)
+        tfxattr.explain(adapter, images, method, targets=[1] * len(images), batch_size=BATCH, progress=False, **opts)
 
     warmed = set()
     for _, method, opts in cases:  # warm-up: one run per method pays for its tracing (ig 200 reuses ig 20's)

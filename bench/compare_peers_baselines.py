@@ -68,7 +68,7 @@ def compare(n_images, rise_samples):
     ours = layer_maps(LayerCAM(layer=LAYER), model, x, t, lambda chain, a: _layercam_weights(chain, a, t))
     rows.append(("layercam", "tf-keras-vis Layercam", "layer resolution (8 x 8)", agreement(ours, peer)))
     peer_up = Layercam(model)(CategoricalScore(list(t)), x, penultimate_layer=LAYER, normalize_cam=False)
-    ours_up = tfxattr.explain(model, x, "layercam", target=t, layer=LAYER).map
+    ours_up = tfxattr.explain(model, x, "layercam", targets=t, layer=LAYER).map
     rows.append(("layercam", "tf-keras-vis Layercam", "input resolution (zoom vs tf.image.resize)",
                  agreement(ours_up, peer_up)))
 
@@ -91,7 +91,7 @@ def compare(n_images, rise_samples):
     # Occlusion: the same patches and sensitivities; Xplique sums overlapping patches, we average them
     for patch, stride in ((8, 8), (8, 4)):
         peer = Occlusion(model, patch_size=patch, patch_stride=stride, occlusion_value=0.0).explain(x, onehot)
-        ours = tfxattr.explain(model, x, "occlusion", target=t, patch=patch, stride=stride).attribution
+        ours = tfxattr.explain(model, x, "occlusion", targets=t, patch=patch, stride=stride).attribution
         cover = _coverage(x.shape[1], patch, stride)
         label = f"patch {patch}, stride {stride}" + (" (ours x patches per pixel)" if stride < patch else "")
         rows.append(("occlusion", "Xplique Occlusion", label,
@@ -101,10 +101,10 @@ def compare(n_images, rise_samples):
     # Xplique divides by the per-pixel sum of the masks, the paper (and we) by N p
     tf.random.set_seed(0)
     peer = Rise(model, nb_samples=rise_samples, grid_size=7, preservation_probability=0.5).explain(x, onehot)
-    ours = tfxattr.explain(model, x, "rise", target=t, samples=rise_samples, seed=0).attribution
+    ours = tfxattr.explain(model, x, "rise", targets=t, samples=rise_samples, seed=0).attribution
     rows.append(("rise", "Xplique Rise", f"{rise_samples} masks each, independent draws",
                  agreement(ours[..., 0], np.asarray(peer)[..., 0])))
-    ours2 = tfxattr.explain(model, x, "rise", target=t, samples=rise_samples, seed=1).attribution
+    ours2 = tfxattr.explain(model, x, "rise", targets=t, samples=rise_samples, seed=1).attribution
     rows.append(("rise", "ours, another seed", "Monte-Carlo noise floor", agreement(ours[..., 0], ours2[..., 0])))
     return rows
 

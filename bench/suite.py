@@ -72,7 +72,7 @@ def cases(p, batch_size):
     t = cnn.scores(x).argmax(-1).astype(np.int32)
 
     def explain(method, images=x, targets=t, model=cnn, **options):
-        return lambda: tfxattr.explain(model, images, method, target=targets, batch_size=batch_size,
+        return lambda: tfxattr.explain(model, images, method, targets=targets, batch_size=batch_size,
                                        progress=False, **options)
     steps = p["steps"]
     out = [("raw bound: IG's gradients, one tf.function", p["images"], raw_bound(cnn, x, t, steps + 1, batch_size),

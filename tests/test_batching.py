@@ -11,9 +11,9 @@ import tfxattr
 def test_batch_with_per_image_targets_equals_single_calls(demo_model, demo_data, method, options):
     images = demo_data["images"][:3].astype(np.float32)
     targets = [1, 0, 2]
-    batch = tfxattr.explain(demo_model, images, method, target=targets, **options)
+    batch = tfxattr.explain(demo_model, images, method, targets=targets, **options)
     for i, t in enumerate(targets):
-        one = tfxattr.explain(demo_model, images[i], method, target=t, **options)
+        one = tfxattr.explain(demo_model, images[i], method, targets=t, **options)
         np.testing.assert_allclose(batch.attribution[i], one.attribution, rtol=1e-4,
                                    atol=1e-5 * np.abs(one.attribution).max())
     np.testing.assert_array_equal(batch.targets, targets)

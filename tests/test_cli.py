@@ -40,7 +40,7 @@ def test_explain_several_images_and_a_target(tmp_path, capsys):
         p = tmp_path / f"in{i}.png"
         Image.fromarray(im).save(p)
         paths.append(str(p))
-    assert main(["explain", *paths, "--method", "gradient", "--target", "1", "--out", str(tmp_path / "o.png")]) == 0
+    assert main(["explain", *paths, "--method", "gradient", "--targets", "1", "--out", str(tmp_path / "o.png")]) == 0
     assert (tmp_path / "o_0.png").exists() and (tmp_path / "o_1.png").exists()
     assert capsys.readouterr().out.count("class 1") == 2
 
@@ -77,7 +77,7 @@ TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d|^\d{4}-\d\d-\d\d [\d:.]+: [IWE
 def test_a_normal_run_logs_nothing_from_tensorflow_and_a_user_error_exits_2_without_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
     cmd = [sys.executable, "-m", "tfxattr.cli", "explain"]
-    ok = subprocess.run(cmd + ["--method", "ig:steps=8", "--target", "triangle", "--smooth", "2", "--seed", "0",
+    ok = subprocess.run(cmd + ["--method", "ig:steps=8", "--targets", "triangle", "--smooth", "2", "--seed", "0",
                                "--no-progress", "--out", str(tmp_path / "o.png")],
                         capture_output=True, text=True, timeout=300, env=env)
     assert ok.returncode == 0, ok.stderr
@@ -104,7 +104,7 @@ def test_user_errors_of_explain_are_one_line(tmp_path, capsys):
     (tmp_path / "cut.png").write_bytes(good.read_bytes()[:60])
     out = str(tmp_path / "o.png")
     assert "cut.png" in one_line_error(capsys, "explain", str(tmp_path / "cut.png"), "--out", out)
-    assert "did you mean 'triangle'" in one_line_error(capsys, "explain", "--target", "triangel", "--out", out)
+    assert "did you mean 'triangle'" in one_line_error(capsys, "explain", "--targets", "triangel", "--out", out)
     assert "stepz" in one_line_error(capsys, "explain", "--method", "ig:stepz=3", "--out", out)
     assert "--steps 4 disagrees with steps=8" in one_line_error(capsys, "explain", "--method", "ig:steps=8",
                                                                 "--steps", "4", "--out", out)
@@ -118,10 +118,10 @@ def test_explain_takes_method_specs_smooth_seed_and_targets_by_index_or_name(tmp
     from tfxattr.cli import main
 
     assert main(["explain", "--method", "ig+idgi:steps=8,baseline=white", "--smooth", "2", "--seed", "1",
-                 "--target", "3", "--no-progress", "--out", str(tmp_path / "a.png")]) == 0
+                 "--target", "3", "--no-progress", "--out", str(tmp_path / "a.png")]) == 0  # abbreviates --targets
     assert "class 3 (cross)" in capsys.readouterr().out
     paths = [str(tmp_path / "a.png"), str(tmp_path / "a.png")]
-    assert main(["explain", *paths, "--method", "gradient", "--target", "ring,disc", "--no-progress",
+    assert main(["explain", *paths, "--method", "gradient", "--targets", "ring,disc", "--no-progress",
                  "--out", str(tmp_path / "b.png")]) == 0
     out = capsys.readouterr().out
     assert "class 4 (ring)" in out and "class 0 (disc)" in out

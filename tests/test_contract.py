@@ -81,7 +81,7 @@ def check_contract(name, model_and_images, options=None):
     """The contract for ``name`` with its FAST options plus ``options``."""
     model, images = model_and_images
     opts = {**fast_options(name, images), **(options or {})}
-    batch = tfxattr.explain(model, images, name, target=[0, 3, 1], seed=0, **opts)
+    batch = tfxattr.explain(model, images, name, targets=[0, 3, 1], seed=0, **opts)
     attr = batch.attribution
     assert attr.dtype == np.float32 and attr.ndim == 4 and attr.shape[:3] == images.shape[:3]
     assert attr.shape[3] in (1, 3)
@@ -89,17 +89,17 @@ def check_contract(name, model_and_images, options=None):
     assert batch.map.shape == images.shape[:3]
     np.testing.assert_array_equal(batch.targets, [0, 3, 1])
     # determinism with a seed
-    again = tfxattr.explain(model, images, name, target=[0, 3, 1], seed=0, **opts)
+    again = tfxattr.explain(model, images, name, targets=[0, 3, 1], seed=0, **opts)
     np.testing.assert_allclose(again.attribution, attr, rtol=1e-5, atol=1e-7)
     # one image in, one (H,W,C) out, equal to its row of the batch
     one_opts = dict(opts)
     if name.startswith("path"):
         one_opts["path"] = opts["path"][1]
-    one = tfxattr.explain(model, images[1], name, target=3, seed=0, **one_opts)
+    one = tfxattr.explain(model, images[1], name, targets=3, seed=0, **one_opts)
     assert one.attribution.shape == attr.shape[1:]
     np.testing.assert_allclose(one.attribution, attr[1], rtol=1e-4, atol=1e-5 * np.abs(attr[1]).max())
     # a different target changes the explanation (of a class-specific method)
-    other = tfxattr.explain(model, images[1], name, target=4, seed=0, **one_opts)
+    other = tfxattr.explain(model, images[1], name, targets=4, seed=0, **one_opts)
     assert np.allclose(other.attribution, one.attribution) != find_spec(name).cls.class_specific
 
 
@@ -110,7 +110,7 @@ def test_method_rejects_bad_input(name, request):
     with pytest.raises(ValueError, match="unknown option"):
         tfxattr.explain(model, images, name, no_such_option=1, **opts)
     with pytest.raises(ValueError, match="out of range"):
-        tfxattr.explain(model, images, name, target=5, **opts)
+        tfxattr.explain(model, images, name, targets=5, **opts)
     with pytest.raises(ValueError, match="channels"):
         tfxattr.explain(model, images[..., :2], name, **opts)
     bad = images.copy()

@@ -26,7 +26,7 @@ def test_is_a_keras_hub_vit_returning_logits_and_is_accurate(vit):
 
 
 def test_model_source_and_class_names():
-    e = tfxattr.explain("demo_vit", demo.make_demo_data(2, seed=3)["images"], "gae", target="ring")
+    e = tfxattr.explain("demo_vit", demo.make_demo_data(2, seed=3)["images"], "gae", targets="ring")
     assert e.map.shape == (2, 64, 64) and e.run["model"] == "demo_vit" and list(e.targets) == [4, 4]
 
 

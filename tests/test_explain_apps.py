@@ -29,7 +29,7 @@ def test_ig_on_each_keras_application(name, native, eager_if_small):
     h, w = model.input_shape[1:3]
     assert native is False or (h, w) == spec.input_size
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
-    exp = tfxattr.explain(model, image, "ig", steps=4, preprocess=spec.preprocess, target=7)
+    exp = tfxattr.explain(model, image, "ig", steps=4, preprocess=spec.preprocess, targets=7)
     assert exp.attribution.shape == (h, w, 3)
     assert exp.map.shape == (h, w)
     assert np.all(np.isfinite(exp.attribution)) and np.any(exp.attribution != 0)

@@ -81,17 +81,17 @@ def test_toy_path_method_is_a_path_integral(model_and_images):
     adapter = tfxattr.as_model(model)
     targets = np.array([0, 3, 1])
     gap = (adapter.values(images, targets) - adapter.values(np.zeros_like(images), targets)).numpy()
-    idgi = tfxattr.explain(model, images, "quadratic_ig+idgi", target=targets, steps=5).attribution
+    idgi = tfxattr.explain(model, images, "quadratic_ig+idgi", targets=targets, steps=5).attribution
     np.testing.assert_allclose(idgi.reshape(3, -1).sum(1), gap, rtol=1e-4)
-    riemann = tfxattr.explain(model, images, "quadratic_ig", target=targets, steps=400).attribution
+    riemann = tfxattr.explain(model, images, "quadratic_ig", targets=targets, steps=400).attribution
     np.testing.assert_allclose(riemann.reshape(3, -1).sum(1), gap, rtol=2e-2)
 
 
 def test_toy_path_method_is_smoothed_by_smooth(model_and_images):
     model, images = model_and_images
-    smooth = tfxattr.explain(model, images, "smooth", target=1, base="quadratic_ig+idgi", base_options={"steps": 4},
+    smooth = tfxattr.explain(model, images, "smooth", targets=1, base="quadratic_ig+idgi", base_options={"steps": 4},
                              samples=2, seed=0)
-    plain = tfxattr.explain(model, images, "quadratic_ig+idgi", target=1, steps=4)
+    plain = tfxattr.explain(model, images, "quadratic_ig+idgi", targets=1, steps=4)
     assert smooth.method == "smooth" and smooth.options["base"] == "quadratic_ig+idgi"
     assert smooth.attribution.shape == plain.attribution.shape and not np.allclose(smooth.attribution,
                                                                                    plain.attribution)
@@ -129,8 +129,8 @@ def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_a
     contract.test_method_contract(name, request)
     model, images = model_and_images
     base = name.split("+")[0]
-    summed = tfxattr.explain(model, images, name, target=2, steps=4)
-    plain = tfxattr.explain(model, images, base, target=2, steps=4)
+    summed = tfxattr.explain(model, images, name, targets=2, steps=4)
+    plain = tfxattr.explain(model, images, base, targets=2, steps=4)
     assert summed.method == name and get_method(base, aggregator="abs").name == name
     assert np.all(summed.attribution >= 0)
     # same path and Riemann weights: |sum of terms| <= sum of |terms|, feature by feature
@@ -167,8 +167,8 @@ def test_an_aggregator_that_needs_values_works_on_every_path(base, options, valu
     if base == "path":
         options = {"path": np.linspace(0, 1, 5, dtype=np.float32)[:, None, None, None] * images[0][None]}
         images = images[:1]
-    half = tfxattr.explain(model, images, f"{base}+half_idgi", target=2, progress=False, **options)
-    idgi = tfxattr.explain(model, images, f"{base}+idgi", target=2, progress=False, **options)
+    half = tfxattr.explain(model, images, f"{base}+half_idgi", targets=2, progress=False, **options)
+    idgi = tfxattr.explain(model, images, f"{base}+idgi", targets=2, progress=False, **options)
     np.testing.assert_allclose(half.attribution, 0.5 * idgi.attribution, rtol=1e-5, atol=1e-9)
     if base != "path":  # a user-given array path has no graph form
         served = tfxattr.explainer_model(model, f"{base}+half_idgi", **options)
@@ -210,8 +210,8 @@ def test_the_method_recipe_works_through_explain_and_export(model_and_images):
     try:
         model, images = model_and_images
         targets = np.array([2, 0, 1], np.int32)
-        exp = tfxattr.explain(model, images, "gxi", target=targets, scale=2.0, batch_size=2, progress=False)
-        gradient = tfxattr.explain(model, images, "gradient", target=targets, times_input=True, progress=False)
+        exp = tfxattr.explain(model, images, "gxi", targets=targets, scale=2.0, batch_size=2, progress=False)
+        gradient = tfxattr.explain(model, images, "gradient", targets=targets, times_input=True, progress=False)
         np.testing.assert_allclose(exp.attribution, 2.0 * gradient.attribution, rtol=1e-5, atol=1e-9)
         served = tfxattr.explainer_model(model, "gxi", scale=2.0, batch_size=2)(images, targets)
         np.testing.assert_allclose(served["attributions"].numpy(), exp.attribution, rtol=1e-6, atol=1e-9)

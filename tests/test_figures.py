@@ -123,7 +123,7 @@ def test_explain_fills_the_title_from_the_model(demo_data, tmp_path):
     import tfxattr
     from tfxattr.demo import DEMO_CLASS_NAMES
 
-    exp = tfxattr.explain("demo", demo_data["images"][:1], "gradient", target=2)  # the source names the classes
+    exp = tfxattr.explain("demo", demo_data["images"][:1], "gradient", targets=2)  # the source names the classes
     title = exp.title()
     assert title.splitlines()[0] == "gradient"
     assert f"class {DEMO_CLASS_NAMES[2]} (2): logit {float(exp.scores[0]):.3g}" in title

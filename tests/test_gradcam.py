@@ -54,7 +54,7 @@ def reference_cam(model, layer, x, targets, plus_plus=False, probability=False):
 @pytest.mark.parametrize("output", ["logit", "probability"])
 def test_matches_reference_formula(chain, method, plus_plus, output):
     targets = np.array([0, 3, 1, 2])
-    e = tfxattr.explain(chain, X, method, target=targets, output=output)
+    e = tfxattr.explain(chain, X, method, targets=targets, output=output)
     assert e.attribution.shape == (4, 16, 16, 1)
     ref = reference_cam(chain, "c2", X, targets, plus_plus, probability=output == "probability")
     assert np.abs(ref).max() > 0
@@ -63,7 +63,7 @@ def test_matches_reference_formula(chain, method, plus_plus, output):
 
 def test_class_specific_not_the_whole_softmax(chain):
     """The gradient of the sum of all probabilities is zero: a CAM taken from it would be empty."""
-    maps = [tfxattr.explain(chain, X[:1], "gradcam", target=t, output="probability").attribution for t in range(4)]
+    maps = [tfxattr.explain(chain, X[:1], "gradcam", targets=t, output="probability").attribution for t in range(4)]
     assert all(np.abs(m).max() > 0 for m in maps)
     assert not np.allclose(maps[0], maps[1])
 
@@ -71,11 +71,11 @@ def test_class_specific_not_the_whole_softmax(chain):
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
 def test_batching_and_per_image_targets(chain, method):
     targets = [2, 0, 3, 1]
-    together = tfxattr.explain(chain, X, method, target=targets, batch_size=32).attribution
-    np.testing.assert_allclose(tfxattr.explain(chain, X, method, target=targets, batch_size=3).attribution,
+    together = tfxattr.explain(chain, X, method, targets=targets, batch_size=32).attribution
+    np.testing.assert_allclose(tfxattr.explain(chain, X, method, targets=targets, batch_size=3).attribution,
                                together, rtol=1e-5, atol=1e-7)
     for i, t in enumerate(targets):
-        np.testing.assert_allclose(tfxattr.explain(chain, X[i], method, target=t).attribution, together[i],
+        np.testing.assert_allclose(tfxattr.explain(chain, X[i], method, targets=t).attribution, together[i],
                                    rtol=1e-5, atol=1e-7)
 
 
@@ -83,7 +83,7 @@ def test_default_and_named_layers(chain):
     adapter = tfxattr.as_model(chain)
     assert GradCAM().layer(adapter) == "c2"  # the last valid 4-D split point
     assert GradCAM(layer="c1").layer(adapter) == "c1"
-    a = tfxattr.explain(chain, X[:1], "gradcam", target=0, layer="p1").attribution
+    a = tfxattr.explain(chain, X[:1], "gradcam", targets=0, layer="p1").attribution
     np.testing.assert_allclose(a, reference_cam(chain, "p1", X[:1], np.array([0])), rtol=1e-5, atol=1e-7)
     keras.utils.set_random_seed(0)
     app = keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3), include_top=False, name="backbone")
@@ -119,7 +119,7 @@ def test_localises_the_object_on_the_demo_model(demo_model, method):
     median ratio of at least 1.5. Measured here: 83-96% and 2.0-2.2 (Grad-CAM), 100% and 1.8-2.0 (++).
     """
     data = make_demo_data(24, seed=1)
-    e = tfxattr.explain(demo_model, data["images"], method, target=data["labels"])
+    e = tfxattr.explain(demo_model, data["images"], method, targets=data["labels"])
     maps, masks = e.map, data["masks"]
     inside = (maps * masks).sum((1, 2)) / np.maximum(maps.sum((1, 2)), 1e-12)
     area = masks.mean((1, 2))

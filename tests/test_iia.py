@@ -95,7 +95,7 @@ def test_iia_matches_nested_loop_reference(chain, case):
     reps, interp = case.pop("reps"), case.pop("interp")
     method = case.pop("method")
     n = 3
-    e = tfxattr.explain(chain, X, method, target=[0, 1, 3], steps=n, batch_size=7, **case)
+    e = tfxattr.explain(chain, X, method, targets=[0, 1, 3], steps=n, batch_size=7, **case)
     assert e.attribution.shape == (3, 16, 16, 1) and e.map.shape == (3, 16, 16)
     base = 255.0 if case.get("baseline") == "white" else 0.0
     for i, t in enumerate([0, 1, 3]):
@@ -113,8 +113,8 @@ def test_presets_resolve_the_blocks(chain):
 @pytest.mark.parametrize("rule", ["left", "right"])
 def test_reduces_to_ig_with_only_the_input_interpolated(tiny_model, tiny_images, rule):
     """Sec. 3.3: b = [1, 0, ..., 0], l = 0, q = df/dv  ->  Eq. 3-4 (IG), channel mean."""
-    ig = tfxattr.explain(tiny_model, tiny_images, "ig", target=[0, 1, 2], steps=8, rule=rule).attribution
-    iia = tfxattr.explain(tiny_model, tiny_images, "iia", target=[0, 1, 2], steps=8, rule=rule, layers=["input"],
+    ig = tfxattr.explain(tiny_model, tiny_images, "ig", targets=[0, 1, 2], steps=8, rule=rule).attribution
+    iia = tfxattr.explain(tiny_model, tiny_images, "iia", targets=[0, 1, 2], steps=8, rule=rule, layers=["input"],
                           integrand="gradient").attribution
     _close(iia[..., 0], ig.mean(-1))
 
@@ -154,22 +154,22 @@ def test_iia2_costs_n_stem_items_and_n2_head_items_in_chunks():
 
 def test_per_image_targets_and_batch_size_do_not_change_results(chain):
     targets = [3, 0, 2]
-    together = tfxattr.explain(chain, X, "iia3", target=targets, steps=3, batch_size=32).attribution
+    together = tfxattr.explain(chain, X, "iia3", targets=targets, steps=3, batch_size=32).attribution
     for bs in (1, 5):
-        np.testing.assert_allclose(tfxattr.explain(chain, X, "iia3", target=targets, steps=3, batch_size=bs)
+        np.testing.assert_allclose(tfxattr.explain(chain, X, "iia3", targets=targets, steps=3, batch_size=bs)
                                    .attribution, together, rtol=1e-5, atol=1e-6 * np.abs(together).max())
     for i, t in enumerate(targets):
-        single = tfxattr.explain(chain, X[i], "iia3", target=t, steps=3).attribution
+        single = tfxattr.explain(chain, X[i], "iia3", targets=t, steps=3).attribution
         np.testing.assert_allclose(single, together[i], rtol=1e-5, atol=1e-6 * np.abs(together).max())
 
 
 def test_probability_output_is_explained(chain):
     """output="probability" on logits == the same model ending in a Softmax layer (nested, so split inside)."""
-    prob = tfxattr.explain(chain, X[:2], "iia2", target=[1, 2], steps=2, output="probability").attribution
-    logit = tfxattr.explain(chain, X[:2], "iia2", target=[1, 2], steps=2).attribution
+    prob = tfxattr.explain(chain, X[:2], "iia2", targets=[1, 2], steps=2, output="probability").attribution
+    logit = tfxattr.explain(chain, X[:2], "iia2", targets=[1, 2], steps=2).attribution
     inp = keras.Input((16, 16, 3))
     soft = keras.Model(inp, keras.layers.Softmax()(chain(inp)))
-    same = tfxattr.explain(soft, X[:2], "iia2", target=[1, 2], steps=2, output="probability").attribution
+    same = tfxattr.explain(soft, X[:2], "iia2", targets=[1, 2], steps=2, output="probability").attribution
     assert not np.allclose(logit, prob)
     _close(same, prob)
 
@@ -204,5 +204,5 @@ def test_iia2_graph_mode_on_mobilenet_v2():
     spec = keras_apps.get("mobilenet_v2")
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(3).uniform(0, 255, (2,) + spec.input_shape).astype(np.float32)
-    e = tfxattr.explain("mobilenet_v2", x, "iia2", target=[1, 2], steps=2, weights=None)
+    e = tfxattr.explain("mobilenet_v2", x, "iia2", targets=[1, 2], steps=2, weights=None)
     assert e.attribution.shape == (2, 224, 224, 1) and np.isfinite(e.attribution).all()

@@ -80,7 +80,7 @@ def test_baselines():
 
 def test_explain_rejects_bad_target_and_baseline(tiny_model, tiny_images):
     with pytest.raises(ValueError, match="out of range"):
-        tfxattr.explain(tiny_model, tiny_images, "ig", target=99)
+        tfxattr.explain(tiny_model, tiny_images, "ig", targets=99)
     with pytest.raises(ValueError, match="baseline shape"):
         tfxattr.explain(tiny_model, tiny_images, "ig", baseline=np.zeros((3, 3, 3)))
 
@@ -154,6 +154,6 @@ def test_targets_by_class_name():
 
 
 def test_explain_takes_a_target_by_class_name(demo_data):
-    exp = tfxattr.explain("demo", demo_data["images"][:2], "gradient", target=["triangle", "disc"])
+    exp = tfxattr.explain("demo", demo_data["images"][:2], "gradient", targets=["triangle", "disc"])
     np.testing.assert_array_equal(exp.targets, [2, 0])
     assert exp.label(0) == "triangle"

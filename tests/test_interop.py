@@ -25,7 +25,7 @@ def test_idgi_core_saliency_equals_explain(tiny_model, tiny_images, cls, name):
     cmf = call_model_function(tiny_model, target=1)
     mask = cls().GetMask(tiny_images[0], cmf, x_steps=6) if name != "blur_ig+idgi" else \
         cls().GetMask(tiny_images[0], cmf, steps=6)
-    ours = tfxattr.explain(tiny_model, tiny_images[0], name, target=1, steps=6).attribution
+    ours = tfxattr.explain(tiny_model, tiny_images[0], name, targets=1, steps=6).attribution
     np.testing.assert_allclose(mask, ours, rtol=1e-4, atol=1e-6)
 
 
@@ -41,7 +41,7 @@ def test_core_saliency_accepts_a_foreign_call_model_function(tiny_model, tiny_im
         return {INPUT_OUTPUT_GRADIENTS: tape.gradient(score, x).numpy(), OUTPUT_LAYER_VALUES: logits.numpy()}
 
     mask = IntegratedGradientsIDGI().GetMask(tiny_images[0], foreign, {"target": 3}, x_steps=5, batch_size=2)
-    ours = tfxattr.explain(tiny_model, tiny_images[0], "ig+idgi", target=3, steps=5).attribution
+    ours = tfxattr.explain(tiny_model, tiny_images[0], "ig+idgi", targets=3, steps=5).attribution
     np.testing.assert_allclose(mask, ours, rtol=1e-4, atol=1e-6)
     smoothed = IntegratedGradientsIDGI().GetSmoothedMask(tiny_images[0], foreign, {"target": 3}, nsamples=2, x_steps=3)
     assert smoothed.shape == tiny_images[0].shape and np.all(np.isfinite(smoothed))
@@ -93,9 +93,9 @@ def test_pair_evaluator_explains_each_image_for_its_own_target(tiny_model, tiny_
     evaluator = PairEvaluator(pair_cmf(tiny_model, calls, all_logits), {"class_idx_str": 0}, batch_size=3)
     images, targets = tiny_images[:2], np.array([1, 3], np.int32)
     got = tfxattr.methods.get_method(name, **options).attribute(evaluator, images, targets)
-    ours = tfxattr.explain(tiny_model, images, name, target=targets, **options).attribution
+    ours = tfxattr.explain(tiny_model, images, name, targets=targets, **options).attribution
     np.testing.assert_allclose(got, ours, rtol=1e-4, atol=1e-6 * np.abs(ours).max())
-    assert not np.allclose(got[1], tfxattr.explain(tiny_model, images[1], name, target=1, **options).attribution)
+    assert not np.allclose(got[1], tfxattr.explain(tiny_model, images[1], name, targets=1, **options).attribution)
     assert {t for _, t in calls} == {1, 3} and max(n for n, _ in calls) <= 3  # one target per call, chunked
 
 

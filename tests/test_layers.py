@@ -231,7 +231,7 @@ def test_iia2_iia3_on_each_application(app, eager):
     adapter = tfxattr.as_model(model, preprocess=spec.preprocess)
     x = np.random.default_rng(3).uniform(0, 255, (1,) + model.input_shape[1:]).astype(np.float32)
     for method in ("iia2", "iia3"):
-        e = tfxattr.explain(adapter, x, method, target=7, steps=2)
+        e = tfxattr.explain(adapter, x, method, targets=7, steps=2)
         assert e.attribution.shape == (1,) + model.input_shape[1:3] + (1,)
         assert np.isfinite(e.attribution).all() and np.abs(e.attribution).max() > 0
     reps, _ = tfxattr.methods.get_method("iia3").plan(adapter)

@@ -180,7 +180,7 @@ def test_bad_inputs_raise_clear_errors(model, white):
         compute("insertion", model, white, maps[:1])
     with pytest.raises(ValueError, match="target"):
         compute("insertion", model, white, maps, targets=[0, 1, 0])
-    with pytest.raises(ValueError, match="target out of range"):
+    with pytest.raises(ValueError, match="targets out of range"):
         compute("insertion", model, white, maps, targets=5)
     with pytest.raises(ValueError, match="non-finite"):
         compute("insertion", model, white, np.full_like(maps, np.nan))

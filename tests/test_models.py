@@ -11,7 +11,7 @@ import tfxattr
 
 
 def _ig(model, x, **kw):
-    return tfxattr.explain(model, x, "ig", target=1, steps=6, **kw).attribution
+    return tfxattr.explain(model, x, "ig", targets=1, steps=6, **kw).attribution
 
 
 class Wrapper(keras.Model):

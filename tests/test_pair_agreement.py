@@ -22,14 +22,14 @@ def test_ig_saliency_rule_equals_pair_integrated_gradients(setup):
     model, image, target, cmf = setup
     ref = saliency_core.IntegratedGradients().GetMask(image, cmf, x_baseline=np.zeros_like(image), x_steps=25,
                                                        batch_size=10)
-    ours = tfxattr.explain(model, image, "ig", target=target, steps=25, rule="saliency", batch_size=7).attribution
+    ours = tfxattr.explain(model, image, "ig", targets=target, steps=25, rule="saliency", batch_size=7).attribution
     assert _rel(ours, ref) < 1e-4
 
 
 def test_blur_ig_equals_pair_blur_ig(setup):
     model, image, target, cmf = setup
     ref = saliency_core.BlurIG().GetMask(image, cmf, steps=20, max_sigma=50, batch_size=1, sqrt=False)
-    ours = tfxattr.explain(model, image, "blur_ig", target=target, steps=20, max_sigma=50).attribution
+    ours = tfxattr.explain(model, image, "blur_ig", targets=target, steps=20, max_sigma=50).attribution
     assert _rel(ours, ref) < 1e-4
 
 
@@ -44,7 +44,7 @@ def test_guided_ig_equals_pair_guided_ig(setup, monkeypatch):
     monkeypatch.setattr(pair_guided_ig.np, "quantile", quantile)
     model, image, target, cmf = setup
     ref = saliency_core.GuidedIG().GetMask(image, cmf, x_baseline=np.zeros_like(image), x_steps=30)
-    ours = tfxattr.explain(model, image, "guided_ig", target=target, steps=30).attribution
+    ours = tfxattr.explain(model, image, "guided_ig", targets=target, steps=30).attribution
     assert _rel(ours, ref) < 1e-4
 
 
@@ -75,7 +75,7 @@ def test_ig_idgi_on_pairs_grid_equals_the_reference(setup):
     steps = 25
     path = np.asarray([alpha * image for alpha in np.linspace(0, 1, steps)])  # PAIR's points, black baseline
     ref = _idgi_reference(cmf, path)
-    ours = tfxattr.explain(model, image, "ig+idgi", target=target, steps=steps, rule="saliency").attribution
+    ours = tfxattr.explain(model, image, "ig+idgi", targets=target, steps=steps, rule="saliency").attribution
     assert _rel(ours, ref) < 1e-5
 
 
@@ -91,7 +91,7 @@ def test_blur_ig_idgi_equals_the_reference_on_pairs_blur_path(setup, gradient_at
     sigmas = [i * max_sigma / steps for i in range(steps, -1, -1)]  # blurred image first, input last
     path = np.asarray([pair_blur(image, s) for s in sigmas])
     ref = _idgi_reference(cmf, path, gradient_at_end=gradient_at == "input_side")
-    ours = tfxattr.explain(model, image, "blur_ig+idgi", target=target, steps=steps, max_sigma=max_sigma,
+    ours = tfxattr.explain(model, image, "blur_ig+idgi", targets=target, steps=steps, max_sigma=max_sigma,
                            gradient_at=gradient_at).attribution
     assert _rel(ours, ref) < 1e-4
     other = _idgi_reference(cmf, path, gradient_at_end=gradient_at != "input_side")
@@ -133,7 +133,7 @@ def test_ig_saliency_rule_equals_pair_where_float32_points_differ():
     cmf = call_model_function(model, target=target)
     ref = saliency_core.IntegratedGradients().GetMask(image, cmf, x_baseline=np.zeros_like(image), x_steps=steps,
                                                        batch_size=10)
-    ours = tfxattr.explain(model, image, "ig", target=target, steps=steps, rule="saliency", batch_size=7).attribution
+    ours = tfxattr.explain(model, image, "ig", targets=target, steps=steps, rule="saliency", batch_size=7).attribution
     assert _rel(ours, ref) < 1e-6
     adapter = tfxattr.as_model(model)
     _, grads = adapter.values_and_gradients(tf.constant(float32_points), np.full(steps, target, np.int32))

@@ -23,7 +23,7 @@ def test_rules_are_exact_for_a_linear_model():
     x = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 1)).astype(np.float32)
     w = model.layers[-1].get_weights()[0][:, 1].reshape(4, 4, 1)
     for rule in ("left", "right", "midpoint", "trapezoid"):
-        got = tfxattr.explain(model, x, "ig", target=1, steps=5, rule=rule).attribution[0]
+        got = tfxattr.explain(model, x, "ig", targets=1, steps=5, rule=rule).attribution[0]
         np.testing.assert_allclose(got, w * x[0], rtol=1e-4, atol=1e-4)
 
 
@@ -111,11 +111,11 @@ def test_user_path_matches_ig_and_rejects_non_images(tiny_model, tiny_images):
     alphas = np.linspace(0, 1, 9, dtype=np.float32)[:, None, None, None]
     for i, img in enumerate(tiny_images):
         path = alphas * img[None]
-        ours = tfxattr.explain(tiny_model, img, "path", target=1, path=path).attribution
-        ig = tfxattr.explain(tiny_model, img, "ig", target=1, steps=8, rule="left").attribution
+        ours = tfxattr.explain(tiny_model, img, "path", targets=1, path=path).attribution
+        ig = tfxattr.explain(tiny_model, img, "ig", targets=1, steps=8, rule="left").attribution
         np.testing.assert_allclose(ours, ig, rtol=1e-4, atol=1e-6)
-        idgi = tfxattr.explain(tiny_model, img, "path+idgi", target=1, path=path).attribution
-        np.testing.assert_allclose(idgi, tfxattr.explain(tiny_model, img, "ig+idgi", target=1, steps=8).attribution,
+        idgi = tfxattr.explain(tiny_model, img, "path+idgi", targets=1, path=path).attribution
+        np.testing.assert_allclose(idgi, tfxattr.explain(tiny_model, img, "ig+idgi", targets=1, steps=8).attribution,
                                    rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="path must be an array of images"):
         tfxattr.explain(tiny_model, tiny_images[0], "path", path=np.zeros((5, 8, 8, 3)))
@@ -156,7 +156,7 @@ def test_a_toy_path_is_integrated_by_the_engine(tiny_model, tiny_images):
     idgi = integrate(adapter, QuadraticPath(6), get_aggregator("idgi"), tiny_images, baselines, targets, 5)
     np.testing.assert_allclose(idgi.reshape(3, -1).sum(1), want, rtol=1e-4)  # IDGI: exact at any step count
     riemann = integrate(adapter, QuadraticPath(400), get_aggregator("riemann"), tiny_images, baselines, targets, 64)
-    ig = tfxattr.explain(tiny_model, tiny_images, "ig", target=targets, steps=400).attribution
+    ig = tfxattr.explain(tiny_model, tiny_images, "ig", targets=targets, steps=400).attribution
     assert np.abs(riemann - ig).max() < 1e-2 * np.abs(ig).max()  # the same line integral: IG
     coarse = integrate(adapter, QuadraticPath(4), get_aggregator("riemann"), tiny_images, baselines, targets, 5)
     assert np.abs(coarse - ig).max() > 1e-2 * np.abs(ig).max()  # ... which a 4-step Riemann sum misses
@@ -306,7 +306,7 @@ def test_gauss_legendre_is_exact_for_polynomials_of_degree_2n_minus_1():
 def _completeness_error(model, images, targets, **options):
     adapter = tfxattr.as_model(model)
     want = adapter.values(images, targets).numpy() - adapter.values(0 * images, targets).numpy()
-    got = tfxattr.explain(model, images, "ig", target=targets, progress=False, **options).attribution
+    got = tfxattr.explain(model, images, "ig", targets=targets, progress=False, **options).attribution
     return np.abs(got.reshape(len(images), -1).sum(1) / want - 1)
 
 
@@ -346,7 +346,7 @@ def test_adaptive_schedule_puts_the_gradients_where_f_bends_and_stays_in_budget(
     for name, rule, budget in (("ig", "trapezoid", 17), ("ig", "left", 16), ("ig+idgi", "left", 16),
                                ("ig+idgi", "midpoint", 16)):
         rows.clear()
-        tfxattr.explain(model, image, name, target=0, steps=16, rule=rule, schedule="adaptive", progress=False)
+        tfxattr.explain(model, image, name, targets=0, steps=16, rule=rule, schedule="adaptive", progress=False)
         assert sum(rows) == budget, (name, rule, sum(rows))  # the coarse pass takes no gradient
     path = tfxattr.methods.get_method("ig", schedule="adaptive")  # knots crowd around a = 0.67
     adapter = tfxattr.as_model(model)

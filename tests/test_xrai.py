@@ -17,15 +17,15 @@ def test_default_is_ig_over_black_and_white_and_matches_pair(demo):
     adapter = tfxattr.as_model(model)
     method = XRAI(base_options={"steps": 8})
     base = method.base_attribution(adapter, x, y)
-    black = tfxattr.explain(model, x, "ig", target=y, steps=8, baseline="black").attribution
-    white = tfxattr.explain(model, x, "ig", target=y, steps=8, baseline="white").attribution
+    black = tfxattr.explain(model, x, "ig", targets=y, steps=8, baseline="black").attribution
+    white = tfxattr.explain(model, x, "ig", targets=y, steps=8, baseline="white").attribution
     np.testing.assert_allclose(base, (black + white) / 2, rtol=1e-6, atol=1e-7)
     maps, ranks = method.regions(adapter, x, y)
     assert maps.shape == (2, 64, 64) and ranks.shape == (2, 64, 64) and ranks.min() >= 1
     for i in range(2):
         pair = PairXRAI().GetMask(x[i].astype(np.float64), None, base_attribution=base[i].astype(np.float64))
         np.testing.assert_allclose(maps[i], pair, rtol=1e-6)
-    e = tfxattr.explain(model, x, "xrai", target=y, base_options={"steps": 8})
+    e = tfxattr.explain(model, x, "xrai", targets=y, base_options={"steps": 8})
     np.testing.assert_allclose(e.attribution[..., 0], maps)
 
 
@@ -39,7 +39,7 @@ def test_regions_are_ranked_by_gain_density(demo):
             assert region.size > 0 and np.ptp(region) == 0  # one value per region
             gains.append(region[0])
         assert np.all(np.diff(gains[:-1]) <= 1e-12)  # rank 1 is the densest (the last may be leftovers)
-    ranked = tfxattr.explain(model, x, "xrai", target=y, base_options={"steps": 8}, result="ranks").attribution
+    ranked = tfxattr.explain(model, x, "xrai", targets=y, base_options={"steps": 8}, result="ranks").attribution
     np.testing.assert_array_equal(ranked[..., 0], ranks)
 
 
@@ -48,13 +48,13 @@ def test_any_method_as_base(demo, base, opts):
     model, x, y = demo
     adapter = tfxattr.as_model(model)
     method = XRAI(base=base, base_options=opts)
-    expected = tfxattr.explain(model, x, base, target=y, **(opts or {})).attribution
+    expected = tfxattr.explain(model, x, base, targets=y, **(opts or {})).attribution
     if "baseline" in tfxattr.methods.METHODS[base].defaults:
-        white = tfxattr.explain(model, x, base, target=y, baseline="white", **(opts or {})).attribution
-        black = tfxattr.explain(model, x, base, target=y, baseline="black", **(opts or {})).attribution
+        white = tfxattr.explain(model, x, base, targets=y, baseline="white", **(opts or {})).attribution
+        black = tfxattr.explain(model, x, base, targets=y, baseline="black", **(opts or {})).attribution
         expected = (white + black) / 2
     np.testing.assert_allclose(method.base_attribution(adapter, x, y), expected, rtol=1e-5, atol=1e-7)
-    maps = tfxattr.explain(model, x, "xrai", target=y, base=base, base_options=opts).attribution
+    maps = tfxattr.explain(model, x, "xrai", targets=y, base=base, base_options=opts).attribution
     assert maps.shape == (2, 64, 64, 1) and np.isfinite(maps).all()
 
 

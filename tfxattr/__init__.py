@@ -4,8 +4,7 @@
 subcommand needs, so ``tfxattr --help`` answers without TensorFlow: the names below are then loaded on first use
 (``__getattr__``).
 """
-import importlib
-
+from .lazy import lazy_attribute
 from .quiet import quiet_command_line, started_as_command
 
 quiet_command_line()  # the `tfxattr` command only: hide TensorFlow's log lines before TensorFlow is imported
@@ -15,22 +14,11 @@ __version__ = "0.1.0"
 #: public name -> the submodule defining it (imported on first use)
 _PUBLIC = {"explain": "explain", "Explanation": "explanation", "METHODS": "methods", "Method": "methods",
            "get_method": "methods", "register": "methods", "ModelAdapter": "models", "as_model": "models",
-           "export": "serving", "explainer_model": "serving", "plot": "figures"}
+           "ModelOptions": "models", "export": "serving", "explainer_model": "serving", "plot": "figures"}
 
 
 def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    elif name.startswith("__"):
-        raise AttributeError(name)
-    else:  # a subpackage or module, e.g. tfxattr.metrics
-        try:
-            value = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
+    value = globals()[name] = lazy_attribute(__name__, _PUBLIC, name)
     return value
 
 
@@ -47,8 +35,8 @@ if not started_as_command():  # a program or notebook: everything now, as it alw
     from .explanation import Explanation  # noqa: E402
     from .figures import plot  # noqa: E402
     from .methods import METHODS, Method, get_method, register  # noqa: E402
-    from .models import ModelAdapter, as_model  # noqa: E402
+    from .models import ModelAdapter, ModelOptions, as_model  # noqa: E402
     from .serving import explainer_model, export  # noqa: E402
 
-__all__ = ["explain", "Explanation", "as_model", "ModelAdapter", "METHODS", "Method", "get_method", "register",
-           "list_methods", "export", "explainer_model", "plot"]
+__all__ = ["explain", "Explanation", "as_model", "ModelAdapter", "ModelOptions", "METHODS", "Method", "get_method",
+           "register", "list_methods", "export", "explainer_model", "plot"]

@@ -1,59 +1,50 @@
-"""``explain(model, images, method, target, **options)``: the one entry point."""
+"""``explain(model, images, method, targets, **options)``: the one entry point."""
 from __future__ import annotations
 
 import numpy as np
 
-from .checks import positive_int
+from .checks import renamed
 from .explanation import Explanation
 from .inputs import DEFAULT_BACKGROUND, load_images, read_range, resolve_targets
 from .methods import Method, get_method
 from .methods.base import check_architecture
 from .methods.smooth import smooth_options
-from .models import DEFAULT_BATCH_SIZE, as_model
+from .models.build import model_adapter
+from .models.options import ModelOptions, takes_model_options
 from .progress import check_progress
 
 
-def explain(model, images, method="ig", target=None, *, output: str = "logit",
-            batch_size: int = DEFAULT_BATCH_SIZE, smooth=None, seed=None, progress="auto",
-            preprocess=None, weights="imagenet", output_index=None, pixel_range=None, input_shape=None,
-            head=None, precision: str = "float32", strategy=None, input_range=None, class_names=None,
+@takes_model_options(others=True)
+def explain(model, images, method="ig", targets=None, *, smooth=None, seed=None, progress="auto",
             background: str = DEFAULT_BACKGROUND, **options) -> Explanation:
-    """Explain ``target`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
+    """Explain ``targets`` (None: each image's top-1 class) of ``model`` on ``images`` with ``method``.
 
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
     application name, "demo", SavedModel directory, .keras file, callable) or a ModelAdapter.
     ``images``: (H,W,C) or (N,H,W,C) pixels (uint8 or float; numpy, tf.Tensor), PIL image(s) or file
-    path(s). ``method``: a registered name or a Method. ``output``: "logit" or "probability".
-    ``batch_size`` bounds memory. ``smooth``: shortcut for ``method="smooth", base=method`` (True,
-    samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
-    ``pixel_range``: the range of your images; ``input_range``: the range the model reads (default: what
-    the model declares: Keras applications and the demo models 0..255, a leading ``Rescaling`` or
-    ``Normalization`` its own). Both known and different: images are mapped linearly onto the model's
-    range. The model's range unknown: images reach it unchanged, and ``pixel_range`` only places
-    baselines and figures. ``pixel_range`` defaults to 0..255 for files and PIL images (they are read
-    as 8-bit pixels; uint16 arrays too, brought to 0..255 as 16-bit files are), else to the model's
-    range, else to the conventional range the values lie in. A warning names ``pixel_range`` when the
-    images cannot be in its scale (8-bit vs unit, 16-bit, mean-subtracted). Files are turned upright by
-    their EXIF orientation; ``background`` ("white" or "black") is what transparent pixels are
-    composited over. ``class_names``: one name per class, for
-    targets by name and labels (default: the model's own). ``input_shape``, ``head``, ``output_index``:
-    see :func:`~tfxattr.models.as_model`. ``precision``: "float32", "bfloat16" or "float16", the dtype
-    of the model's forward and backward passes (Keras models; path points, f-values and sums stay
-    float32/float64, see :mod:`tfxattr.models.precision`). ``strategy``: a ``tf.distribute.Strategy``
-    (e.g. ``tf.distribute.MirroredStrategy()``): each chunk of ``batch_size`` rows is split across its
-    replicas, with the single-device results (:mod:`tfxattr.models.devices`). Other ``options`` go to the
-    method (``steps``, ``baseline``, ``rule``, ``aggregator``, ...).
+    path(s). ``method``: a registered name or a Method. ``targets``: class indices or class names, one for
+    every image or one per image. ``smooth``: shortcut for ``method="smooth", base=method`` (True, samples,
+    or dict(samples, noise, magnitude)). ``seed``: the random draws of the method (noise, masks, baselines).
+    ``pixel_range`` defaults to 0..255 for files and PIL images (they are read as 8-bit pixels; uint16
+    arrays too, brought to 0..255 as 16-bit files are), else to the model's input range, else to the
+    conventional range the values lie in; a warning names ``pixel_range`` when the images cannot be in its
+    scale (8-bit vs unit, 16-bit, mean-subtracted). Files are turned upright by their EXIF orientation;
+    ``background`` ("white" or "black") is what transparent pixels are composited over. ``precision``: path
+    points, f-values and sums stay float32/float64 (:mod:`tfxattr.models.precision`); ``strategy``: each
+    chunk of ``batch_size`` rows is split across its replicas, with the single-device results
+    (:mod:`tfxattr.models.devices`). The other ``options`` go to the method (``steps``, ``baseline``,
+    ``rule``, ``aggregator``, ...).
     """
-    positive_int(batch_size, "batch_size")
+    renamed(options, ["targets"], "explain()")
+    model_options, options = ModelOptions.take(options, "explain()")
     check_progress(progress)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     m = _method(method, smooth, options)
-    declared = pixel_range
-    pixel_range = pixel_range if pixel_range is not None else read_range(images)  # files are read as 0..255
-    adapter = as_model(model, output=output, preprocess=preprocess, batch_size=batch_size, weights=weights,
-                       output_index=output_index, pixel_range=pixel_range, input_shape=input_shape, head=head,
-                       precision=precision, strategy=strategy, input_range=input_range, class_names=class_names)
+    declared = model_options.pixel_range
+    if declared is None:  # files are read as 0..255
+        model_options = model_options.replace(pixel_range=read_range(images))
+    adapter = model_adapter(model, model_options)
     check_architecture(m, adapter)
     arr, single = load_images(images, adapter.input_shape, background=background, pixel_range=declared)
     adapter = adapter.for_images(arr)
@@ -66,7 +57,7 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
         if not forward:
             forward.extend(adapter.scores_and_probabilities(arr))
         return forward[0]
-    targets = resolve_targets(target, len(arr), adapter.num_classes, scores, class_names=adapter.class_names)
+    targets = resolve_targets(targets, len(arr), adapter.num_classes, scores, class_names=adapter.class_names)
     both = None if forward else m.attribute_and_scores(adapter, arr, targets, progress=progress, seed=seed)
     if both is None:
         scores()
@@ -79,7 +70,8 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
         raise FloatingPointError(f"method {m.name!r} produced non-finite attributions; check the model and inputs")
     return Explanation(attribution=attr[0] if single else attr, targets=targets[0] if single else targets,
                        method=m.name, options=dict(m.options),
-                       run={"output": output, "batch_size": batch_size, "seed": seed, "model": adapter.name,
+                       run={"output": model_options.output, "batch_size": model_options.batch_size, "seed": seed,
+                            "model": adapter.name,
                             "input_range": None if adapter.input_range is None else list(adapter.input_range),
                             "head": adapter.head, "precision": adapter.precision},
                        images=arr[0] if single else arr, pixel_range=adapter.pixel_range,

@@ -293,7 +293,7 @@ def _sample_depth(img) -> Tuple[int, bool]:
     return bits, signed
 
 
-def class_index(name: str, class_names: Optional[Sequence[str]], what: str = "target") -> int:
+def class_index(name: str, class_names: Optional[Sequence[str]], what: str = "targets") -> int:
     """The index of class ``name`` in ``class_names`` (exact, else ignoring case, "_" and "-");
     an unknown name raises ValueError naming ``what`` with the closest names."""
     if not class_names:
@@ -312,32 +312,32 @@ def _loose(name: str) -> str:
     return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
 
 
-def resolve_targets(target, n: int, num_classes: int, predict=None, class_names=None) -> np.ndarray:
+def resolve_targets(targets, n: int, num_classes: int, predict=None, class_names=None) -> np.ndarray:
     """``None`` -> top-1 class of each image (``predict()`` gives the scores); int -> same for all;
     sequence -> one each. A class name (or a sequence mixing names and ints) is looked up in
     ``class_names`` (the model's)."""
-    if target is None:
+    if targets is None:
         if predict is None:
-            raise ValueError("target=None needs the model's predictions")
+            raise ValueError("targets=None needs the model's predictions")
         return np.argmax(np.asarray(predict()), axis=-1).astype(np.int32)
-    if isinstance(target, str):
-        target = class_index(target, class_names)
-    elif isinstance(target, (list, tuple)) and any(isinstance(t, str) for t in target):
-        target = [class_index(t, class_names) if isinstance(t, str) else t for t in target]
-    if isinstance(target, (bool, np.bool_)):
-        raise TypeError(f"target must be an int, a class name, a sequence of them or None, got {target!r}")
-    arr = np.asarray(target.numpy() if hasattr(target, "numpy") else target)
+    if isinstance(targets, str):
+        targets = class_index(targets, class_names)
+    elif isinstance(targets, (list, tuple)) and any(isinstance(t, str) for t in targets):
+        targets = [class_index(t, class_names) if isinstance(t, str) else t for t in targets]
+    if isinstance(targets, (bool, np.bool_)):
+        raise TypeError(f"targets must be an int, a class name, a sequence of them or None, got {targets!r}")
+    arr = np.asarray(targets.numpy() if hasattr(targets, "numpy") else targets)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"target must be an int, a class name, a sequence of them or None, got dtype {arr.dtype}")
+            raise TypeError(f"targets must be an int, a class name, a sequence of them or None, got dtype {arr.dtype}")
     if arr.ndim == 0:
         arr = np.full((n,), int(arr))
     if arr.shape != (n,):
-        raise ValueError(f"target must be one int or {n} ints (one per image), got shape {arr.shape}")
+        raise ValueError(f"targets must be one int or {n} ints (one per image), got shape {arr.shape}")
     if np.any(arr < 0) or np.any(arr >= num_classes):
-        raise ValueError(f"target out of range: the model has {num_classes} classes, got {arr.tolist()}")
+        raise ValueError(f"targets out of range: the model has {num_classes} classes, got {arr.tolist()}")
     return arr.astype(np.int32)
 
 

@@ -29,7 +29,7 @@ def test_new_metrics_run_through_evaluate_into_the_store_and_report(tmp_path, de
     first = results[0]
     chunk = next(load_data("shapes:2").chunks(2))
     x = np.asarray(chunk.images[0], np.float32)[None]
-    exp = explain(demo_model, x, "ig+idgi", steps=4, target=[first["target"]], seed=0, progress=False)
+    exp = explain(demo_model, x, "ig+idgi", steps=4, targets=[first["target"]], seed=0, progress=False)
     direct = compute("max_sensitivity", demo_model, None, exp, samples=2)
     assert first["image"] == chunk.ids[0]
     np.testing.assert_allclose(first["scores"]["max_sensitivity:samples=2"]["max_sensitivity"],

@@ -42,7 +42,7 @@ def test_maps_at_input_resolution(demo_model, held_out):
     e = tfxattr.explain(demo_model, held_out[:3], "learned", progress=False)
     assert e.attribution.shape == (3, 64, 64, 1) and e.attribution.dtype == np.float32
     assert e.attribution.min() >= 0 and np.allclose(e.attribution.max(axis=(1, 2, 3)), 1)
-    other = tfxattr.explain(demo_model, held_out[:3], "learned", target=(e.targets + 1) % 5, progress=False)
+    other = tfxattr.explain(demo_model, held_out[:3], "learned", targets=(e.targets + 1) % 5, progress=False)
     assert not np.allclose(other.attribution, e.attribution)
 
 

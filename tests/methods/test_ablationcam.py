@@ -24,5 +24,5 @@ def test_weights_are_the_relative_score_drop_of_each_zeroed_channel():
     adapter = tfxattr.as_model(model, batch_size=4)  # 3 images x 5 channels in chunks of 4 rows
     w = np.asarray(method.channel_weights(adapter, chain, tf.constant(a), IMAGES, TARGETS))
     np.testing.assert_allclose(w, expected, rtol=1e-4, atol=1e-6)
-    e = tfxattr.explain(model, IMAGES, "ablationcam", target=TARGETS, layer="c2", batch_size=2)
+    e = tfxattr.explain(model, IMAGES, "ablationcam", targets=TARGETS, layer="c2", batch_size=2)
     np.testing.assert_allclose(e.attribution, resized_cam(a, w[:, None, None, :]), rtol=1e-4, atol=1e-6)

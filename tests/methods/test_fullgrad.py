@@ -61,7 +61,7 @@ def test_bias_free_network_the_input_gradient_is_complete_and_is_the_map():
     f, input_term, spatial, other = decomposition(model)
     assert spatial == [] and other == []
     np.testing.assert_allclose(input_term.sum((1, 2, 3)), f, rtol=1e-4, atol=1e-5)
-    e = tfxattr.explain(model, IMAGES, "fullgrad", target=TARGETS, batch_size=2)
+    e = tfxattr.explain(model, IMAGES, "fullgrad", targets=TARGETS, batch_size=2)
     expected = normalise(tf.abs(tf.constant(input_term))).numpy().sum(-1, keepdims=True)
     np.testing.assert_allclose(e.attribution, expected, rtol=1e-5, atol=1e-6)
 
@@ -73,7 +73,7 @@ def test_the_map_sums_the_post_processed_terms():
     for s in spatial:
         post = normalise(tf.abs(tf.constant(s)))
         expected += resize(post, (SIZE, SIZE)).numpy().sum(-1, keepdims=True)
-    e = tfxattr.explain(model, IMAGES, "fullgrad", target=TARGETS)
+    e = tfxattr.explain(model, IMAGES, "fullgrad", targets=TARGETS)
     np.testing.assert_allclose(e.attribution, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(TypeError, match="needs a Keras model"):
         tfxattr.explain(tfxattr.as_model(lambda v: model(v), input_shape=(SIZE, SIZE, 3)), IMAGES, "fullgrad")

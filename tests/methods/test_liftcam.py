@@ -18,7 +18,7 @@ def test_weights_equal_deeplift_contributions_on_a_linear_head():
     expected = contributions.sum((1, 2))
     w = LIFTCAM.weights(a, g, f, lambda v: chain.explained(v, tf.constant(TARGETS))).numpy()[:, 0, 0, :]
     np.testing.assert_allclose(w, expected, rtol=1e-4, atol=1e-6)
-    e = tfxattr.explain(model, IMAGES, "liftcam", target=TARGETS, layer="c2")
+    e = tfxattr.explain(model, IMAGES, "liftcam", targets=TARGETS, layer="c2")
     np.testing.assert_allclose(e.attribution, resized_cam(a, expected[:, None, None, :]), rtol=1e-4, atol=1e-6)
 
 

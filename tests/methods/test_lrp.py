@@ -218,11 +218,11 @@ def test_a_nested_application_behind_preprocessing_layers():
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     plan = plan_of(model)
     assert plan.folded and len(plan.first) == 1
-    e = tfxattr.explain(model, images, "lrp", target=[1, 3], batch_size=1, rule="zero")
+    e = tfxattr.explain(model, images, "lrp", targets=[1, 3], batch_size=1, rule="zero")
     assert e.attribution.shape == images.shape and np.all(np.isfinite(e.attribution))
     logits = model(images).numpy()[[0, 1], [1, 3]]
     np.testing.assert_allclose(e.attribution.sum((1, 2, 3)), logits, rtol=1e-3)
-    one = tfxattr.explain(model, images[1], "lrp", target=3, rule="zero")
+    one = tfxattr.explain(model, images[1], "lrp", targets=3, rule="zero")
     np.testing.assert_allclose(one.attribution, e.attribution[1], rtol=1e-4, atol=1e-5 * np.abs(one.attribution).max())
 
 
@@ -233,7 +233,7 @@ def check_application(name):
     model = keras_apps.build(name, weights=None)
     h, w = spec.input_size
     image = np.random.default_rng(0).integers(0, 256, (1, h, w, 3)).astype(np.float32)
-    e = tfxattr.explain(model, image, "lrp", preprocess=spec.preprocess, target=7, rule="zero")
+    e = tfxattr.explain(model, image, "lrp", preprocess=spec.preprocess, targets=7, rule="zero")
     assert e.attribution.shape == (1, h, w, 3) and np.all(np.isfinite(e.attribution))
     head = model.get_layer("predictions")
     features = keras.Model(model.inputs, head.input)(spec.preprocess(image.copy()))

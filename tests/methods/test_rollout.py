@@ -50,7 +50,7 @@ def test_every_vit_method_runs_on_vit_b16(vit_b16):
     assert {METHODS[n].cls for n in VIT_B_RUNS} == {METHODS[n].cls for n in VIT_METHODS}
     image = np.random.default_rng(0).uniform(0, 255, (224, 224, 3)).astype(np.float32)
     for name, options in VIT_B_RUNS.items():
-        e = tfxattr.explain(vit_b16, image, name, target=7, **options)
+        e = tfxattr.explain(vit_b16, image, name, targets=7, **options)
         assert e.attribution.shape == (224, 224, 1) and np.all(np.isfinite(e.attribution))
         assert np.all(e.attribution >= 0) and np.any(e.attribution > 0), name
 
@@ -76,7 +76,7 @@ def test_localises_the_object_on_the_demo_vit(demo_vit, method):
     from tfxattr.demo import make_demo_data
 
     data = make_demo_data(LOCALIZATION_IMAGES, seed=7)
-    maps = tfxattr.explain(demo_vit, data["images"], method, target=data["labels"]).map
+    maps = tfxattr.explain(demo_vit, data["images"], method, targets=data["labels"]).map
     positive = np.maximum(maps, 0)
     inside = (positive * data["masks"]).sum((1, 2)) / np.maximum(positive.sum((1, 2)), 1e-12)
     area = data["masks"].mean((1, 2))

@@ -32,7 +32,7 @@ def test_weights_are_the_softmax_of_masked_input_scores():
     expected = softmax(masked_scores(model, a.numpy(), IMAGES, TARGETS))
     w = np.asarray(method.channel_weights(tfxattr.as_model(model, batch_size=5), chain, a, IMAGES, TARGETS))
     np.testing.assert_allclose(w, expected, rtol=1e-4, atol=1e-7)
-    e = tfxattr.explain(model, IMAGES, "scorecam", target=TARGETS, layer="c1", batch_size=4)
+    e = tfxattr.explain(model, IMAGES, "scorecam", targets=TARGETS, layer="c1", batch_size=4)
     np.testing.assert_allclose(e.attribution, resized_cam(a, expected[:, None, None, :]), rtol=1e-4, atol=1e-6)
 
 

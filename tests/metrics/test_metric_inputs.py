@@ -19,7 +19,7 @@ def test_compute_on_an_explanation_equals_the_stored_evaluation(tmp_path, demo_m
     chunk = next(load_data("shapes:4").chunks(4))
     x = np.stack([np.asarray(image, np.float32) for image in chunk.images])
     targets = [stored[i]["target"] for i in chunk.ids]
-    exp = tfxattr.explain(demo_model, x, "iia2", target=targets, progress=False)
+    exp = tfxattr.explain(demo_model, x, "iia2", targets=targets, progress=False)
     direct = compute("insertion", demo_model, None, exp)
     want = [stored[i]["scores"]["insertion"]["insertion"] for i in chunk.ids]
     np.testing.assert_allclose(direct.scores["insertion"], want, rtol=0, atol=1e-6)

@@ -20,7 +20,7 @@ def direct_sensitivity(model, images, targets, reference, method, samples, radiu
         for s in range(samples):
             u = np.random.default_rng([seed, i, s]).uniform(-radius * 255, radius * 255, image.shape)
             y = np.clip(image + u, 0, 255).astype(np.float32)
-            again = tfxattr.explain(model, y[None], method, target=[targets[i]], progress=False, **options).attribution
+            again = tfxattr.explain(model, y[None], method, targets=[targets[i]], progress=False, **options).attribution
             change = np.linalg.norm((again[0] - reference[i]).ravel().astype(np.float64))
             changes.append(change / np.linalg.norm(reference[i].ravel().astype(np.float64)) if relative else change)
         out_max.append(max(changes))
@@ -56,7 +56,7 @@ def test_a_linear_models_gradient_does_not_move():
     model = tfxattr.as_model(lambda x: tf.stack([tf.reduce_sum(x * w, [1, 2, 3]), tf.zeros(len(x))], -1),
                              input_shape=(8, 8, 3), num_classes=2)
     x = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    exp = tfxattr.explain(model, x, "gradient", target=0, progress=False)
+    exp = tfxattr.explain(model, x, "gradient", targets=0, progress=False)
     res = compute("max_sensitivity", model, None, exp, samples=3)
     np.testing.assert_allclose(res.scores["max_sensitivity"], 0.0, atol=1e-6)
 

@@ -73,23 +73,23 @@ def test_attention_rollout_equals_an_independent_implementation():
 
 def test_iia_with_one_step_on_the_last_block_is_gradient_rollout(vit, images):
     """a_L = 1 is the only step: the integrand at the unchanged network."""
-    one = tfxattr.explain(vit, images, "iia_vit", steps=1, target=[0, 1, 2, 3]).attribution
-    gr = tfxattr.explain(vit, images, "gradient_rollout", target=[0, 1, 2, 3]).attribution
+    one = tfxattr.explain(vit, images, "iia_vit", steps=1, targets=[0, 1, 2, 3]).attribution
+    gr = tfxattr.explain(vit, images, "gradient_rollout", targets=[0, 1, 2, 3]).attribution
     np.testing.assert_allclose(one, gr, rtol=1e-5, atol=1e-7)
 
 
 def test_iia_memory_is_bounded_by_batch_size_not_by_the_result(vit, images):
     """IIA2 with 3 steps: 9 rows per image; chunks of 2 rows give the same map as one chunk."""
-    small = tfxattr.explain(vit, images[:2], "iia2_vit", steps=3, batch_size=2, target=[1, 2]).attribution
-    big = tfxattr.explain(vit, images[:2], "iia2_vit", steps=3, batch_size=64, target=[1, 2]).attribution
+    small = tfxattr.explain(vit, images[:2], "iia2_vit", steps=3, batch_size=2, targets=[1, 2]).attribution
+    big = tfxattr.explain(vit, images[:2], "iia2_vit", steps=3, batch_size=64, targets=[1, 2]).attribution
     np.testing.assert_allclose(small, big, rtol=1e-5, atol=1e-6 * np.abs(big).max())
 
 
 def test_iia_integrate_matrices_is_one_rollout_of_the_mean(vit, images):
     """The authors' order (mean of the gradient-weighted matrices, then one rollout) differs from the
     mean of the rollouts, and both are non-negative."""
-    a = tfxattr.explain(vit, images, "iia_vit", steps=4, target=[0, 1, 2, 3]).attribution
-    b = tfxattr.explain(vit, images, "iia_vit", steps=4, integrate="matrices", target=[0, 1, 2, 3]).attribution
+    a = tfxattr.explain(vit, images, "iia_vit", steps=4, targets=[0, 1, 2, 3]).attribution
+    b = tfxattr.explain(vit, images, "iia_vit", steps=4, integrate="matrices", targets=[0, 1, 2, 3]).attribution
     assert np.all(a >= 0) and np.all(b >= 0) and not np.allclose(a, b)
 
 

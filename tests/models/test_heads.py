@@ -49,8 +49,8 @@ def test_binary_targets_explain_z_and_minus_z(images):
     model = _model(1, None)
     adapter = tfxattr.as_model(model)
     assert adapter.head == "sigmoid_logits" and adapter.num_classes == 2
-    one = tfxattr.explain(model, images, "gradient", target=1).attribution
-    zero = tfxattr.explain(model, images, "gradient", target=0).attribution
+    one = tfxattr.explain(model, images, "gradient", targets=1).attribution
+    zero = tfxattr.explain(model, images, "gradient", targets=0).attribution
     np.testing.assert_allclose(zero, -one, rtol=1e-6)
     with tf.GradientTape() as tape:
         x = tf.constant(images)

@@ -53,13 +53,13 @@ def test_bfloat16_maps_agree_with_float32(name, demo_model, demo_vit, images):
         demo_model = demo_vit
     opts = _options(name)
     full = tfxattr.explain(demo_model, images, name, seed=0, progress=False, **opts)
-    low = tfxattr.explain(demo_model, images, name, target=full.targets, seed=0, progress=False,
+    low = tfxattr.explain(demo_model, images, name, targets=full.targets, seed=0, progress=False,
                           precision="bfloat16", **opts)
     assert low.run["precision"] == "bfloat16" and np.all(np.isfinite(low.attribution))
     rho = _spearman(full.map, low.map)
     if name in CHAOTIC:
         nudged = images + np.random.default_rng(0).normal(0, PIXEL_NUDGE, images.shape).astype(np.float32)
-        again = tfxattr.explain(demo_model, nudged, name, target=full.targets, seed=0, progress=False, **opts)
+        again = tfxattr.explain(demo_model, nudged, name, targets=full.targets, seed=0, progress=False, **opts)
         assert rho >= _spearman(full.map, again.map) - MARGIN, rho
     else:
         assert rho >= MIN_SPEARMAN, rho

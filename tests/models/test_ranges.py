@@ -62,7 +62,7 @@ def test_declared_input_range_maps_the_pixel_range_onto_it(symmetric_model, symm
                               progress=False)
     _no_range_warning(record)
     np.testing.assert_allclose(exp.scores, _logits(symmetric_model, pixels / 127.5 - 1.0, exp.targets), atol=1e-5)
-    direct = tfxattr.explain(symmetric_model, symmetric_images, "gradient", target=exp.targets, progress=False)
+    direct = tfxattr.explain(symmetric_model, symmetric_images, "gradient", targets=exp.targets, progress=False)
     np.testing.assert_allclose(exp.attribution, direct.attribution / 127.5, rtol=1e-4, atol=1e-8)  # chain rule
     assert "mapped linearly" in tfxattr.as_model(symmetric_model, input_range=(-1, 1),
                                                  pixel_range=(0, 255)).describe()
@@ -86,12 +86,12 @@ def test_a_leading_normalization_declares_the_range_its_data_came_from():
 
 
 def test_class_names_for_any_model(symmetric_model, symmetric_images):
-    exp = tfxattr.explain(symmetric_model, symmetric_images, "gradient", target="cat", class_names=NAMES,
+    exp = tfxattr.explain(symmetric_model, symmetric_images, "gradient", targets="cat", class_names=NAMES,
                           progress=False)
     np.testing.assert_array_equal(exp.targets, [1, 1, 1])
     assert exp.class_names == NAMES and exp.label(0) == "cat"
     with pytest.raises(ValueError, match="did you mean 'cat'"):
-        tfxattr.explain(symmetric_model, symmetric_images, "gradient", target="catt", class_names=NAMES)
+        tfxattr.explain(symmetric_model, symmetric_images, "gradient", targets="catt", class_names=NAMES)
     with pytest.raises(ValueError, match="2 names but model"):
         tfxattr.as_model(symmetric_model, class_names=["a", "b"])
     assert tfxattr.as_model(symmetric_model, class_names="dog, cat,bird").class_names == NAMES
@@ -103,7 +103,7 @@ def test_the_demo_model_object_carries_its_class_names(tmp_path):
     model = load_demo_model()
     assert list(model.class_names) == list(DEMO_CLASS_NAMES)
     images = make_demo_data(2, seed=3)["images"]
-    exp = tfxattr.explain(model, images, "gradient", target="ring", progress=False)
+    exp = tfxattr.explain(model, images, "gradient", targets="ring", progress=False)
     np.testing.assert_array_equal(exp.targets, [4, 4])
     assert exp.class_names == list(DEMO_CLASS_NAMES)
     path = tmp_path / "copy.keras"
@@ -125,7 +125,7 @@ def test_the_cli_takes_input_range_and_class_names(symmetric_model, tmp_path, ca
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         assert main(["explain", str(image), "--model", str(path), "--input-range", "-1", "1", "--class-names",
-                     str(names), "--target", "bird", "--method", "gradient", "--no-progress",
+                     str(names), "--targets", "bird", "--method", "gradient", "--no-progress",
                      "--out", str(tmp_path / "o.png")]) == 0
     _no_range_warning(record)  # files are read as 0..255: mapped onto the declared [-1, 1]
     assert "class 2 (bird)" in capsys.readouterr().out
@@ -169,7 +169,7 @@ def test_a_keras_model_can_carry_its_class_names_as_an_attribute():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
     model.class_names = NAMES
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    exp = tfxattr.explain(model, images, "gradient", target="bird", progress=False)
+    exp = tfxattr.explain(model, images, "gradient", targets="bird", progress=False)
     np.testing.assert_array_equal(exp.targets, [2, 2])
     assert exp.class_names == NAMES
 

@@ -55,8 +55,8 @@ def test_a_new_source_is_one_registration(tiny_model, tiny_images):
     sources.register_source(source, before="demo")
     try:
         assert list(sources.SOURCES).index("tiny") == 1
-        exp = tfxattr.explain("tiny:0", tiny_images, "gradient", target=1)
-        direct = tfxattr.explain(tiny_model, tiny_images, "gradient", target=1)
+        exp = tfxattr.explain("tiny:0", tiny_images, "gradient", targets=1)
+        direct = tfxattr.explain(tiny_model, tiny_images, "gradient", targets=1)
         np.testing.assert_allclose(exp.attribution, direct.attribution, rtol=1e-5, atol=1e-7)
         with pytest.raises(ValueError, match="already registered"):
             sources.register_source(source)

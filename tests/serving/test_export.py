@@ -66,7 +66,7 @@ def served(exported, images, tmp_path_factory):
 def _reference(name, options, images, targets):
     """What explain() gives: the same code the signature traced (SmoothGrad's noise included: TF's stateless
     normal from the seed and each image's bytes, in both doors)."""
-    return tfxattr.explain("demo", images, method=name, target=targets, batch_size=BATCH, progress=False, seed=SEED,
+    return tfxattr.explain("demo", images, method=name, targets=targets, batch_size=BATCH, progress=False, seed=SEED,
                            **options).attribution
 
 

@@ -34,7 +34,7 @@ def served(model, tmp_path_factory):
 def test_signature_equals_explain(served, model, tiny_images, name):
     images, targets = tiny_images, np.array([1, 0, 2], np.int32)
     out = served.signatures[signature_name(name)](images=tf.constant(images), targets=tf.constant(targets))
-    ref = tfxattr.explain(model, images, name, target=targets, batch_size=BATCH, seed=SEED,
+    ref = tfxattr.explain(model, images, name, targets=targets, batch_size=BATCH, seed=SEED,
                           **METHODS[name]).attribution
     got = out["attributions"].numpy()
     assert got.shape == ref.shape

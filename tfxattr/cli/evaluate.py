@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .model_flags import _add_model_options, _model_options
+from .model_flags import add_model_flags, eval_model_flags, model_flags
 
 HELP = "score methods with metrics on models over a data set (resumable)"
 
@@ -29,15 +29,13 @@ def add_parser(sub, common):
     v.add_argument("--limit", type=int, default=d.limit, help="read only the first LIMIT images")
     v.add_argument("--models", nargs="+", default=["demo"],
                    help="demo, Keras application names (name:weights=none|PATH), .keras files, SavedModel dirs")
-    v.add_argument("--weights", default=d.weights, help="Keras applications: imagenet, none (random!) or a path")
-    _add_model_options(v, "data")
+    names = eval_model_flags()
+    add_model_flags(v, names, defaults={name: getattr(d, name) for name in names})
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
     v.add_argument("--target", default=d.target, choices=TARGETS, help="class to explain")
     v.add_argument("--resize", default=d.resize, choices=RESIZE, help="fitting images to a model's input")
-    v.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="memory bound: images through the model at once")
     v.add_argument("--images-per-batch", type=int, default=d.images_per_batch,
                    help="images attributed together (their records are written once the batch is scored)")
     v.add_argument("--aggregation", nargs="+", default=[], metavar="SCORE=mean|median",
@@ -92,7 +90,7 @@ def run(args) -> int:
         print(f"{report}\n{os.path.join(os.path.dirname(report), HTML_NAME)}")
         return 0
     config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
-                              **_model_options(args), weights=args.weights, batch_size=args.batch_size,
+                              **model_flags(args, eval_model_flags()),
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,
                               progress=not args.no_progress, aggregation=aggregation, runner=args.runner,

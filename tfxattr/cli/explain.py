@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .model_flags import _add_model_options, _model_options
+from .model_flags import add_model_flags, model_flags
 
 #: the file a comparison figure gets when --out is a directory
 COMPARISON_NAME = "comparison.png"
@@ -19,14 +19,12 @@ def add_parser(sub, common):
     e.add_argument("--model", default="demo",
                    help="'demo' (shipped model), a Keras application name, a SavedModel dir or a .keras file "
                         "(`tfxattr models` lists the sources)")
-    e.add_argument("--weights", default="imagenet",
-                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
-    _add_model_options(e, "images")
+    add_model_flags(e)
     e.add_argument("--method", nargs="+", default="ig", metavar="SPEC",
                    help="method spec(s) as in `tfxattr eval`: a name (see `tfxattr methods`) with options, "
                         "e.g. ig:steps=20 or ig+idgi:steps=64,baseline=blur; several (e.g. ig ig+idgi gradcam) "
                         "write one comparison figure, methods x images")
-    e.add_argument("--target", default=None,
+    e.add_argument("--targets", default=None,
                    help="class index or class name (e.g. 3 or triangle), one for every image, or one per image "
                         "separated by commas (default: top-1 of each image)")
     e.add_argument("--steps", type=int, default=None, help="path steps (methods that take them)")
@@ -34,10 +32,6 @@ def add_parser(sub, common):
     e.add_argument("--smooth", type=int, default=None, metavar="SAMPLES",
                    help="SmoothGrad over the method with SAMPLES noisy copies of each image")
     e.add_argument("--seed", type=int, default=None, help="random seed (noise of --smooth, random baselines)")
-    e.add_argument("--output", default="logit", choices=["logit", "probability"])
-    e.add_argument("--batch-size", type=int, default=32, help="memory bound: images through the model at once")
-    e.add_argument("--precision", default="float32",
-                   help="float32, bfloat16 or float16: the model's forward and backward passes (Keras models)")
     e.add_argument("--background", default="white", choices=["white", "black"],
                    help="what transparent pixels of the images are composited over")
     e.add_argument("--out", default="explanation.png",
@@ -96,10 +90,9 @@ def _compare(args, images, given, specs) -> int:
 def _explain(args, images, method, options):
     from ..explain import explain
 
-    return explain(args.model, images, method=method, target=_target(args.target), output=args.output,
-                   batch_size=args.batch_size, weights=args.weights, smooth=args.smooth, seed=args.seed,
-                   progress=not args.no_progress, precision=args.precision, background=args.background,
-                   **_model_options(args), **options)
+    return explain(args.model, images, method=method, targets=_targets(args.targets), smooth=args.smooth,
+                   seed=args.seed, progress=not args.no_progress, background=args.background, **model_flags(args),
+                   **options)
 
 
 def _method_options(args, spec, only_taken: bool) -> dict:
@@ -144,13 +137,13 @@ def _methods_and_images(words):
     return methods, images
 
 
-def _target(text):
-    """--target: None, an index, a class name, or several of them separated by commas (one per image)."""
+def _targets(text):
+    """--targets: None, an index, a class name, or several of them separated by commas (one per image)."""
     if text is None:
         return None
     items = [t.strip() for t in text.split(",")]
     if not all(items):
-        raise ValueError(f"--target: empty class in {text!r}")
+        raise ValueError(f"--targets: empty class in {text!r}")
     values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
     return values[0] if len(values) == 1 else values
 

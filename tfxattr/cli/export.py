@@ -1,7 +1,7 @@
 """``tfxattr export``: a SavedModel serving scores and explanations."""
 from __future__ import annotations
 
-from .model_flags import _add_model_options, _model_options
+from .model_flags import add_model_flags, model_flags
 
 
 def add_parser(sub, common):
@@ -13,14 +13,10 @@ def add_parser(sub, common):
     x.add_argument("model", help="'demo', a Keras application name, a SavedModel dir or a .keras file")
     x.add_argument("path", help="output directory of the SavedModel (e.g. explainer/1 for TF Serving)")
     x.add_argument("--methods", nargs="+", default=["ig+idgi"],
-                   help="method specs, e.g. ig+idgi gradcam smooth:base=ig,samples=10")
+                   help="method specs, e.g. ig+idgi gradcam smooth:method=ig,samples=10")
     x.add_argument("--steps", type=int, default=None, help="path steps of every method that takes them")
-    x.add_argument("--batch-size", type=int, default=32, help="memory bound: rows through the model at once")
-    x.add_argument("--output", default="logit", choices=["logit", "probability"])
-    x.add_argument("--weights", default="imagenet",
-                   help="for Keras applications: 'imagenet', 'none' (random) or a weights file path")
     x.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad's noise (fixed in the graph)")
-    _add_model_options(x, "images")
+    add_model_flags(x)
 
 
 def run(args) -> int:
@@ -28,7 +24,6 @@ def run(args) -> int:
     from ..serving.export import resolve_methods
 
     names = resolve_methods(args.methods, args.steps)  # bad specs fail before the model is loaded
-    path = export(args.model, args.path, methods=args.methods, steps=args.steps, batch_size=args.batch_size,
-                  output=args.output, seed=args.seed, weights=args.weights, **_model_options(args))
+    path = export(args.model, args.path, methods=args.methods, steps=args.steps, seed=args.seed, **model_flags(args))
     print(f"{path}: serving_default, {', '.join(signature_name(k) for k in names)}")
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 from .. import checks
 from ..checks import boolean, known_keys, one_of, positive_int
 from ..metrics.result import AGGREGATIONS
-from ..models.adapter import class_name_list
+from ..models.options import class_name_list
 from ..visualize import REDUCTIONS
 from .datasets import RESIZE
 

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..checks import did_you_mean, positive_int
-from ..models.layers import _area, default_blocks, layer_graph, resolve_layers, split_model
+from ..models.layers import default_blocks, layer_graph, resolve_layers, spatial_area, split_model
 
 #: the default decoder's channels per feature level
 DEFAULT_WIDTH = 32
@@ -108,7 +108,7 @@ def default_feature_layers(model) -> list:
     last valid 4-D split layer of at least 4x the penultimate block's area (a stage earlier: finer maps)."""
     last, penultimate = default_blocks(model)
     graph = layer_graph(model)
-    area = lambda name: _area(graph.shapes[graph.split_key(name)])  # noqa: E731
+    area = lambda name: spatial_area(graph.shapes[graph.split_key(name)])  # noqa: E731
     valid = graph.valid_names(ndim=4)
     before = valid[:valid.index(penultimate)] if penultimate in valid else []
     finer = [n for n in before if None not in (area(n), area(penultimate)) and area(n) >= 4 * area(penultimate)]

@@ -55,7 +55,7 @@ import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, count, finish, rows
 from ..checks import did_you_mean, one_of
-from ..models.layers import input_spec, layer_chain, layer_graph
+from ..models.layers import input_spec, layer_chain, layer_graph, model_cache
 from ..progress import progress_bar
 from .base import Method
 
@@ -225,9 +225,7 @@ class Plan:
 
 def plan_of(model) -> Plan:
     """How relevance crosses each step of ``model``'s flattened graph (built once per model)."""
-    from ..models.layers import _model_cache  # the per-model cache fullgrad and the chains use
-
-    cache = _model_cache(model)
+    cache = model_cache(model)
     if "lrp_plan" not in cache:
         cache["lrp_plan"] = _build_plan(layer_graph(model))
     return cache["lrp_plan"]

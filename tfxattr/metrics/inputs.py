@@ -30,6 +30,9 @@ from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
 from ..methods import get_method
 from ..models import ModelAdapter, as_model
+from ..models.build import model_adapter
+from ..models.options import NAMES as MODEL_OPTIONS
+from ..models.options import ModelOptions
 from ..reduction import reduce_channels
 
 #: the skip reason of a map with one value everywhere (all-zero included): it ranks no pixel above another
@@ -37,6 +40,8 @@ CONSTANT_MAP = "constant map"
 #: the ``consumes`` of the metrics that take their inputs here (``MetricSpec.consumes``): a map per image, or
 #: the Explanation itself (its method is re-run by the metric)
 CONSUMES = ("maps", "explanation")
+#: compute()'s model defaults: the maps metrics score class probabilities
+METRIC_MODEL_DEFAULTS = {"output": "probability"}
 
 
 @dataclass
@@ -120,6 +125,23 @@ def metric_inputs(model, images, maps, targets=None, masks=None, batch_size=32, 
     seed = explanation.run.get("seed") if explanation is not None else None
     return MetricInputs(adapter, arr, maps, resolved, probs, masks, constant_maps(maps), attribution, explanation,
                         seed)
+
+
+def metric_model(model, metric_options, keywords: dict):
+    """``(model, batch_size, the metric's keywords)`` from ``compute()``'s ``keywords``: the model options
+    (:class:`~tfxattr.models.ModelOptions`, output "probability" by default) other than ``batch_size`` build
+    the model's adapter here (given none, the metric builds it, with an Explanation's ranges); a model option
+    the metric takes itself (``metric_options``: mufidelity's ``output``, the sanity checks' ``output`` and
+    ``preprocess``) goes to the metric, with its other options."""
+    own = {key: keywords.pop(key) for key in list(keywords) if key in metric_options and key in MODEL_OPTIONS}
+    options, keywords = ModelOptions.take(keywords, "compute()", **METRIC_MODEL_DEFAULTS)
+    changed = [name for name in options.changed(**METRIC_MODEL_DEFAULTS) if name != "batch_size"]
+    if changed and model is not None:
+        if isinstance(model, ModelAdapter):
+            raise ValueError(f"{' and '.join(changed)} cannot be changed on an existing ModelAdapter; pass the raw "
+                             "model")
+        model = model_adapter(model, options)
+    return model, options.batch_size, {**keywords, **own}
 
 
 def _adapter(model, explanation, consumes, batch_size) -> ModelAdapter:

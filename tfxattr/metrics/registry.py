@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 from ..checks import boolean, did_you_mean, one_of, renamed
-from ..models import ModelAdapter, as_model
+from ..models.options import takes_model_options
 from ..parallel import WorkerPool, resolve_jobs
 from ..registry import Registry
+from .inputs import METRIC_MODEL_DEFAULTS, metric_model
 from .result import MetricResult
 
 #: the arguments of the calling convention besides ``model, images, maps`` (an old name of one is refused too)
@@ -131,21 +132,14 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS.find(name)
 
 
-def compute(name: str, model, images, maps, targets=None, masks=None, batch_size=32, pixel_range=None,
-            input_range=None, jobs=None, **options) -> MetricResult:
+@takes_model_options(others=True, **METRIC_MODEL_DEFAULTS)
+def compute(name: str, model, images, maps, targets=None, masks=None, *, jobs=None, **options) -> MetricResult:
     """``get_metric(name)(model, images, maps, targets, masks, batch_size, jobs, **options)``.
 
     ``jobs``: processes for the per-image CPU work of the metrics that have some (``METRICS[name].parallel``:
     SIC/AIC, ROAD); None = every core this process may use; 1 = none. The same numbers for every value.
-
-    ``pixel_range``: the range of ``images``; ``input_range``: the range the model reads, when the model
-    does not say it (see ``tfxattr.as_model``). An Explanation given as ``maps`` brings both
-    (:func:`tfxattr.metrics.inputs.metric_inputs`)."""
+    ``batch_size`` goes to the metric; the other model options build the model's adapter
+    (:func:`tfxattr.metrics.inputs.metric_model`); the other ``options`` go to the metric."""
     metric = get_metric(name)
-    if (pixel_range is not None or input_range is not None) and model is not None:
-        if isinstance(model, ModelAdapter):
-            raise ValueError("pixel_range and input_range cannot be changed on an existing ModelAdapter; pass the "
-                             "raw model")
-        model = as_model(model, output="probability", batch_size=batch_size, pixel_range=pixel_range,
-                         input_range=input_range)
+    model, batch_size, options = metric_model(model, metric.defaults, options)
     return metric(model, images, maps, targets=targets, masks=masks, batch_size=batch_size, jobs=jobs, **options)

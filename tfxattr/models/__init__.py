@@ -1,12 +1,22 @@
-"""Models: where they come from (sources), what scalar is explained (objective), the adapter that
-gives its values and gradients in chunks, the evaluator contracts, and splitting at layers."""
-from .adapter import DEFAULT_BATCH_SIZE, ModelAdapter, as_model
-from .contracts import AdaptivePath, GradientEvaluator, KerasEvaluator, Path
-from .devices import logical_cpus, mirrored_strategy
-from .layers import split_model, valid_split_layers
-from .objective import Objective
-from .sources import SOURCES, Loaded, ModelSource, register_source
+"""Models: how they are read (options), where they come from (sources), what scalar is explained
+(objective), the adapter that gives its values and gradients in chunks and how it is built (build,
+introspect), the evaluator contracts, and splitting at layers (layers/).
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ModelAdapter", "as_model", "GradientEvaluator", "KerasEvaluator", "Path",
-           "AdaptivePath", "Objective", "SOURCES", "Loaded", "ModelSource", "register_source", "split_model",
-           "valid_split_layers", "logical_cpus", "mirrored_strategy"]
+The names below load on first use (:mod:`tfxattr.lazy`), so that ``tfxattr.models.options`` and
+``tfxattr.models.sources`` (the command line's model flags and ``tfxattr models``) import without TensorFlow.
+"""
+from ..lazy import lazy_attribute
+
+#: public name -> the submodule defining it
+_PUBLIC = {"DEFAULT_BATCH_SIZE": "options", "ModelOptions": "options", "ModelAdapter": "adapter",
+           "as_model": "build", "GradientEvaluator": "contracts", "KerasEvaluator": "contracts", "Path": "contracts",
+           "AdaptivePath": "contracts", "logical_cpus": "devices", "mirrored_strategy": "devices",
+           "split_model": "layers", "valid_split_layers": "layers", "Objective": "objective", "SOURCES": "sources",
+           "Loaded": "sources", "ModelSource": "sources", "register_source": "sources"}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name):
+    value = globals()[name] = lazy_attribute(__name__, _PUBLIC, name)
+    return value

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import compat
-from .layers import _model_cache, keras_model_of, layer_graph, split_model
+from .layers import keras_model_of, layer_graph, model_cache, split_model
 from .objective import Objective
 
 # encoder layers whose blocks tfxattr can re-run (class name -> block class name)
@@ -162,7 +162,7 @@ def transformer_chain(evaluator, method: str) -> TransformerChain:
     """The (cached) :class:`TransformerChain` of ``evaluator``'s Keras model."""
     model = keras_model_of(evaluator, method)
     key = ("transformer", evaluator.preprocess, evaluator.objective)
-    per_model = _model_cache(model).setdefault("chains", {})
+    per_model = model_cache(model).setdefault("chains", {})
     if key not in per_model:
         per_model[key] = TransformerChain(model, evaluator.preprocess, evaluator.objective)
     return per_model[key]

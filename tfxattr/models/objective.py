@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from ..checks import one_of
+from .options import HEADS, OUTPUTS  # model options: declared with them
 
-OUTPUTS = ("logit", "probability")
-HEADS = ("softmax_logits", "softmax", "sigmoid_logits", "sigmoid")
 # float32 resolution next to 1: sigma(z) rounds to exactly 1 above z ~ 16.6, so logits recovered from
 # probabilities are clipped there (and their gradient vanishes beyond)
 PROBABILITY_CLIP = 1e-7

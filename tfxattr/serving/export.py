@@ -24,14 +24,14 @@ import os
 import tensorflow as tf
 
 from ..batching import chunk_map
-from ..checks import did_you_mean, one_of, positive_int
+from ..checks import did_you_mean, positive_int
 from ..inputs import NotExportable
 from ..methods import Method, get_method
 from ..methods.base import check_architecture, find_spec
-from ..models import DEFAULT_BATCH_SIZE, as_model
 from ..models.adapter import UNIT_SCALE
+from ..models.build import model_adapter
 from ..models.compat import traced_per_model
-from ..models.objective import OUTPUTS
+from ..models.options import ModelOptions, takes_model_options
 from ..reduction import reduce_channels
 
 SIGNATURE_PREFIX = "explain_"
@@ -242,23 +242,23 @@ def _check_methods(methods: dict):
             raise NotExportable(f"method {method.name!r} cannot be exported: {reason}")
 
 
-def _explainer(model, methods, steps, batch_size, output, seed, model_options, options) -> Explainer:
-    positive_int(batch_size, "batch_size")
-    one_of(output, "output", OUTPUTS)
+def _explainer(model, methods, steps, seed, options, owner) -> Explainer:
+    model_options, options = ModelOptions.take(options, owner)
+    if model_options.strategy is not None:
+        raise ValueError(f"{owner}: strategy cannot be exported: a served model runs each call on one device "
+                         "(TF Serving places it); pass strategy=None")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     resolved = resolve_methods(methods, steps, options)
     _check_methods(resolved)
-    adapter = as_model(model, output=output, batch_size=batch_size, **model_options)
+    adapter = model_adapter(model, model_options)
     for method in resolved.values():  # a CNN-only method on a ViT is refused before anything is traced
         check_architecture(method, adapter)
-    return Explainer(adapter, resolved, batch_size, seed)
+    return Explainer(adapter, resolved, model_options.batch_size, seed)
 
 
-def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
-           output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
-           pixel_range=None, input_shape=None, head=None, output_index=None, input_range=None, class_names=None,
-           **options) -> str:
+@takes_model_options(others=True)
+def export(model, path, methods=("ig+idgi",), steps=None, *, seed: int = DEFAULT_SEED, **options) -> str:
     """Write a SavedModel to ``path`` serving ``model``'s scores and explanations by ``methods``.
 
     ``model``: anything :func:`tfxattr.as_model` accepts (preprocessing goes inside the graph).
@@ -269,26 +269,18 @@ def export(model, path, methods=("ig+idgi",), steps=None, batch_size: int = DEFA
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"path {os.fspath(path)!r} is an existing file; a SavedModel is a directory: give a new "
                          "directory (or an existing one to write into)")
-    explainer = _explainer(model, methods, steps, batch_size, output, seed,
-                           dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
-                                input_shape=input_shape, head=head, output_index=output_index,
-                                input_range=input_range, class_names=class_names), options)
+    explainer = _explainer(model, methods, steps, seed, options, "export()")
     path = os.fspath(path)
     tf.saved_model.save(explainer, path, signatures=explainer.signatures())
     return path
 
 
-def explainer_model(model, method="ig+idgi", steps=None, batch_size: int = DEFAULT_BATCH_SIZE,
-                    output: str = "logit", seed: int = DEFAULT_SEED, *, preprocess=None, weights="imagenet",
-                    pixel_range=None, input_shape=None, head=None, output_index=None, input_range=None,
-                    class_names=None, **options):
+@takes_model_options(others=True)
+def explainer_model(model, method="ig+idgi", steps=None, *, seed: int = DEFAULT_SEED, **options):
     """``method`` on ``model`` as a callable ``(images, targets) -> {"attributions", "maps", "targets",
     "scores"}`` (a ``tf.function`` on an :class:`Explainer`, usable in ``tf.data.Dataset.map`` and Keras
     code); the exact computation of the ``explain_<method>`` signature of :func:`export`."""
-    explainer = _explainer(model, {"method": method}, steps, batch_size, output, seed,
-                           dict(preprocess=preprocess, weights=weights, pixel_range=pixel_range,
-                                input_shape=input_shape, head=head, output_index=output_index,
-                                input_range=input_range, class_names=class_names), options)
+    explainer = _explainer(model, {"method": method}, steps, seed, options, "explainer_model()")
     fn = getattr(explainer, signature_name("method"))
     fn.explainer = explainer  # keeps the module (and the model's weights) alive with the callable
     return fn

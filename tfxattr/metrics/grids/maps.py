@@ -54,7 +54,7 @@ def layer_maps(setting: GridSetting, images, targets, method: str = "ig", layer:
         # "black" (the default baseline) is the zero activation, as Captum's default that Rao used
         hi = float(max(inputs.max(), MIN_ACTIVATION_RANGE))
         adapter = as_model(head, batch_size=batch_size, input_shape=inputs.shape[1:], pixel_range=(0.0, hi))
-    attr = explain(adapter, inputs, method, target=np.asarray(targets), batch_size=batch_size, seed=seed,
+    attr = explain(adapter, inputs, method, targets=np.asarray(targets), batch_size=batch_size, seed=seed,
                    progress=False, **options).attribution
     attr = attr[None] if attr.ndim == 3 else attr
     maps = upsample(reduce_channels(attr, reduce), images.shape[1:3])

@@ -13,20 +13,13 @@ errors of ``keras.Model(model.input, model.get_layer(...).get_layer(...).output)
 """
 from __future__ import annotations
 
-import copy
 import difflib
-import functools
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
-import tensorflow as tf
 
-from . import compat
-from .devices import run_split
-from .objective import Objective
-
-INPUT = "input"  # the model input (pixels, before the adapter's preprocess) in layer lists
+from .. import compat
 
 
 @dataclass
@@ -160,7 +153,7 @@ class LayerGraph:
         close = difflib.get_close_matches(name, list(self.layers), n=5)
         hint = f" Did you mean {close}?" if close else ""
         raise ValueError(f"no layer {name!r} in model {self.model_name!r} (nested layers: 'outer/inner' or the "
-                         f"plain inner name).{hint} {_valid_list(self.valid_names(ndim), ndim=ndim)}")
+                         f"plain inner name).{hint} {valid_list(self.valid_names(ndim), ndim=ndim)}")
 
     def split_key(self, name: str) -> tuple:
         """The tensor key of a valid split layer; a clear ValueError otherwise."""
@@ -175,7 +168,7 @@ class LayerGraph:
         else:
             why = "a path from the input to the output bypasses it (a residual, dense or parallel branch)"
         raise ValueError(f"layer {name!r} is not a valid split point of model {self.model_name!r}: {why}. "
-                         f"{_valid_list(self.valid_names())}")
+                         f"{valid_list(self.valid_names())}")
 
     # -- sub-models ------------------------------------------------------------------------
     def split(self, names: Sequence[str], input_shape=None) -> list:
@@ -276,7 +269,8 @@ def _reach(start, edges):
     return seen
 
 
-def _valid_list(valid, limit=40, ndim=None):
+def valid_list(valid, limit=40, ndim=None) -> str:
+    """"Valid split layers: [...]" for an error message (the last ``limit`` of a long list)."""
     what = "Valid split layers" if ndim is None else f"Valid {ndim}-D split layers"
     if len(valid) <= limit:
         return f"{what}: {valid}"
@@ -292,7 +286,8 @@ def _safe_name(name):
 _CACHE_ATTR = "_tfxattr_layers"  # per-model cache on the model object: it dies with the model
 
 
-def _model_cache(model) -> dict:
+def model_cache(model) -> dict:
+    """The dict of what tfxattr keeps per model object (graph, layer chains, ...): it dies with the model."""
     cache = getattr(model, _CACHE_ATTR, None)
     if cache is None:
         cache = {}
@@ -305,7 +300,7 @@ def _model_cache(model) -> dict:
 
 def layer_graph(model) -> LayerGraph:
     """The flattened graph of ``model`` (built once per model object)."""
-    cache = _model_cache(model)
+    cache = model_cache(model)
     if "graph" not in cache:
         cache["graph"] = LayerGraph(model)
     return cache["graph"]
@@ -363,161 +358,3 @@ def leading_preprocessing(model) -> Optional[str]:
     if last is None or len(last.outputs) != 1 or last.outputs[0] not in graph.dominators:
         return None
     return last.path
-
-
-# -- the blocks IIA and GradCAM use -------------------------------------------------------------
-BLOCKS = ("last_block", "penultimate_block")
-
-
-def default_blocks(model, app: Optional[str] = None, hint: Optional[str] = None) -> Tuple[str, str]:
-    """``(last_block, penultimate_block)`` paths of ``model``.
-
-    A Keras application (``app`` names it; otherwise the model's, a nested model's or ``hint``'s
-    name is looked up in ``keras_apps``) gets its ``keras_apps`` blocks. Any other model: the last
-    valid 4-D split point, and before it the last valid 4-D split point of a larger spatial size
-    (one resolution stage earlier), else the previous valid 4-D split point.
-    """
-    graph = layer_graph(model)
-    found = _app_blocks(graph, app, hint)
-    if found is not None:
-        return found
-    valid = graph.valid_names(ndim=4)
-    area = {p: _area(graph.shapes[graph.names[p][0]]) for p in valid}
-    spatial = [p for p in valid if area[p] != 1] or valid
-    if not spatial:
-        raise ValueError(f"model {graph.model_name!r} has no valid split layer with a 4-D (N, H, W, C) output; "
-                         f"name one explicitly. {_valid_list(graph.valid_names())}")
-    last = spatial[-1]
-    before = valid[:valid.index(last)]
-    larger = [p for p in before if None not in (area[p], area[last]) and area[p] > area[last]]
-    penultimate = larger[-1] if larger else (before[-1] if before else last)
-    return last, penultimate
-
-
-def resolve_layers(model, names: Sequence[str], app: Optional[str] = None, hint: Optional[str] = None,
-                   ndim: Optional[int] = None) -> List[str]:
-    """Full paths of ``names``; ``"last_block"``/``"penultimate_block"`` become the model's blocks,
-    ``"input"`` stays ``"input"``. An unknown name's error lists the valid split layers (``ndim``-D ones)."""
-    graph = layer_graph(model)
-    blocks = None
-    out = []
-    for name in names:
-        if name == INPUT:
-            out.append(INPUT)
-        elif name in BLOCKS:
-            blocks = blocks or default_blocks(model, app, hint)
-            out.append(blocks[BLOCKS.index(name)])
-        else:
-            out.append(graph.resolve(name, ndim))
-    return out
-
-
-def _app_blocks(graph, app, hint):
-    try:
-        import keras_apps
-    except ImportError:  # pragma: no cover - keras_apps ships with tfxattr
-        return None
-    if app is not None:
-        spec = keras_apps.get(app)
-        for prefix in _prefixes(graph):
-            if _has_blocks(graph, prefix, spec):
-                return prefix + spec.last_block, prefix + spec.penultimate_block
-        raise ValueError(f"app={app!r}: the model has no layers {spec.last_block!r} and {spec.penultimate_block!r} "
-                         f"(nested models: {sorted(graph.nested) or 'none'})")
-    candidates = [("", graph.model_name)] + [(p + "/", n) for p, n in graph.nested.items()]
-    if hint is not None:
-        candidates.append(("", hint))
-    for prefix, name in candidates:
-        for key in (name, name.split("_")[0]):
-            try:
-                spec = keras_apps.get(key)
-            except ValueError:
-                continue
-            if _has_blocks(graph, prefix, spec):
-                return prefix + spec.last_block, prefix + spec.penultimate_block
-    return None
-
-
-def _prefixes(graph):
-    return [""] + [p + "/" for p in graph.nested]
-
-
-def _has_blocks(graph, prefix, spec):
-    return all(len(graph.names.get(prefix + b, ())) == 1 for b in (spec.last_block, spec.penultimate_block))
-
-
-def _area(shape):
-    h, w = shape[1], shape[2]
-    return None if h is None or w is None else h * w
-
-
-# -- running a split model for a layer method -----------------------------------------------------
-class LayerChain:
-    """Pixels -> ``preprocess`` -> ``stages[0]`` -> ... -> ``stages[-1]`` -> the explained scalar.
-
-    ``stages`` are the sub-models of ``split_model(model, names)`` (the whole model when ``names`` is
-    empty); the last stage's output is turned into ``f_c`` by the same :class:`Objective` as the adapter's.
-    With a ``strategy`` (the evaluator's, :func:`layer_chain`), each call of a built function is split
-    across its replicas (:func:`~tfxattr.models.devices.run_split`).
-    """
-
-    strategy = None
-
-    def __init__(self, model, names: Sequence[str], preprocess=None, objective: Objective = Objective()):
-        self.names = list(names)
-        self.stages = list(split_model(model, self.names)) if self.names else [model]
-        self.preprocess = preprocess
-        self.objective = objective
-        self.functions: Dict[str, Callable] = {}  # tf.functions built by the methods, traced once
-
-    def stage(self, i: int, x):
-        if i == 0 and self.preprocess is not None:
-            x = self.preprocess(x)
-        return tf.cast(self.stages[i](x, training=False), tf.float32)  # float32 between stages in any precision
-
-    def explained(self, h, targets):
-        """``f_c`` of the last stage's input ``h`` for int ``targets`` (N,)."""
-        return self.objective.explained(self.stage(len(self.stages) - 1, h), targets)
-
-    def function(self, key: str, build: Callable) -> Callable:
-        """The function ``build()`` made for this chain under ``key``, built once (a tf.function traces once
-        per model: :func:`~tfxattr.models.compat.traced_per_model`)."""
-        if key not in self.functions:
-            self.functions[key] = compat.traced_per_model(build())
-        fn = self.functions[key]
-        return fn if self.strategy is None else functools.partial(run_split, self.strategy, fn)
-
-    def with_strategy(self, strategy) -> "LayerChain":
-        """A view running the same traced functions split across ``strategy``'s replicas."""
-        if strategy is self.strategy:
-            return self
-        twin = copy.copy(self)
-        twin.strategy = strategy
-        return twin
-
-
-def keras_model_of(evaluator, method: str):
-    """The keras.Model behind ``evaluator`` (a :class:`~tfxattr.models.contracts.KerasEvaluator`);
-    TypeError when there is none."""
-    model = getattr(evaluator, "keras_model", None)
-    if model is None:
-        raise TypeError(f"method {method!r} splits the model at named layers and needs a Keras model "
-                        f"(Functional or Sequential); {getattr(evaluator, 'name', evaluator)!r} is a SavedModel, a "
-                        "plain callable or a PAIR call_model_function. Load it as a keras.Model, or use a gradient "
-                        "method such as 'ig'.")
-    return model
-
-
-def layer_chain(evaluator, names: Sequence[str], method: str) -> LayerChain:
-    """The (cached) :class:`LayerChain` of ``evaluator``'s Keras model cut at ``names`` (full paths)."""
-    model = keras_model_of(evaluator, method)
-    key = (tuple(names), evaluator.preprocess, evaluator.objective)
-    per_model = _model_cache(model).setdefault("chains", {})
-    if key not in per_model:
-        per_model[key] = LayerChain(model, names, evaluator.preprocess, evaluator.objective)
-    return per_model[key].with_strategy(getattr(evaluator, "strategy", None))
-
-
-def input_spec(model) -> tf.TensorSpec:
-    """The float32 TensorSpec of ``model``'s (one) input with a free batch size: a traced stage's signature."""
-    return tf.TensorSpec([None] + list(model.inputs[0].shape[1:]), tf.float32)
