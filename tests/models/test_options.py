@@ -45,7 +45,7 @@ def test_no_method_takes_an_option_named_like_a_model_option():
 
 @pytest.mark.parametrize("command", ["explain", "export"])
 def test_the_command_line_has_a_flag_for_every_option_written_as_text(command):
-    from tfxattr.cli import _parser
+    from tfxattr.cli.parser import build_parser as _parser
 
     sub = _parser([command]).commands[command]
     flags = {a.dest for a in sub._actions}
@@ -54,7 +54,8 @@ def test_the_command_line_has_a_flag_for_every_option_written_as_text(command):
 
 
 def test_eval_flags_are_the_options_its_config_carries_and_a_model_spec_takes_every_text_option():
-    from tfxattr.cli import _eval_model_flags, _parser
+    from tfxattr.cli.model_flags import eval_model_flags as _eval_model_flags
+    from tfxattr.cli.parser import build_parser as _parser
     from tfxattr.evaluation.loading import SPEC_OPTIONS
 
     sub = _parser(["eval"]).commands["eval"]
