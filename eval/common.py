@@ -97,12 +97,12 @@ def keep_correct_only(args, wanted: bool) -> bool:
     return wanted
 
 
-def run(args, source, methods, metrics, out, *, correct_only, target="label", aggregation=None):
+def run(args, source, methods, metrics, out, *, correct_only, targets="label", aggregation=None):
     """``tfxattr.evaluation.evaluate`` with the script's arguments; returns (RunSummary, score summaries)."""
     from tfxattr.evaluation import evaluate
     from tfxattr.evaluation.summary import load_store, summarize
 
-    summary = evaluate(source, args.models, methods, metrics, out, correct_only=correct_only, target=target,
+    summary = evaluate(source, args.models, methods, metrics, out, correct_only=correct_only, targets=targets,
                        weights=args.weights, batch_size=args.batch_size, images_per_batch=args.images_per_batch,
                        progress=not args.no_progress, aggregation=aggregation, log=print)
     return summary, summarize(load_store(summary.store), aggregation)

@@ -62,7 +62,7 @@ def tables(args, method_names, columns, filename, title, note=""):
         source = common.load_source(args)
         for setting in args.settings:
             run, summaries = common.run(args, source, methods, list(metrics.values()), os.path.join(args.out, setting),
-                                        correct_only=False, target=SETTINGS[setting], aggregation=AGGREGATION)
+                                        correct_only=False, targets=SETTINGS[setting], aggregation=AGGREGATION)
             rows += [(setting, r) for r in summaries]
             print(f"{setting}: report {run.report}")
     sections = [(f"{model}", _model_table(rows, model, metrics, methods, args.settings, columns))

@@ -75,7 +75,7 @@ def stored(models, tmp_path_factory):
     for model in ("demo", "demo_vit"):
         specs = [spec_for(n) for n in sorted(METHODS) if not array_only(n) and model_for(n) == model]
         folder = tmp_path_factory.mktemp(f"doors_{model}")
-        evaluate(DATA, [models[model]], specs, [METRIC], folder, config=EvaluationConfig(target="predicted"),
+        evaluate(DATA, [models[model]], specs, [METRIC], folder, config=EvaluationConfig(targets="predicted"),
                  progress=False, log=lambda msg: None)
         for rec in load_results(folder):
             out[(rec["method"], rec["image"])] = (rec["target"], rec["scores"][METRIC][METRIC])

@@ -247,7 +247,8 @@ def test_specs_parse_and_print_canonically():
     ({"data": "/no/such/folder"}, "no such .npz file or image folder"),
     ({"data": "shapes:x"}, "expected 'shapes:N'"),
     ({"metrics": ["grid_localization"]}, "rao_grids"),
-    ({"target": "mine"}, "target must be one of"),
+    ({"targets": "mine"}, "targets must be one of"),
+    ({"target": "label"}, "option 'target' was renamed 'targets'"),
     ({"methods": []}, "methods is empty"),
 ])
 def test_bad_input_gives_clear_errors(tmp_path, kwargs, message):

@@ -34,7 +34,7 @@ def add_parser(sub, common):
     v.add_argument("--methods", nargs="+", required=True, help="method specs, e.g. ig+idgi:steps=200")
     v.add_argument("--metrics", nargs="+", required=True, help="metric specs, e.g. insertion sic_aic_idgi")
     v.add_argument("--correct-only", action="store_true", help="keep only images the model classifies correctly")
-    v.add_argument("--target", default=d.target, choices=TARGETS, help="class to explain")
+    v.add_argument("--targets", default=d.targets, choices=TARGETS, help="class to explain")
     v.add_argument("--resize", default=d.resize, choices=RESIZE, help="fitting images to a model's input")
     v.add_argument("--images-per-batch", type=int, default=d.images_per_batch,
                    help="images attributed together (their records are written once the batch is scored)")
@@ -89,7 +89,7 @@ def run(args) -> int:
         report = write_report(store, check_writable(args.out, "--out"), aggregation=aggregation)
         print(f"{report}\n{os.path.join(os.path.dirname(report), HTML_NAME)}")
         return 0
-    config = EvaluationConfig(correct_only=args.correct_only, target=args.target, limit=args.limit,
+    config = EvaluationConfig(correct_only=args.correct_only, targets=args.targets, limit=args.limit,
                               **model_flags(args, eval_model_flags()),
                               images_per_batch=args.images_per_batch, split=args.split, data_dir=args.data_dir,
                               manual_dir=args.manual_dir, resize=args.resize, seed=args.seed,

@@ -26,7 +26,7 @@ MAP_REDUCTIONS = ("auto",) + tuple(REDUCTIONS)
 class EvaluationConfig:
     """How :func:`~tfxattr.evaluation.evaluate` runs (everything but what it runs on).
 
-    ``correct_only``: keep only images the model classifies correctly (IDGI). ``target``: explain the
+    ``correct_only``: keep only images the model classifies correctly (IDGI). ``targets``: explain the
     "label" or the "predicted" class. ``limit``: read only the first ``limit`` images. ``weights``:
     Keras applications' weights ("imagenet", "none" = random, or a file). ``batch_size``: images through
     the model at once (memory bound); ``images_per_batch``: images attributed together; ``chunk_size``:
@@ -49,7 +49,7 @@ class EvaluationConfig:
     may use; the same numbers for every value. The local runner only (Beam parallelises with ``workers``).
     """
     correct_only: bool = False
-    target: str = "label"
+    targets: str = "label"
     limit: Optional[int] = None
     weights: Optional[str] = "imagenet"
     batch_size: int = 32
@@ -76,7 +76,7 @@ class EvaluationConfig:
 
     def __post_init__(self):
         boolean(self.correct_only, "correct_only")
-        one_of(self.target, "target", TARGETS)
+        one_of(self.targets, "targets", TARGETS)
         positive_int(self.limit, "limit", allow_none=True)
         positive_int(self.devices, "devices", allow_none=True)
         positive_int(self.jobs, "jobs", allow_none=True)

@@ -115,8 +115,8 @@ def _check_data(source: Source, metric_specs: List[Spec], config: EvaluationConf
     for s in metric_specs:
         if METRICS[s.name].needs_masks and not source.has_masks:
             raise ValueError(f"metric {s.name!r} needs object masks; data {source.name!r} has none")
-    if (config.correct_only or config.target == "label") and not source.has_labels:
-        raise ValueError(f"data {source.name!r} has no labels: use target='predicted' without correct_only")
+    if (config.correct_only or config.targets == "label") and not source.has_labels:
+        raise ValueError(f"data {source.name!r} has no labels: use targets='predicted' without correct_only")
 
 
 def _nonempty(items, what):
@@ -202,7 +202,8 @@ def evaluate(data, models, methods, metrics, out, config: Optional[EvaluationCon
             check_model(parse_spec(m, "model"), config.weights)
     source = load_data(data, config.limit, config.split, config.data_dir, config.manual_dir)
     _check_data(source, metric_specs, config)
-    run_config = {"data": source.name, "target": config.target, "resize": config.resize, "reduce": config.reduce,
+    run_config = {"data": source.name, "target": config.targets,  # the stored key predates the glossary
+                  "resize": config.resize, "reduce": config.reduce,
                   "seed": config.seed, "metrics": {s.label: json_safe(s.options) for s in metric_specs}}
     for name in ("pixel_range", "input_range", "class_names"):  # only when given: older stores still resume
         if getattr(config, name) is not None:

@@ -79,7 +79,7 @@ def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optiona
     adapter = adapter.for_images(x)  # an assumed pixel range follows the data, as in explain()
     loaded = dataclasses.replace(loaded, adapter=adapter)
     adapter.check_pixels(x, f"data {data_name!r}")  # every shard: any of them may be the first one run
-    _check_labels(chunk, loaded, adapter, config.target, config.correct_only)
+    _check_labels(chunk, loaded, adapter, config.targets, config.correct_only)
     probs = adapter.probabilities(x)
     predicted = probs.argmax(-1)
     keep = np.arange(len(x))
@@ -89,7 +89,7 @@ def shard_records(loaded: LoadedModel, chunk: Chunk, index: int, shards: Optiona
             keep = np.flatnonzero(predicted == chunk.labels)
             stats["excluded"] = [chunk.ids[i] for i in np.setdiff1d(np.arange(len(x)), keep)]
     stats["images"] = len(x)
-    targets = (chunk.labels if config.target == "label" else predicted).astype(np.int32)
+    targets = (chunk.labels if config.targets == "label" else predicted).astype(np.int32)
     batch = _Batch(chunk, x, masks, targets, predicted, probs)
     for label, method, shown in methods:
         todo = {i for i in keep if (loaded.label, label, chunk.ids[i], int(targets[i])) not in done}
@@ -135,7 +135,7 @@ def _check_labels(chunk, loaded, adapter, target, correct_only):
                          f"{adapter.num_classes} classes")
     if (target == "label" or correct_only) and chunk.labels.min() < 0:
         bad = chunk.ids[int(np.argmin(chunk.labels))]
-        raise ValueError(f"image {bad!r} has no label ({chunk.labels.min()}): use target='predicted' "
+        raise ValueError(f"image {bad!r} has no label ({chunk.labels.min()}): use targets='predicted' "
                          "without correct_only for unlabelled data")
 
 
