@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import tfxattr
-from tfxattr.aggregate import PATH_AGGREGATORS
 from tfxattr.methods import METHODS
 from tfxattr.methods.base import find_spec
 from tfxattr.paths import GRADIENT_SIDES, RULES, SCHEDULED_RULES, has_segments
+from tfxattr.paths.aggregators import PATH_AGGREGATORS
 
 # "learned": a seeded, untrained explainer over the tiny CNN's features (the shipped one is for the demo model)
 FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2, "explainer": "untrained"}

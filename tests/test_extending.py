@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 
 import tfxattr
-from tfxattr.aggregate import Riemann, register_aggregator, unregister_aggregator
 from tfxattr.checks import positive_int
 from tfxattr.methods import METHODS, get_method, register, unregister
 from tfxattr.methods.path import PathMethod
 from tfxattr.paths import riemann_plan
+from tfxattr.paths.aggregators import Riemann, register_aggregator, unregister_aggregator
 
 
 class QuadraticPath:
@@ -146,7 +146,7 @@ class HalfIDGI(Riemann):
     needs_delta = False
 
     def contribution(self, gradients, deltas=None):
-        from tfxattr.aggregate import IDGI
+        from tfxattr.paths.aggregators import IDGI
 
         return 0.5 * IDGI().contribution(gradients)
 

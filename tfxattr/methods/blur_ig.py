@@ -1,10 +1,10 @@
 """Blur IG (Xu et al., CVPR 2020, Eq. 4): integrate along a path of ever stronger Gaussian blur."""
 from __future__ import annotations
 
-from ..aggregate import get_aggregator
 from ..blur import gaussian_blur
 from ..checks import boolean, one_of, positive_float, positive_int
-from ..paths import GRADIENT_SIDES, BlurPath
+from ..paths.aggregators import get_aggregator
+from ..paths.fixed import GRADIENT_SIDES, BlurPath
 from .path import PathMethod
 
 # the Riemann sum's only segment at steps=1 takes its gradient at sigma 0, where d blur / d sigma is zero
@@ -19,7 +19,7 @@ class BlurIG(PathMethod):
     the path starts at the image blurred with ``max_sigma``. ``aggregator="idgi"`` gives BlurIG+IDGI
     (Yang et al., CVPR 2023, Algorithm 1).
 
-    ``gradient_at`` (see :class:`~tfxattr.paths.BlurPath`): where each segment's gradient is taken.
+    ``gradient_at`` (see :class:`~tfxattr.paths.fixed.BlurPath`): where each segment's gradient is taken.
 
     * ``"input_side"``: at the segment's end nearer the input, as PAIR's ``BlurIG.GetMask``
       (``saliency/core/blur_ig.py``: gradients at ``sigma_0 = 0 .. sigma_{steps-1}``).

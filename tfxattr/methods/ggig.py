@@ -3,8 +3,8 @@ the per-feature maximum.
 
 From each of ``points`` points ``b + k/(points-1) (x - b)`` on the straight line, take
 ``ascent_steps`` steps of gradient ascent on the class score, ``z <- z + lr * grad``, recording the
-gradient before every step (:class:`~tfxattr.paths.AscentPath`); the attribution is the per-feature
-(signed, per-channel) maximum of all recorded gradients (:class:`~tfxattr.aggregate.MaxGradient`,
+gradient before every step (:class:`~tfxattr.paths.adaptive.AscentPath`); the attribution is the per-feature
+(signed, per-channel) maximum of all recorded gradients (:class:`~tfxattr.paths.aggregators.MaxGradient`,
 line 10). No ``(x - b)`` factor (Sec. 3).
 
 As in the authors' code, everything happens in the space of the tensor the network sees: after
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..aggregate import get_aggregator
 from ..batching import chunk_map, rows
 from ..checks import positive_float, positive_int
-from ..engine import integrate
-from ..paths import AscentPath
+from ..paths.adaptive import AscentPath
+from ..paths.aggregators import get_aggregator
+from ..paths.engine import integrate
 from .path import PathMethod
 
 NETWORK_ZERO = "network_zero"  # the zero of the network's input tensor (after normalisation)
