@@ -276,7 +276,7 @@ def test_blur_ig_one_riemann_step_is_refused_not_zero(tiny_model, tiny_images):
         tfxattr.explain(tiny_model, tiny_images, "blur_ig", steps=1)
     for name, opts in (("blur_ig", {"gradient_at": "blurred_side"}), ("blur_ig+idgi", {}),
                        ("blur_ig+idgi", {"gradient_at": "blurred_side"})):
-        attr = tfxattr.explain(tiny_model, tiny_images, name, steps=1, max_sigma=4.0, **opts).attribution
+        attr = tfxattr.explain(tiny_model, tiny_images, name, steps=1, blur_sigma=4.0, **opts).attribution
         assert np.all(np.abs(attr).reshape(3, -1).max(1) > 0), (name, opts)
     with pytest.raises(ValueError, match="gradient_at"):
         tfxattr.explain(tiny_model, tiny_images, "blur_ig", gradient_at="input")

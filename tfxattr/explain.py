@@ -23,8 +23,9 @@ def explain(model, images, method="ig", target=None, *, output: str = "logit",
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
     application name, "demo", SavedModel directory, .keras file, callable) or a ModelAdapter.
     ``images``: (H,W,C) or (N,H,W,C) pixels (uint8 or float; numpy, tf.Tensor), PIL image(s) or file
-    path(s). ``method``: a registered name or a Method. ``output``: "logit" or "probability".
-    ``batch_size`` bounds memory. ``smooth``: shortcut for ``method="smooth", base=method`` (True,
+    path(s). ``method``: a registered name, a spec with options (``"smooth:method=ig+idgi,samples=10"``) or a
+    Method. ``output``: "logit" or "probability".
+    ``batch_size`` bounds memory. ``smooth``: shortcut for the ``smooth`` method wrapping ``method`` (True,
     samples, or dict(samples, noise, magnitude)). ``target``: class indices or class names.
     ``pixel_range``: the range of your images; ``input_range``: the range the model reads (default: what
     the model declares: Keras applications and the demo models 0..255, a leading ``Rescaling`` or
@@ -91,5 +92,5 @@ def _method(method, smooth, options) -> Method:
     """The method to run; ``smooth`` wraps it in the registered ``smooth`` method."""
     if smooth is None or smooth is False:
         return get_method(method, **options)
-    base = get_method(method, **options)  # bad base options fail with the base's own message
-    return get_method("smooth", base=base, **smooth_options(smooth))
+    wrapped = get_method(method, **options)  # bad options fail with the wrapped method's own message
+    return get_method("smooth", method=wrapped, **smooth_options(smooth))

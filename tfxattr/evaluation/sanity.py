@@ -28,6 +28,7 @@ from ..checks import positive_int
 from ..explain import explain
 from ..explanation import Explanation
 from ..inputs import load_images, resolve_targets
+from ..methods import Method, get_method
 from ..metrics.base import MetricResult, register_metric
 from ..models import as_model
 from ..reduction import reduce_channels
@@ -210,7 +211,7 @@ def cascading_randomization(model, images, method: str = "gradient", target=None
         rows.append(_row(label, sims, prob, prob0))
         per_step.append({**sims, "probability": prob})
     return SanityResult("cascading_randomization", rows, _stack(per_step),
-                        {"method": method, "randomize": randomize, "seed": seed, **options}, probe.targets)
+                        {**_described(method, options), "randomize": randomize, "seed": seed}, probe.targets)
 
 
 # -- sigma perturbation -------------------------------------------------------------------------------
@@ -249,8 +250,16 @@ def sigma_perturbation(model, images, method: str = "gradient", target=None, *,
         rows.append({**_row({"eps": e}, mean, prob, prob0), "chance": chance})
         per_step.append({**mean, "probability": prob})
     return SanityResult("sigma_perturbation", rows, _stack(per_step),
-                        {"method": method, "eps": eps, "draws": draws, "relative": relative, "seed": seed, **options},
-                        probe.targets)
+                        {**_described(method, options), "eps": eps, "draws": draws, "relative": relative,
+                         "seed": seed}, probe.targets)
+
+
+def _described(method, options) -> dict:
+    """The method fields of a result's options: a name and its options, or a Method's name and changed options
+    nested under ``method_options`` (a wrapper's own ``method`` option would overwrite the name)."""
+    if isinstance(method, Method):
+        return {"method": method.name, "method_options": dict(method.changed)}
+    return {"method": method, **options}
 
 
 # -- the metrics-registry view -----------------------------------------------------------------------
@@ -258,7 +267,8 @@ def _method_of(maps, method, method_options):
     """Method name and options: given, or those of the Explanation passed as ``maps``."""
     options = dict(method_options or {})
     if isinstance(maps, Explanation):  # its options are the method's; how it ran is apart, in ``run``
-        return method or maps.method, {**maps.options, **options}, maps.run.get("output", "logit")
+        # one Method instance, not a name plus keywords: a wrapper's ``method`` option would collide with ours
+        return get_method(method or maps.method, **{**maps.options, **options}), {}, maps.run.get("output", "logit")
     if maps is not None:
         raise ValueError("maps must be None or an Explanation: the check recomputes the explanation on "
                          "changed models, so it needs the method (pass method=...), not fixed maps")

@@ -119,7 +119,8 @@ class AscentPath:
     """GGIG's paths (Rahman, Lewis, Plis; Algorithm 1): from each of ``starts`` points
     ``b + k/(starts-1) (x - b)`` on the straight line (the input alone when ``starts == 1``), take
     ``steps`` gradient-ascent steps ``x <- x + lr * g``; the gradient is recorded before each step.
-    ``lr`` acts on the images as given (pixel space)."""
+    ``lr`` acts on the images as given (pixel space). (GGIG's options: ``steps`` is ``starts`` here, the
+    points on the line; ``ascent_steps`` is ``steps``, the engine's lockstep walk.)"""
     adaptive = True
 
     def __init__(self, starts: int, steps: int, lr: float):
