@@ -88,7 +88,7 @@ def test_every_method_declares_whether_it_is_exportable(name):
     assert reason == "" or len(reason.split()) >= 4  # a reason is a sentence, not a flag
 
 
-def test_smooth_is_exportable_when_its_base_is():
+def test_smooth_is_exportable_when_its_wrapped_method_is():
     assert get_method("smooth", method="gradcam").export_refusal() == ""
-    assert "xrai" in get_method("smooth", base="xrai").export_refusal()
-    assert "scikit-image" in get_method("smooth", base="xrai").export_refusal()
+    assert "xrai" in get_method("smooth", method="xrai").export_refusal()
+    assert "scikit-image" in get_method("smooth", method="xrai").export_refusal()
