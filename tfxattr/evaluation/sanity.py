@@ -255,10 +255,12 @@ def sigma_perturbation(model, images, method: str = "gradient", target=None, *,
 
 
 def _described(method, options) -> dict:
-    """The method fields of a result's options: a name and its options, or a Method's name and changed options
-    nested under ``method_options`` (a wrapper's own ``method`` option would overwrite the name)."""
+    """The method fields of a result's options: its name and options, the options nested under
+    ``method_options`` for a wrapper (its own ``method`` option would overwrite the name)."""
     if isinstance(method, Method):
-        return {"method": method.name, "method_options": dict(method.changed)}
+        method, options = method.name, dict(method.options)
+    if "method" in options:
+        return {"method": method, "method_options": dict(options)}
     return {"method": method, **options}
 
 
