@@ -5,7 +5,7 @@ for tracing, interleaved with Grad-CAM and one batched forward pass (32 images) 
 perturbation methods cost one forward pass (of the whole model, or of the head for Ablation-CAM) per
 perturbed row, so they run at reduced sizes here and the script also reports the cost at the default
 sizes extrapolated linearly in rows (marked as such, not measured): Score-CAM 128 channels of 2,048
-(``max_n=128``), Occlusion with 16-pixel patches and stride (196 rows; the default 8/4 is 3,025), RISE with 256
+(``top_channels=128``), Occlusion with 16-pixel patches and stride (196 rows; the default 8/4 is 3,025), RISE with 256
 masks (the default is 4,000).
 
     python bench/bench_baselines.py --repeats 1          # writes bench/results_baselines.md (keeps the peers section)
@@ -34,7 +34,7 @@ METHODS = {
     "liftcam": ("liftcam", {}, None, None),
     "fullgrad": ("fullgrad", {}, None, None),
     "ablationcam (2,048 head passes)": ("ablationcam", {}, None, None),
-    "scorecam max_n=128": ("scorecam", {"max_n": 128}, 128, CHANNELS),
+    "scorecam top_channels=128": ("scorecam", {"top_channels": 128}, 128, CHANNELS),
     "occlusion patch=16 stride=16": ("occlusion", {"patch": 16, "stride": 16}, 196, 55 * 55),
     "rise samples=256": ("rise", {"samples": 256}, 256, 4000),
 }

@@ -49,13 +49,13 @@ class RandomMap(Method):
 
 def main(argv=None):
     p = common.parser(__doc__.splitlines()[0], ["inception_v3", "resnet101v2"], "runs/ggig_table",
-                      steps_help="IG steps and GGIG interpolation points (GGIG's paper preset: 51 points)")
+                      steps_help="IG steps and GGIG steps, its interpolation points (GGIG's paper preset: 51)")
     p.add_argument("--ascent-steps", type=int, default=100, help="GGIG gradient-ascent steps per point")
     args = p.parse_args(argv)
     common.announce(args)
-    points = min(args.steps, 51)
-    ggig = "ggig_paper" if (points, args.ascent_steps) == (51, 100) else \
-        f"ggig_paper:ascent_steps={args.ascent_steps},points={points}"
+    ggig_steps = min(args.steps, 51)
+    ggig = "ggig_paper" if (ggig_steps, args.ascent_steps) == (51, 100) else \
+        f"ggig_paper:ascent_steps={args.ascent_steps},steps={ggig_steps}"
     methods = ["gradient", common.with_steps("ig", args.steps), ggig, EdgeDetector(), RandomMap()]
     metric = common.metric_specs(args, ["sic_aic_ggig"])["sic_aic_ggig"]
     with common.data_context(args):

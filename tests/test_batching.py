@@ -7,7 +7,7 @@ import tfxattr
 
 @pytest.mark.parametrize("method,options", [("ig", {"steps": 12}), ("ig+idgi", {"steps": 12}),
                                             ("guided_ig+idgi", {"steps": 10}), ("blur_ig", {"steps": 10}),
-                                            ("ggig", {"points": 3, "ascent_steps": 3, "lr": 10.0})])
+                                            ("ggig", {"steps": 3, "ascent_steps": 3, "lr": 10.0})])
 def test_batch_with_per_image_targets_equals_single_calls(demo_model, demo_data, method, options):
     images = demo_data["images"][:3].astype(np.float32)
     targets = [1, 0, 2]
@@ -90,7 +90,7 @@ class CountingEvaluator:
 
 
 @pytest.mark.parametrize("method,options", [("guided_ig", {"steps": 6}), ("guided_ig+idgi", {"steps": 6}),
-                                            ("ggig", {"points": 3, "ascent_steps": 2, "lr": 10.0})])
+                                            ("ggig", {"steps": 3, "ascent_steps": 2, "lr": 10.0})])
 def test_adaptive_paths_send_at_most_batch_size_rows_per_call(tiny_model, method, options):
     images = np.random.default_rng(7).uniform(0, 255, (5, 16, 16, 3)).astype(np.float32)
     targets = np.array([0, 1, 2, 3, 4], np.int32)
@@ -100,7 +100,8 @@ def test_adaptive_paths_send_at_most_batch_size_rows_per_call(tiny_model, method
     big = CountingEvaluator(tfxattr.as_model(tiny_model, batch_size=32))
     ref = m.attribute(big, images, targets)
     assert max(small.rows) == 2 and max(big.rows) > 2  # N = 5 (x 3 points for GGIG) rows never in one call
-    rows = 5 * options.get("points", 1)
-    calls_per_chunk = options.get("steps", options.get("ascent_steps")) + ("idgi" in method)
+    ggig = method == "ggig"  # GGIG: one start per point of the line (steps), ascent_steps calls each
+    rows = 5 * (options["steps"] if ggig else 1)
+    calls_per_chunk = (options["ascent_steps"] if ggig else options["steps"]) + ("idgi" in method)
     assert len(small.rows) == -(-rows // 2) * calls_per_chunk
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())

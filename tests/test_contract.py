@@ -3,24 +3,26 @@
 Like Captum's common tests: each method runs with its defaults, except that options named in FAST
 (when the method has them) are shrunk so the whole contract runs in seconds.
 """
+import re
+
 import numpy as np
 import pytest
 
 import tfxattr
-from tfxattr.aggregate import PATH_AGGREGATORS
 from tfxattr.methods import METHODS
-from tfxattr.methods.base import find_spec
+from tfxattr.methods.base import Wrapper, find_spec
 from tfxattr.paths import GRADIENT_SIDES, RULES, SCHEDULED_RULES, has_segments
+from tfxattr.paths.aggregators import PATH_AGGREGATORS
 
 # "learned": a seeded, untrained explainer over the tiny CNN's features (the shipped one is for the demo model)
-FAST = {"steps": 3, "points": 3, "ascent_steps": 2, "samples": 2, "explainer": "untrained"}
+FAST = {"steps": 3, "ascent_steps": 2, "samples": 2, "explainer": "untrained"}
 
 
 def fast_options(name, images):
     defaults = find_spec(name).defaults
     opts = {k: v for k, v in FAST.items() if k in defaults}
-    if "base" in defaults:  # a wrapper (xrai, smooth): shrink its base method's options too
-        opts["base_options"] = {k: v for k, v in FAST.items() if k in find_spec(defaults["base"]).defaults}
+    if issubclass(find_spec(name).cls, Wrapper):  # xrai, smooth: shrink the wrapped method's options too
+        opts["method_options"] = {k: v for k, v in FAST.items() if k in find_spec(defaults["method"]).defaults}
     if name.startswith("path"):
         alphas = np.linspace(0, 1, 4, dtype=np.float32)[:, None, None, None, None]
         opts = {"path": np.moveaxis(alphas * images[None], 0, 1)}  # (N, 4, H, W, C), black baseline -> image
@@ -117,6 +119,41 @@ def test_method_rejects_bad_input(name, request):
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         tfxattr.explain(model, bad, name, **opts)
+
+
+# every retired option name (checks.RENAMED, and a class's own renamed_options) whose new name a method has
+RENAMED_CASES = sorted((name, old, new) for name, spec in METHODS.items() for old, new in spec.cls.renames().items()
+                       if new in spec.defaults and old not in spec.defaults)
+
+
+def test_the_renamed_options_of_the_glossary_are_covered():
+    covered = {(find_spec(name).cls.name, old, new) for name, old, new in RENAMED_CASES}
+    assert {("ggig", "points", "steps"), ("blur_ig", "max_sigma", "blur_sigma"), ("smooth", "base", "method"),
+            ("smooth", "base_options", "method_options"), ("xrai", "base", "method"),
+            ("xrai", "base_options", "method_options"), ("scorecam", "max_n", "top_channels"),
+            ("ig", "base", "baseline")} <= covered
+
+
+@pytest.mark.parametrize("name,old,new", RENAMED_CASES, ids=[f"{n}-{o}" for n, o, _ in RENAMED_CASES])
+def test_a_renamed_option_is_refused_with_its_new_name(name, old, new):
+    owner = find_spec(name).cls.name
+    message = re.escape(f"method {owner!r}: option {old!r} was renamed {new!r}")
+    with pytest.raises(ValueError, match=message):
+        tfxattr.get_method(name, **{old: find_spec(name).defaults[new]})
+    with pytest.raises(ValueError, match=message):  # the spec text of eval, the CLI and explain()
+        tfxattr.get_method(f"{name}:{old}=1")
+
+
+def test_a_spec_names_a_wrappers_method_in_explain(model_and_images):
+    """explain()'s own ``method`` argument is the method explained, so a wrapper's ``method`` comes in its spec."""
+    model, images = model_and_images
+    by_spec = tfxattr.explain(model, images, "smooth:method=ig+idgi,samples=2", method_options={"steps": 3}, seed=0)
+    by_instance = tfxattr.explain(model, images, tfxattr.get_method("smooth", method="ig+idgi", samples=2,
+                                                                    method_options={"steps": 3}), seed=0)
+    np.testing.assert_array_equal(by_spec.attribution, by_instance.attribution)
+    assert by_spec.method == "smooth" and by_spec.options["method"] == "ig+idgi"
+    with pytest.raises(ValueError, match=r"\['steps'\] given both in the method spec"):
+        tfxattr.get_method("ig:steps=3", steps=4)
 
 
 def test_unknown_method_lists_the_methods(model_and_images):

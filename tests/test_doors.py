@@ -18,8 +18,8 @@ METRIC = "insertion"
 SAME_MAP = 1e-5  # relative L2 distance between two doors' attributions
 SAME_SCORE = 1e-6
 # small options so that every method runs in about a second; a spec string, so that the eval door takes them
-FAST = {"steps": 3, "points": 2, "ascent_steps": 2, "samples": 2, "max_n": 8, "patch": 16, "stride": 16}
-WRAPPED = {"smooth": "gradient", "xrai": "gradient"}  # wrappers around a cheap base method
+FAST = {"steps": 3, "ascent_steps": 2, "samples": 2, "top_channels": 8, "patch": 16, "stride": 16}
+WRAPPED = {"smooth": "gradient", "xrai": "gradient"}  # wrappers around a cheap method
 ARRAY_ONLY = {"path"}  # its option is an array of points: no spec string (eval door) can carry it
 
 
@@ -39,7 +39,7 @@ def options_for(name, images=None):
     if name == "rise":
         opts["samples"] = 64  # RISE's map is a mean over masks: a few dozen keep it non-degenerate
     if name in WRAPPED:
-        opts["base"] = WRAPPED[name]
+        opts["method"] = WRAPPED[name]
     if array_only(name):
         opts["path"] = np.linspace(0, 1, 4, dtype=np.float32)[:, None, None, None, None] * images[None]
         opts["path"] = np.moveaxis(opts["path"], 0, 1)
@@ -49,6 +49,13 @@ def options_for(name, images=None):
 def spec_for(name):
     opts = options_for(name)
     return name + (":" + ",".join(f"{k}={v}" for k, v in opts.items()) if opts else "")
+
+
+def as_given(name, options):
+    """``(method, keywords)`` as a user gives them to explain() and explainer_model(): the name and keyword
+    options, or for a wrapper its spec text (its ``method`` option is not a keyword there: the door's own
+    ``method`` argument is the method explained)."""
+    return (spec_for(name), {}) if "method" in options else (name, options)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +94,8 @@ def test_every_door_gives_one_answer(name, data, stored, models):
     images, _ = data
     model = models[model_for(name)]
     options = options_for(name, images)
-    explanation = tfxattr.explain(model, images, name, progress=False, seed=0, **options)
+    given, keywords = as_given(name, options)
+    explanation = tfxattr.explain(model, images, given, progress=False, seed=0, **keywords)
     targets = np.asarray(explanation.targets)
 
     # compute(): given the Explanation, or its maps and targets
@@ -107,9 +115,9 @@ def test_every_door_gives_one_answer(name, data, stored, models):
     reason = method.export_refusal()
     if reason:
         with pytest.raises(NotExportable, match="cannot be exported"):
-            explainer_model(model, name, seed=0, **options)
+            explainer_model(model, given, seed=0, **keywords)
         return
-    served = explainer_model(model, name, seed=0, **options)(images, targets.astype(np.int32))
+    served = explainer_model(model, given, seed=0, **keywords)(images, targets.astype(np.int32))
     got, want = served["attributions"].numpy(), explanation.attribution
     assert got.shape == want.shape
     assert np.linalg.norm(got - want) <= SAME_MAP * max(np.linalg.norm(want), 1e-30)

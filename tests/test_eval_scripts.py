@@ -96,7 +96,7 @@ def test_ggig_table(tmp_path):
     for method in ("Gradients", "Integrated Gradients", "GGIG", "Edge Detector", "Random"):
         (row,) = table_rows(text, method)
         assert len(row) == 3
-    assert "ggig_paper:ascent_steps=5,points=4" in text
+    assert "ggig_paper:ascent_steps=5,steps=4" in text
 
 
 def test_rao_grids(tmp_path):

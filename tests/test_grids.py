@@ -143,7 +143,7 @@ def test_gridpg_whole_grid_and_fixed_size_models(tiny, cells):
 
 
 # -- the MUST: DiFull localizes gradient methods exactly at the input ----------------------------
-METHODS = {"gradient": {}, "ig": {"steps": 16}, "ig+idgi": {"steps": 16}, "ggig": {"points": 4, "ascent_steps": 3}}
+METHODS = {"gradient": {}, "ig": {"steps": 16}, "ig+idgi": {"steps": 16}, "ggig": {"steps": 4, "ascent_steps": 3}}
 
 
 @pytest.mark.parametrize("which", ["demo", "tiny"])

@@ -29,7 +29,7 @@ def test_ig_saliency_rule_equals_pair_integrated_gradients(setup):
 def test_blur_ig_equals_pair_blur_ig(setup):
     model, image, target, cmf = setup
     ref = saliency_core.BlurIG().GetMask(image, cmf, steps=20, max_sigma=50, batch_size=1, sqrt=False)
-    ours = tfxattr.explain(model, image, "blur_ig", targets=target, steps=20, max_sigma=50).attribution
+    ours = tfxattr.explain(model, image, "blur_ig", targets=target, steps=20, blur_sigma=50).attribution
     assert _rel(ours, ref) < 1e-4
 
 
@@ -91,7 +91,7 @@ def test_blur_ig_idgi_equals_the_reference_on_pairs_blur_path(setup, gradient_at
     sigmas = [i * max_sigma / steps for i in range(steps, -1, -1)]  # blurred image first, input last
     path = np.asarray([pair_blur(image, s) for s in sigmas])
     ref = _idgi_reference(cmf, path, gradient_at_end=gradient_at == "input_side")
-    ours = tfxattr.explain(model, image, "blur_ig+idgi", targets=target, steps=steps, max_sigma=max_sigma,
+    ours = tfxattr.explain(model, image, "blur_ig+idgi", targets=target, steps=steps, blur_sigma=max_sigma,
                            gradient_at=gradient_at).attribution
     assert _rel(ours, ref) < 1e-4
     other = _idgi_reference(cmf, path, gradient_at_end=gradient_at != "input_side")

@@ -32,7 +32,7 @@ def test_idgi_is_exactly_complete_on_the_blur_path(demo_model, demo_data, gradie
     from tfxattr.blur import gaussian_blur
 
     images = demo_data["images"][:2].astype(np.float32)
-    exp = tfxattr.explain(demo_model, images, "blur_ig+idgi", steps=40, max_sigma=20.0, gradient_at=gradient_at)
+    exp = tfxattr.explain(demo_model, images, "blur_ig+idgi", steps=40, blur_sigma=20.0, gradient_at=gradient_at)
     blurred = gaussian_blur(images, 20.0).numpy()
     want = _delta(demo_model, images, blurred, exp.targets)
     got = exp.attribution.reshape(len(images), -1).sum(1)

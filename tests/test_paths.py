@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 import tfxattr
-from tfxattr.aggregate import IDGI, MaxGradient, Riemann, get_aggregator
 from tfxattr.paths import RULES, BlurPath, riemann_plan
+from tfxattr.paths.aggregators import IDGI, MaxGradient, Riemann, get_aggregator
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -28,7 +28,7 @@ def test_rules_are_exact_for_a_linear_model():
 
 
 def test_blur_path_runs_from_blurred_image_to_input():
-    path = BlurPath(steps=4, max_sigma=8.0)
+    path = BlurPath(steps=4, blur_sigma=8.0)
     assert path.sigmas[0] == 0 and path.sigmas[-1] == 8.0
     np.testing.assert_array_equal(path.plan.seg_start, [1, 2, 3, 4])
     np.testing.assert_array_equal(path.plan.seg_end, [0, 1, 2, 3])
@@ -60,8 +60,8 @@ class SquareEvaluator:
 def test_engine_settles_idgi_segments_with_their_end_values(rule, batch_size):
     """Every segment gets ``g^2/|g|^2 (f(end) - f(start))`` whatever chunk its end value arrives in (carried
     rows), the sum is f(x) - f(b) exactly, and the traced engine (export) gives the same numbers."""
-    from tfxattr.engine import integrate
     from tfxattr.paths import StraightLinePath
+    from tfxattr.paths.engine import integrate
 
     rng = np.random.default_rng(1)
     w = rng.uniform(0.5, 2.0, (1, 2, 2, 1)).astype(np.float32)
@@ -87,8 +87,8 @@ def test_engine_settles_idgi_segments_with_their_end_values(rule, batch_size):
 def test_max_and_riemann_aggregators():
     """GGIG's maximum keeps, per feature, the largest of the gradients along the walk; the Riemann sum is
     IG's quadrature (exact for a quadratic f with the trapezoid rule: the integrand is linear)."""
-    from tfxattr.engine import integrate
     from tfxattr.paths import AscentPath, StraightLinePath
+    from tfxattr.paths.engine import integrate
 
     w = np.array([1.0, -1.0, 2.0, 0.5], np.float32).reshape(1, 2, 2, 1)
     x = np.ones((2, 2, 2, 1), np.float32)
@@ -147,7 +147,7 @@ class QuadraticPath:
 
 
 def test_a_toy_path_is_integrated_by_the_engine(tiny_model, tiny_images):
-    from tfxattr.engine import integrate
+    from tfxattr.paths.engine import integrate
 
     adapter = tfxattr.as_model(tiny_model, batch_size=5)
     targets = np.array([0, 3, 1], np.int32)
@@ -163,7 +163,7 @@ def test_a_toy_path_is_integrated_by_the_engine(tiny_model, tiny_images):
 
 
 def test_the_engine_refuses_a_path_that_does_not_say_its_kind(tiny_model, tiny_images):
-    from tfxattr.engine import integrate
+    from tfxattr.paths.engine import integrate
 
     class Undeclared(QuadraticPath):
         adaptive = None
@@ -209,8 +209,8 @@ def test_path_methods_declare_their_aggregators():
 
 def test_adaptive_mode_with_idgi_is_complete_per_start(tiny_model, tiny_images):
     """Rows are (image, start) pairs: IDGI sums, over an image's starts, f(last point) - f(first point)."""
-    from tfxattr.engine import integrate
     from tfxattr.paths import AscentPath
+    from tfxattr.paths.engine import integrate
 
     adapter = tfxattr.as_model(tiny_model, batch_size=4)
     targets = np.array([2, 0, 4], np.int32)
@@ -242,8 +242,8 @@ def test_saliency_plan_gives_idgi_the_input_value():
 
 
 def test_blur_path_gradient_sides():
-    pair = BlurPath(steps=4, max_sigma=8.0)
-    idgi = BlurPath(steps=4, max_sigma=8.0, gradient_at="blurred_side")
+    pair = BlurPath(steps=4, blur_sigma=8.0)
+    idgi = BlurPath(steps=4, blur_sigma=8.0, gradient_at="blurred_side")
     np.testing.assert_array_equal(pair.plan.seg_point, [0, 1, 2, 3])  # sigma_0 .. sigma_3, as PAIR
     np.testing.assert_array_equal(idgi.plan.seg_point, [1, 2, 3, 4])  # each segment's blurred end
     np.testing.assert_array_equal(pair.plan.value_only_points(), [4])  # the fully blurred image
@@ -276,7 +276,7 @@ def test_blur_ig_one_riemann_step_is_refused_not_zero(tiny_model, tiny_images):
         tfxattr.explain(tiny_model, tiny_images, "blur_ig", steps=1)
     for name, opts in (("blur_ig", {"gradient_at": "blurred_side"}), ("blur_ig+idgi", {}),
                        ("blur_ig+idgi", {"gradient_at": "blurred_side"})):
-        attr = tfxattr.explain(tiny_model, tiny_images, name, steps=1, max_sigma=4.0, **opts).attribution
+        attr = tfxattr.explain(tiny_model, tiny_images, name, steps=1, blur_sigma=4.0, **opts).attribution
         assert np.all(np.abs(attr).reshape(3, -1).max(1) > 0), (name, opts)
     with pytest.raises(ValueError, match="gradient_at"):
         tfxattr.explain(tiny_model, tiny_images, "blur_ig", gradient_at="input")

@@ -2,11 +2,11 @@
 summaries, did-you-mean; methods, aggregators, metrics, model sources and data sources are instances."""
 import pytest
 
-from tfxattr.aggregate import AGGREGATORS
 from tfxattr.evaluation.datasets import DATA_SOURCES
 from tfxattr.methods import METHODS
 from tfxattr.metrics import METRICS
 from tfxattr.models.sources import SOURCES
+from tfxattr.paths.aggregators import AGGREGATORS
 from tfxattr.registry import Registry
 
 

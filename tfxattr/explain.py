@@ -22,9 +22,11 @@ def explain(model, images, method="ig", targets=None, *, smooth=None, seed=None,
     ``model``: anything a model source recognises (``tfxattr models`` lists them: keras.Model, Keras
     application name, "demo", SavedModel directory, .keras file, callable) or a ModelAdapter.
     ``images``: (H,W,C) or (N,H,W,C) pixels (uint8 or float; numpy, tf.Tensor), PIL image(s) or file
-    path(s). ``method``: a registered name or a Method. ``targets``: class indices or class names, one for
-    every image or one per image. ``smooth``: shortcut for ``method="smooth", base=method`` (True, samples,
-    or dict(samples, noise, magnitude)). ``seed``: the random draws of the method (noise, masks, baselines).
+    path(s). ``method``: a registered name, a spec with options
+    (``"smooth:method=ig+idgi,samples=10"``) or a Method. ``targets``: class indices or class names, one for
+    every image or one per image. ``smooth``: shortcut for the ``smooth`` method wrapping
+    ``method`` (True, samples, or dict(samples, noise, magnitude)). ``seed``: the random draws of the
+    method (noise, masks, baselines).
     ``pixel_range`` defaults to 0..255 for files and PIL images (they are read as 8-bit pixels; uint16
     arrays too, brought to 0..255 as 16-bit files are), else to the model's input range, else to the
     conventional range the values lie in; a warning names ``pixel_range`` when the images cannot be in its
@@ -83,5 +85,5 @@ def _method(method, smooth, options) -> Method:
     """The method to run; ``smooth`` wraps it in the registered ``smooth`` method."""
     if smooth is None or smooth is False:
         return get_method(method, **options)
-    base = get_method(method, **options)  # bad base options fail with the base's own message
-    return get_method("smooth", base=base, **smooth_options(smooth))
+    wrapped = get_method(method, **options)  # bad options fail with the wrapped method's own message
+    return get_method("smooth", method=wrapped, **smooth_options(smooth))

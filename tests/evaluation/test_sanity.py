@@ -226,3 +226,14 @@ def test_the_runner_runs_the_sanity_checks(tmp_path, demo_model):
     direct = compute("cascading_randomization", demo_model, None, exp, randomize=[["logits"], ["last_conv"]])
     assert results[0]["image"] == chunk.ids[0]
     np.testing.assert_allclose(results[0]["scores"][checks[0]]["spearman"], direct.scores["spearman"][0], atol=1e-4)
+
+
+def test_sanity_checks_take_smooth_as_any_method(small, images):
+    """SmoothGrad is a registered method: the checks rerun it (with the method it wraps) on every changed model."""
+    ex = explain(small, images, "smooth:method=ig+idgi", method_options={"steps": 4}, samples=2, seed=0)
+    res = S.cascading_randomization_metric(small, images, ex, randomize="block", seed=0)
+    assert res.options["method"] == "smooth" and res.options["method_options"]["method"] == "ig+idgi"
+    assert res.scores["spearman"].shape == (3,)
+    np.testing.assert_allclose(res.extras["rows"][0]["spearman"], 1.0)  # same seed: the same noise
+    shortcut = explain(small, images, "ig+idgi", steps=4, smooth={"samples": 2}, seed=0)
+    assert shortcut.method == "smooth" and shortcut.options["samples"] == 2

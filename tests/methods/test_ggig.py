@@ -43,14 +43,14 @@ def reference_ggig(network, z, targets, points, steps, lr):
 def test_matches_the_authors_loop_in_network_space(nets):
     network, whole, images = nets
     targets = np.array([0, 1, 3])
-    ours = tfxattr.explain(whole, images, "ggig", targets=targets, points=3, ascent_steps=4, lr=0.5).attribution
+    ours = tfxattr.explain(whole, images, "ggig", targets=targets, steps=3, ascent_steps=4, lr=0.5).attribution
     ref = reference_ggig(network, images * SCALE, targets, 3, 4, 0.5)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
 
 
 def test_normalisation_inside_the_model_or_in_preprocess_gives_the_same_map(nets):
     network, whole, images = nets
-    opts = dict(targets=2, points=3, ascent_steps=4, lr=0.5)
+    opts = dict(targets=2, steps=3, ascent_steps=4, lr=0.5)
     inside = tfxattr.explain(whole, images, "ggig", **opts).attribution
     outside = tfxattr.explain(network, images, "ggig", preprocess=lambda x: x * SCALE, **opts).attribution
     np.testing.assert_allclose(inside, outside, rtol=1e-5, atol=1e-7)
@@ -61,8 +61,8 @@ def test_normalisation_inside_the_model_or_in_preprocess_gives_the_same_map(nets
 
 def test_pixel_baselines_go_through_the_same_preprocessing(nets):
     network, whole, images = nets
-    black = tfxattr.explain(whole, images, "ggig", targets=1, points=2, ascent_steps=2, baseline="black").attribution
-    zero = tfxattr.explain(whole, images, "ggig", targets=1, points=2, ascent_steps=2).attribution
+    black = tfxattr.explain(whole, images, "ggig", targets=1, steps=2, ascent_steps=2, baseline="black").attribution
+    zero = tfxattr.explain(whole, images, "ggig", targets=1, steps=2, ascent_steps=2).attribution
     np.testing.assert_allclose(black, zero, rtol=1e-5, atol=1e-7)  # black pixels are 0 after Rescaling(1/255)
-    white = tfxattr.explain(whole, images, "ggig", targets=1, points=2, ascent_steps=2, baseline="white").attribution
+    white = tfxattr.explain(whole, images, "ggig", targets=1, steps=2, ascent_steps=2, baseline="white").attribution
     assert not np.allclose(white, zero)

@@ -13,9 +13,9 @@ BATCH = 2  # smaller than the rows: several chunks run at every level
 
 CNN_CASES = [
     ("gradient", {}), ("gradient", {"times_input": True}),
-    ("smooth", {"samples": 3}), ("smooth", {"samples": 2, "base": "gradcam", "magnitude": True}),
+    ("smooth", {"samples": 3}), ("smooth", {"samples": 2, "method": "gradcam", "magnitude": True}),
     ("occlusion", {"patch": 6, "stride": 3}), ("occlusion", {"patch": 4, "stride": 4, "baseline": "white"}),
-    ("ablationcam", {}), ("scorecam", {}), ("scorecam", {"max_n": 3}),
+    ("ablationcam", {}), ("scorecam", {}), ("scorecam", {"top_channels": 3}),
     ("gradcam", {}), ("gradcam++", {}), ("layercam", {}), ("xgradcam", {}), ("liftcam", {"relu": False}),
     ("fullgrad", {}), ("learned", {"explainer": "untrained"}),
     ("iia", {"steps": 3}), ("iia3", {"steps": 2}), ("iia", {"layers": ["input"], "steps": 4}),
@@ -88,7 +88,7 @@ def test_every_method_declares_whether_it_is_exportable(name):
     assert reason == "" or len(reason.split()) >= 4  # a reason is a sentence, not a flag
 
 
-def test_smooth_is_exportable_when_its_base_is():
-    assert get_method("smooth", base="gradcam").export_refusal() == ""
-    assert "xrai" in get_method("smooth", base="xrai").export_refusal()
-    assert "scikit-image" in get_method("smooth", base="xrai").export_refusal()
+def test_smooth_is_exportable_when_its_wrapped_method_is():
+    assert get_method("smooth", method="gradcam").export_refusal() == ""
+    assert "xrai" in get_method("smooth", method="xrai").export_refusal()
+    assert "scikit-image" in get_method("smooth", method="xrai").export_refusal()

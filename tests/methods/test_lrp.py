@@ -11,7 +11,9 @@ from conftest import slow
 import keras_apps
 import tfxattr
 from tfxattr.methods import get_method
-from tfxattr.methods.lrp import COMPOSITES, RULES, _bounds, linear_rule, plan_of, stabilise
+from tfxattr.methods.lrp import _bounds
+from tfxattr.methods.lrp_rules import COMPOSITES, RULES, linear_rule, stabilise
+from tfxattr.methods.lrp_walk import plan_of
 from tfxattr.models import as_model
 from tfxattr.models.layers import layer_chain
 

@@ -1,5 +1,5 @@
 """Score-CAM (Wang et al. 2020): the weights are the softmax over channels of the scores of the image
-masked by each upsampled, min-max normalised activation map; Faster-Score-CAM keeps the max_n channels
+masked by each upsampled, min-max normalised activation map; Faster-Score-CAM keeps the top_channels channels
 of largest variance."""
 import numpy as np
 import tensorflow as tf
@@ -38,7 +38,7 @@ def test_weights_are_the_softmax_of_masked_input_scores():
 
 def test_faster_score_cam_scores_only_the_max_n_channels_of_largest_variance():
     model = cnn()
-    method = ScoreCAM(layer="c1", max_n=3)
+    method = ScoreCAM(layer="c1", top_channels=3)
     chain, a, _, _ = layer_tensors(method, model)
     w = np.asarray(method.channel_weights(tfxattr.as_model(model), chain, a, IMAGES, TARGETS))
     top = np.argsort(-a.numpy().var((1, 2)), axis=1)[:, :3]

@@ -39,7 +39,7 @@ def test_riemann_error_shrinks_with_steps_and_idgi_is_exact(tiny_model, tiny_ima
 
 @pytest.mark.parametrize("sqrt", [False, True])
 def test_blur_ig_starts_at_its_most_blurred_image(tiny_model, tiny_images, sqrt):
-    exp = tfxattr.explain(tiny_model, tiny_images, "blur_ig+idgi", steps=4, max_sigma=9.0, sqrt=sqrt, progress=False)
+    exp = tfxattr.explain(tiny_model, tiny_images, "blur_ig+idgi", steps=4, blur_sigma=9.0, sqrt=sqrt, progress=False)
     res = compute("completeness", tiny_model, None, exp)
     blurred = gaussian_blur(tiny_images, 3.0 if sqrt else 9.0).numpy()
     np.testing.assert_allclose(res.scores["abs_error"], direct_errors(tiny_model, exp, blurred)[0], atol=1e-5)
@@ -60,7 +60,7 @@ def test_methods_without_a_path_need_a_baseline(tiny_model, tiny_images):
     exp = tfxattr.explain(tiny_model, tiny_images, "gradcam", progress=False)
     with pytest.raises(ValueError, match="method 'gradcam' has no path start.*pass baseline="):
         compute("completeness", tiny_model, None, exp)
-    ggig = tfxattr.explain(tiny_model, tiny_images[:1], "ggig", points=2, ascent_steps=2, progress=False)
+    ggig = tfxattr.explain(tiny_model, tiny_images[:1], "ggig", steps=2, ascent_steps=2, progress=False)
     with pytest.raises(ValueError, match="method 'ggig' has no path start"):
         compute("completeness", tiny_model, None, ggig)
     grad = tfxattr.explain(tiny_model, tiny_images, "gradient", progress=False)

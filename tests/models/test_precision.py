@@ -5,10 +5,12 @@ from scipy.stats import spearmanr
 
 import tfxattr
 from tfxattr.methods import METHODS
-from tfxattr.methods.base import find_spec
+from tfxattr.methods.base import Wrapper, find_spec
 
 # per-method options shrunk (never grown) for speed, still enough steps for a stable map
-OPTIONS = {"steps": 50, "points": 5, "ascent_steps": 5, "samples": 4}
+OPTIONS = {"steps": 50, "ascent_steps": 5, "samples": 4}
+# GGIG's steps are its starts on the line, each an ascent of ascent_steps gradients: fewer than IG's steps
+GGIG_STEPS = 5
 # the bar for a bfloat16 map against the float32 map
 MIN_SPEARMAN = 0.95
 # Guided IG's path follows the ranks of the gradient, so a change of 1e-3 of a pixel level moves it;
@@ -21,8 +23,10 @@ MARGIN = 0.03
 def _options(name):
     defaults = find_spec(name).defaults
     opts = _shrunk(defaults)
-    if "base" in defaults:
-        opts["base_options"] = _shrunk(find_spec(defaults["base"]).defaults)
+    if "ascent_steps" in defaults:
+        opts["steps"] = min(defaults["steps"], GGIG_STEPS)
+    if issubclass(find_spec(name).cls, Wrapper):
+        opts["method_options"] = _shrunk(find_spec(defaults["method"]).defaults)
     return opts
 
 

@@ -12,7 +12,7 @@ TOLERANCE = 1e-4  # relative L2 distance, as tests/serving/test_export.py
 BATCH = 5  # not a divisor of the (image, channel) or (image, patch) rows: chunks cross images
 METHODS = {
     "layercam": {}, "xgradcam": {}, "liftcam": {}, "fullgrad": {}, "ablationcam": {},
-    "scorecam": {"max_n": 5}, "occlusion": {"patch": 6, "stride": 4, "baseline": "white"},
+    "scorecam": {"top_channels": 5}, "occlusion": {"patch": 6, "stride": 4, "baseline": "white"},
     "rise": {"samples": 40, "grid": 4},
 }
 SEED = 0

@@ -18,7 +18,7 @@ from ..reduction import reduce_channels
 from .config import EvaluationConfig
 from .datasets import Chunk, fit_to_input
 from .loading import LoadedModel
-from .specs import Spec, parse_spec
+from .specs import parse_spec, spec_label
 from .store import json_safe, pack_curve, rounded
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: {models} run(s) with RANDOM weights (--weights none): the numbers are "
@@ -29,7 +29,7 @@ def method_label(method) -> str:
     that differ from that name's defaults, so "ig+idgi", "ig:aggregator=idgi" and
     ``get_method("ig+idgi")`` are one label."""
     method = _method(method)
-    return Spec(method.name, method.changed).label
+    return spec_label(method.name, method.changed)
 
 
 def _method(method):

@@ -1,9 +1,15 @@
-"""``name:key=value,key=value`` specs for methods, metrics, models and data on the command line."""
+"""``name:key=value,key=value`` specs for methods, metrics, models and data on the command line, in eval
+configs and in ``get_method``; :func:`spec_label` is the one formatter of their canonical text (the labels of
+a results store)."""
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
 from typing import List
+
+import numpy as np
+
+OPTIONS_SEPARATOR = ":"  # "name:key=value,..."
 
 
 @dataclass(frozen=True)
@@ -14,9 +20,27 @@ class Spec:
 
     @property
     def label(self) -> str:
-        if not self.options:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={_format_value(v)}" for k, v in sorted(self.options.items()))
+        return spec_label(self.name, self.options)
+
+
+def spec_label(name: str, options: dict) -> str:
+    """``name:key=value,...`` with the keys sorted (just ``name`` without options): the text a store records for a
+    method or metric, so one computation has one label. Values as :func:`format_value` writes them."""
+    if not options:
+        return str(name)
+    return f"{name}{OPTIONS_SEPARATOR}" + ",".join(f"{k}={format_value(v)}" for k, v in sorted(options.items()))
+
+
+def format_value(value) -> str:
+    """An option value as a spec writes it: ``str`` for scalars (so stored labels never change), ``(a,b)`` for
+    lists and tuples, ``(ig:steps=20)`` for a Method (a wrapper's ``method``), ``array(shape)`` for an array."""
+    if hasattr(value, "changed") and hasattr(value, "name"):  # a Method: its registered name and changed options
+        return f"({spec_label(value.name, value.changed)})"
+    if isinstance(value, np.ndarray) and value.ndim:  # an array (a user-given path); a 0-d one reads as its value
+        return f"array{value.shape}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(format_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)
 
 
 def parse_spec(text, what: str = "spec") -> Spec:
@@ -31,7 +55,7 @@ def parse_spec(text, what: str = "spec") -> Spec:
         return Spec(text[0].strip(), dict(text[1]))
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{what} must be a non-empty string like 'name:key=value,...', got {text!r}")
-    name, _, rest = text.strip().partition(":")
+    name, _, rest = text.strip().partition(OPTIONS_SEPARATOR)
     options = {}
     for item in _split_top_level(rest):
         key, eq, value = item.partition("=")
@@ -69,9 +93,3 @@ def _parse_value(text: str):
         items = tuple(_parse_value(v) for v in _split_top_level(text[1:-1]))
         return items if text[0] == "(" else list(items)
     return text
-
-
-def _format_value(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "(" + ",".join(_format_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return str(value)

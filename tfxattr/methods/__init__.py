@@ -35,11 +35,11 @@ register("ig", IntegratedGradients)
 register("guided_ig", GuidedIG)
 register("blur_ig", BlurIG)
 register("path", CustomPath)
-register("ggig", GGIG, "GGIG, fast default (20 points x 10 ascent steps, lr 1e-4)")
+register("ggig", GGIG, "GGIG, fast default (20 steps x 10 ascent steps, lr 1e-4)")
 # the authors' ImageNet script: 51 points x 100 ascent steps at lr 1e-4 (5,100 gradients per image);
 # the paper's text gives lr 1e-4 with 200 steps, for MNIST
-register("ggig_paper", GGIG, "GGIG with the authors' ImageNet preset (51 points x 100 ascent steps, lr 1e-4)",
-         points=51, ascent_steps=100, lr=1e-4)
+register("ggig_paper", GGIG, "GGIG with the authors' ImageNet preset (51 steps x 100 ascent steps, lr 1e-4)",
+         steps=51, ascent_steps=100, lr=1e-4)
 register("iia", IIA)
 register("iia2", IIA, "IIA2: input + last block, n=10 each (Barkan et al. 2023)", layers=("input", "last_block"))
 register("iia3", IIA, "IIA3: input + penultimate + last block, n=10 each (Barkan et al. 2023)",

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Type
 
-from ..checks import did_you_mean, known_keys
+from ..checks import RENAMED, did_you_mean, known_keys, renamed
 from ..inputs import resolve_baseline
 from ..registry import Registry
 
 AGGREGATOR_SEPARATOR = "+"  # "<path method>+<aggregator>", e.g. "ig+idgi"
+OPTIONS_SEPARATOR = ":"  # "<name>:<key>=<value>,...", the spec syntax (tfxattr.evaluation.specs)
 
 
 class Method:
@@ -37,9 +38,11 @@ class Method:
     # what the model must be (ARCHITECTURES): "vit", a keras-hub Vision Transformer (tfxattr.models.attention);
     # "cnn", a convolutional network (layer methods reading (N, H, W, C) activation maps); None: any model
     architecture = None
+    # retired option names of this class that the glossary's table (checks.RENAMED) maps elsewhere: old -> new
+    renamed_options: Dict[str, str] = {}
 
     def __init__(self, **options):
-        known_keys(options, self.defaults, "option", self.name)
+        self.check_option_names(options, "option")
         self.given = dict(options)
         self.options = {**self.defaults, **options}
         self.registered_defaults = dict(self.defaults)
@@ -49,6 +52,18 @@ class Method:
         spec = METHODS.get(type(self).name)
         if spec is not None and spec.cls is type(self):  # made directly from its class: same identity
             _rename(self, spec.name)
+
+    @classmethod
+    def renames(cls) -> Dict[str, str]:
+        """Old option name -> the name that replaced it: :data:`~tfxattr.checks.RENAMED` and ``renamed_options``."""
+        return {**RENAMED, **cls.renamed_options}
+
+    @classmethod
+    def check_option_names(cls, given, what: str):
+        """Refuse an old option name with its new one ("method 'ggig': option 'points' was renamed 'steps'"),
+        then any unknown name with the closest valid ones."""
+        renamed(given, cls.defaults, f"method {cls.name!r}", cls.renames())
+        known_keys(given, cls.defaults, what, cls.name)
 
     def check_aggregator(self):
         agg = self.options["aggregator"]
@@ -94,6 +109,35 @@ class Method:
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r}, {self.changed})"
+
+
+class Wrapper(Method):
+    """A method around another registered method (as Captum's ``NoiseTunnel``): ``method`` names the wrapped
+    method (or is a Method instance, where :attr:`instance_allowed`), ``method_options`` its options."""
+    defaults = {"method": None, "method_options": None}
+    instance_allowed = True
+    # "base" was the wrapped method here, but a reference image in the glossary's table (checks.RENAMED)
+    renamed_options = {"base": "method"}
+
+    def validate(self):
+        method, options = self.options["method"], self.options["method_options"]
+        if not (isinstance(method, str) or (self.instance_allowed and isinstance(method, Method))) \
+                or (isinstance(method, str) and method.lower() == type(self).name):
+            kind = "the name of another method or a Method instance" if self.instance_allowed else \
+                "the name of another method"
+            raise ValueError(f"method must be {kind} (e.g. 'ig', 'ig+idgi'), got {method!r}")
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"method_options must be a dict of options for {method!r} or None, got {options!r}")
+        if isinstance(method, Method) and options:
+            raise ValueError("method_options cannot be given together with a Method instance as method")
+        self.wrapped()  # an unknown method or bad options fail here, with the wrapped method's own message
+
+    def wrapped(self, **extra) -> Method:
+        """The wrapped method with ``method_options`` (and ``extra`` options)."""
+        return get_method(self.options["method"], **(self.options["method_options"] or {}), **extra)
+
+    def required_architecture(self):
+        return self.wrapped().required_architecture()
 
 
 ARCHITECTURES = {"cnn": "convolutional networks", "vit": "keras-hub Vision Transformers"}
@@ -146,7 +190,7 @@ def register(name: str, cls: Type[Method], summary: str = None, **preset) -> Met
 
     For every aggregator ``cls`` accepts besides its default, ``<name>+<aggregator>`` is registered too.
     """
-    known_keys(preset, cls.defaults, "preset option", cls.__name__)
+    cls.check_option_names(preset, "preset option")
     spec = METHODS.register(name, MethodSpec(name, cls, dict(preset), summary or cls.summary))
     if cls.aggregators and "aggregator" not in preset:
         for agg in cls.aggregators[1:]:
@@ -187,12 +231,22 @@ def get_method(name, **options) -> Method:
     """An instance of the method registered as ``name`` (case-insensitive) with ``options``.
 
     ``get_method("ig", aggregator="idgi")`` and ``get_method("ig+idgi")`` are the same method: both
-    are named "ig+idgi" and have no changed options.
+    are named "ig+idgi" and have no changed options. ``name`` may carry options in the spec syntax of
+    ``tfxattr eval`` and ``--method``: ``get_method("smooth:method=ig+idgi,samples=10")``, which is how
+    ``explain()`` names a wrapper's ``method`` (its own ``method`` argument is the method explained).
     """
     if isinstance(name, Method):
         if options:
             raise ValueError("options cannot be given together with a Method instance")
         return name
+    if isinstance(name, str) and OPTIONS_SEPARATOR in name:
+        from ..evaluation.specs import parse_spec  # the one spec syntax (eval, the CLI), imported when used
+
+        spec = parse_spec(name, "method")
+        twice = sorted(set(spec.options) & set(options))
+        if twice:
+            raise ValueError(f"option(s) {twice} given both in the method spec {name!r} and as keywords")
+        name, options = spec.name, {**spec.options, **options}
     return find_spec(name)(**options)
 
 

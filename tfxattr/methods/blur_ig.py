@@ -1,10 +1,10 @@
 """Blur IG (Xu et al., CVPR 2020, Eq. 4): integrate along a path of ever stronger Gaussian blur."""
 from __future__ import annotations
 
-from ..aggregate import get_aggregator
 from ..blur import gaussian_blur
 from ..checks import boolean, one_of, positive_float, positive_int
-from ..paths import GRADIENT_SIDES, BlurPath
+from ..paths.aggregators import get_aggregator
+from ..paths.fixed import GRADIENT_SIDES, BlurPath
 from .path import PathMethod
 
 # the Riemann sum's only segment at steps=1 takes its gradient at sigma 0, where d blur / d sigma is zero
@@ -15,11 +15,11 @@ IDGI_GRADIENT_SIDE = "blurred_side"
 
 
 class BlurIG(PathMethod):
-    """PAIR's BlurIG path (``max_sigma``, ``steps``, ``grad_step``, ``sqrt``), batched; no baseline:
-    the path starts at the image blurred with ``max_sigma``. ``aggregator="idgi"`` gives BlurIG+IDGI
-    (Yang et al., CVPR 2023, Algorithm 1).
+    """PAIR's BlurIG path (``blur_sigma``, PAIR's ``max_sigma``; ``steps``, ``grad_step``, ``sqrt``), batched; no
+    baseline: the path starts at the image blurred with a Gaussian of ``blur_sigma`` pixels.
+    ``aggregator="idgi"`` gives BlurIG+IDGI (Yang et al., CVPR 2023, Algorithm 1).
 
-    ``gradient_at`` (see :class:`~tfxattr.paths.BlurPath`): where each segment's gradient is taken.
+    ``gradient_at`` (see :class:`~tfxattr.paths.fixed.BlurPath`): where each segment's gradient is taken.
 
     * ``"input_side"``: at the segment's end nearer the input, as PAIR's ``BlurIG.GetMask``
       (``saliency/core/blur_ig.py``: gradients at ``sigma_0 = 0 .. sigma_{steps-1}``).
@@ -47,15 +47,15 @@ class BlurIG(PathMethod):
     Both sides give IDGI exact completeness (the attributions sum to ``f(x) - f(blur_max(x))``).
     """
     name = "blur_ig"
-    summary = ("Blur IG: integrate along a Gaussian-blur path (max_sigma, steps, grad_step, sqrt, "
+    summary = ("Blur IG: integrate along a Gaussian-blur path (blur_sigma, steps, grad_step, sqrt, "
                "gradient_at=input_side|blurred_side)")
-    defaults = {"aggregator": "riemann", "steps": 100, "max_sigma": 50.0, "grad_step": 0.01, "sqrt": False,
+    defaults = {"aggregator": "riemann", "steps": 100, "blur_sigma": 50.0, "grad_step": 0.01, "sqrt": False,
                 "gradient_at": None}
 
     def validate(self):
         super().validate()
         steps = positive_int(self.options["steps"], "steps")
-        positive_float(self.options["max_sigma"], "max_sigma")
+        positive_float(self.options["blur_sigma"], "blur_sigma")
         positive_float(self.options["grad_step"], "grad_step")
         boolean(self.options["sqrt"], "sqrt")
         if self.options["gradient_at"] is not None:
@@ -78,9 +78,9 @@ class BlurIG(PathMethod):
         return IDGI_GRADIENT_SIDE if needs_values else PAIR_GRADIENT_SIDE
 
     def path_start(self, evaluator, images):
-        """The images at the path's most blurred level (``max_sigma``, or its square root with ``sqrt``)."""
+        """The images at the path's most blurred level (``blur_sigma``, or its square root with ``sqrt``)."""
         return gaussian_blur(images, float(self.make_path(evaluator, images).sigmas[-1])).numpy()
 
     def make_path(self, evaluator, images):
         o = self.options
-        return BlurPath(o["steps"], o["max_sigma"], o["grad_step"], o["sqrt"], self.gradient_at)
+        return BlurPath(o["steps"], o["blur_sigma"], o["grad_step"], o["sqrt"], self.gradient_at)

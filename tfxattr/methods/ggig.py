@@ -1,10 +1,10 @@
 """Geometrically Guided Integrated Gradients (Rahman, Lewis, Plis; Algorithm 1): an ascent path plus
 the per-feature maximum.
 
-From each of ``points`` points ``b + k/(points-1) (x - b)`` on the straight line, take
+From each of ``steps`` points ``b + k/(steps-1) (x - b)`` on the straight line, take
 ``ascent_steps`` steps of gradient ascent on the class score, ``z <- z + lr * grad``, recording the
-gradient before every step (:class:`~tfxattr.paths.AscentPath`); the attribution is the per-feature
-(signed, per-channel) maximum of all recorded gradients (:class:`~tfxattr.aggregate.MaxGradient`,
+gradient before every step (:class:`~tfxattr.paths.adaptive.AscentPath`); the attribution is the per-feature
+(signed, per-channel) maximum of all recorded gradients (:class:`~tfxattr.paths.aggregators.MaxGradient`,
 line 10). No ``(x - b)`` factor (Sec. 3).
 
 As in the authors' code, everything happens in the space of the tensor the network sees: after
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..aggregate import get_aggregator
 from ..batching import chunk_map, rows
 from ..checks import positive_float, positive_int
-from ..engine import integrate
-from ..paths import AscentPath
+from ..paths.adaptive import AscentPath
+from ..paths.aggregators import get_aggregator
+from ..paths.engine import integrate
 from .path import PathMethod
 
 NETWORK_ZERO = "network_zero"  # the zero of the network's input tensor (after normalisation)
@@ -34,22 +34,22 @@ class GGIG(PathMethod):
     name = "ggig"
     summary = "Geometrically Guided IG: per-pixel max of gradients during ascent (in the network's input space)"
     aggregators = ("max",)
-    defaults = {"aggregator": "max", "points": 20, "ascent_steps": 10, "lr": 1e-4, "baseline": NETWORK_ZERO,
+    defaults = {"aggregator": "max", "steps": 20, "ascent_steps": 10, "lr": 1e-4, "baseline": NETWORK_ZERO,
                 "blur_sigma": 20.0}
 
     def validate(self):
         super().validate()
-        positive_int(self.options["points"], "points")
+        positive_int(self.options["steps"], "steps")
         positive_int(self.options["ascent_steps"], "ascent_steps")
         positive_float(self.options["lr"], "lr", allow_zero=True)
 
     def path_start(self, evaluator, images):
-        """None: the ascent walks from ``points`` starts and the attribution is a max, not a path integral."""
+        """None: the ascent walks from ``steps`` starts and the attribution is a max, not a path integral."""
         return None
 
     def make_path(self, evaluator, images):
         o = self.options
-        return AscentPath(o["points"], o["ascent_steps"], o["lr"])
+        return AscentPath(starts=o["steps"], steps=o["ascent_steps"], lr=o["lr"])
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         to_network, network = evaluator.network_view()

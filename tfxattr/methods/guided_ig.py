@@ -1,6 +1,6 @@
 """Guided IG (Kapishnikov et al., CVPR 2021, Algorithm 1): an adaptive path plus an aggregator.
 
-The path (:class:`~tfxattr.paths.GuidedPath`) moves, at each of ``steps`` steps, the ``fraction`` of
+The path (:class:`~tfxattr.paths.adaptive.GuidedPath`) moves, at each of ``steps`` steps, the ``fraction`` of
 features with the smallest absolute gradient toward the input, staying within ``max_dist`` (relative
 L1) of the straight line; the engine walks it for chunks of ``batch_size`` images in lockstep.
 ``aggregator="riemann"`` is the paper's sum ``sum_k g_k * (x_{k+1} - x_k)``; ``"idgi"`` gives GuidedIG+IDGI.
@@ -8,7 +8,7 @@ L1) of the straight line; the engine walks it for chunks of ``batch_size`` image
 from __future__ import annotations
 
 from ..checks import positive_float, positive_int
-from ..paths import GuidedPath
+from ..paths.adaptive import GuidedPath
 from .path import PathMethod
 
 

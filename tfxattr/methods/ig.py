@@ -2,11 +2,12 @@
 Gauss-Legendre quadrature, or an adaptive schedule of the steps."""
 from __future__ import annotations
 
-from .. import paths
-from ..aggregate import get_aggregator
 from ..checks import one_of, positive_float, positive_int
-from ..engine import values_along
-from ..paths import RULES, SCHEDULED_RULES, SCHEDULES, StraightLinePath, has_segments
+from ..paths.aggregators import get_aggregator
+from ..paths.engine import values_along
+from ..paths.fixed import StraightLinePath
+from ..paths.rules import RULES, SCHEDULED_RULES, has_segments
+from ..paths.schedules import COARSE_SEGMENTS, SCHEDULES, ScheduledLinePath, allocate_knots
 from .path import PathMethod
 
 
@@ -15,12 +16,12 @@ class IntegratedGradients(PathMethod):
 
     ``rule``: left, right, midpoint, trapezoid, "saliency" (PAIR's endpoint-inclusive rule on
     ``linspace(0, 1, steps)``, points built in float64 as PAIR's ``IntegratedGradients`` builds them; with
-    IDGI its ``steps - 1`` segments, the grid the IDGI paper ran on, see :func:`~tfxattr.paths.riemann_plan`),
-    or "gausslegendre" (``steps`` Gauss-Legendre nodes, :func:`~tfxattr.paths.gauss_legendre_plan`).
+    IDGI its ``steps - 1`` segments, the grid the IDGI paper ran on, see :func:`~tfxattr.paths.rules.riemann_plan`),
+    or "gausslegendre" (``steps`` Gauss-Legendre nodes, :func:`~tfxattr.paths.rules.gauss_legendre_plan`).
     Default: trapezoid for the Riemann sum, left for IDGI (Yang et al. 2023, Algorithm 1: the gradient
     at each segment's start).
     ``schedule="adaptive"``: a coarse pass of forward passes along the line places the ``steps`` gradients
-    where f changes fast (:func:`~tfxattr.paths.allocate_knots`); same number of gradients, IDGI still
+    where f changes fast (:func:`~tfxattr.paths.schedules.allocate_knots`); same number of gradients, IDGI still
     exactly complete.
     """
     name = "ig"
@@ -68,6 +69,6 @@ class IntegratedGradients(PathMethod):
     def fit_path(self, evaluator, images, baselines, targets):
         if self.options["schedule"] != "adaptive":
             return self.make_path(evaluator, images)
-        coarse = values_along(evaluator, StraightLinePath(paths.COARSE_SEGMENTS, "left"), images, baselines, targets,
+        coarse = values_along(evaluator, StraightLinePath(COARSE_SEGMENTS, "left"), images, baselines, targets,
                               evaluator.batch_size)
-        return paths.ScheduledLinePath(paths.allocate_knots(coarse, self.options["steps"]), self.rule)
+        return ScheduledLinePath(allocate_knots(coarse, self.options["steps"]), self.rule)

@@ -26,10 +26,9 @@ import tensorflow as tf
 from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
 from ..models.layers import INPUT, input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
+from ..paths.rules import EQUAL_WEIGHT_RULES, equal_weight_params
 from ..progress import progress_bar
 from .base import Method
-
-RULES = {"left": 0.0, "midpoint": 0.5, "right": 1.0}  # a_k = (k + offset) / n, k = 0..n-1
 
 
 class IIA(Method):
@@ -59,7 +58,7 @@ class IIA(Method):
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers must not repeat a name, got {list(layers)}")
         positive_int(self.options["steps"], "steps")
-        one_of(self.options["rule"], "rule", tuple(RULES))
+        one_of(self.options["rule"], "rule", EQUAL_WEIGHT_RULES)
         one_of(self.options["reference"], "reference", ("min", "zero"))
         one_of(self.options["integrand"], "integrand", ("activation_gradient", "gradient"))
         for key in ("integrand_layer", "app"):
@@ -117,8 +116,8 @@ class _Run:
     (nested :func:`~tfxattr.batching.chunk_loop`\ s: Python loops eagerly, ``tf.while_loop``\ s traced)."""
 
     def __init__(self, method, batch_size, chain, reps, interpolated, images, targets, baselines):
-        n = method.options["steps"]
-        self.alphas = tf.constant(((np.arange(n) + RULES[method.options["rule"]]) / n).astype(np.float32))
+        alphas = equal_weight_params(method.options["steps"], method.options["rule"])  # a_k = (k + offset) / n
+        self.alphas = tf.constant(alphas.astype(np.float32))
         self.method, self.chain, self.reps, self.interpolated = method, chain, reps, interpolated
         self.images, self.targets, self.baselines = images, targets, baselines
         self.batch = batch_size

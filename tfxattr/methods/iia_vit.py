@@ -42,9 +42,9 @@ from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
 from ..models.attention import BLOCK_NAMES, transformer_chain
 from ..models.layers import INPUT, input_spec
+from ..paths.rules import EQUAL_WEIGHT_RULES, equal_weight_params
 from ..progress import progress_bar
 from .base import Method
-from .iia import RULES
 from .rollout import gradient_weighted, rollout, token_maps_to_images
 
 INTEGRATE = ("rollout", "matrices")
@@ -69,7 +69,7 @@ class IIAViT(Method):
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers must not repeat a layer, got {list(layers)}")
         positive_int(self.options["steps"], "steps")
-        one_of(self.options["rule"], "rule", tuple(RULES))
+        one_of(self.options["rule"], "rule", EQUAL_WEIGHT_RULES)
         one_of(self.options["integrate"], "integrate", INTEGRATE)
 
     @property
@@ -87,8 +87,7 @@ class IIAViT(Method):
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = transformer_chain(evaluator, self.name)
         with_input, blocks = self.plan(chain)
-        n = self.options["steps"]
-        alphas = ((np.arange(n) + RULES[self.options["rule"]]) / n).astype(np.float32)
+        alphas = equal_weight_params(self.options["steps"], self.options["rule"]).astype(np.float32)
         levels = int(with_input) + len(blocks)
         grid = tf.constant(list(itertools.product(alphas, repeat=levels)), tf.float32)  # (n^beta, levels)
         g = int(grid.shape[0])

@@ -1,15 +1,15 @@
 """Path methods: a path (which points) + an aggregator (how gradients become attributions).
 
 A subclass only states its options and builds its path (``make_path``); the engine
-(:func:`tfxattr.engine.integrate`) runs fixed and adaptive paths alike, in chunks of ``batch_size``.
+(:func:`tfxattr.paths.engine.integrate`) runs fixed and adaptive paths alike, in chunks of ``batch_size``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..aggregate import PATH_AGGREGATORS, get_aggregator
-from ..engine import integrate
-from ..paths import ArrayPath
+from ..paths.aggregators import PATH_AGGREGATORS, get_aggregator
+from ..paths.engine import integrate
+from ..paths.fixed import ArrayPath
 from .base import Method
 
 # how far a user path's last point may be from the images, relative to the largest pixel magnitude (at least 1):

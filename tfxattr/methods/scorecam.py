@@ -6,9 +6,9 @@ Gradient-free: each channel ``A_k`` of the layer, upsampled to the input and min
 ``C_k = f_c(x_k) - f_c(b)``; the weights are its softmax over the channels, ``w = softmax(C)``
 (the constant ``f_c(b)`` cancels there), and ``L = ReLU(sum_k w_k A_k)``.
 
-``max_n`` (Faster-Score-CAM, as tf-keras-vis's ``max_N``): only the ``max_n`` channels with the
+``top_channels`` (Faster-Score-CAM, tf-keras-vis's ``max_N``): only the ``top_channels`` channels with the
 largest spatial variance of ``A_k`` are scored; the others get weight 0 (the softmax runs over the
-kept ones). The masked images run in chunks of ``batch_size`` rows: C (or ``max_n``) forward passes
+kept ones). The masked images run in chunks of ``batch_size`` rows: C (or ``top_channels``) forward passes
 of the whole model per image, no gradients.
 """
 from __future__ import annotations
@@ -22,18 +22,19 @@ from .cam import CAM, channel_rows, row_values
 
 class ScoreCAM(CAM):
     name = "scorecam"
-    summary = "Score-CAM (Wang et al. 2020): softmax of the scores of channel-masked inputs; max_n: Faster-Score-CAM"
-    defaults = {**CAM.defaults, "max_n": None}
+    summary = ("Score-CAM (Wang et al. 2020): softmax of the scores of channel-masked inputs; top_channels: "
+               "Faster-Score-CAM")
+    defaults = {**CAM.defaults, "top_channels": None}
 
     def validate(self):
         super().validate()
-        positive_int(self.options["max_n"], "max_n", allow_none=True)
+        positive_int(self.options["top_channels"], "top_channels", allow_none=True)
 
     def selected(self, activations):
-        """(n, K) int32 channel indices scored per image, ascending: all, or the ``max_n`` of largest spatial
-        variance (ties: the lower index first)."""
+        """(n, K) int32 channel indices scored per image, ascending: all, or the ``top_channels`` of largest
+        spatial variance (ties: the lower index first)."""
         c = activations.shape[-1]
-        keep = c if self.options["max_n"] is None else min(c, self.options["max_n"])
+        keep = c if self.options["top_channels"] is None else min(c, self.options["top_channels"])
         variance = tf.math.reduce_variance(activations, axis=[1, 2])
         return tf.sort(tf.math.top_k(variance, keep).indices, axis=1)
 

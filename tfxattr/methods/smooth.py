@@ -1,7 +1,7 @@
 """SmoothGrad (Smilkov et al., 2017, Eq. 3) around any registered method, as a method of its own.
 
-``explain(model, x, method="smooth", base="ig+idgi", samples=10)``; in specs
-``smooth:base=ig+idgi,samples=10``; ``explain(..., smooth=...)`` is a shortcut that builds it.
+``explain(model, x, method="smooth", method="ig+idgi", samples=10)``; in specs
+``smooth:method=ig+idgi,samples=10``; ``explain(..., smooth=...)`` is a shortcut that builds it.
 """
 from __future__ import annotations
 
@@ -11,47 +11,35 @@ import tensorflow as tf
 from ..batching import as_rows, chunk_map, count, finish, opened, rows
 from ..checks import boolean, known_keys, positive_float, positive_int
 from ..progress import progress_bar
-from .base import Method, get_method
+from .base import Wrapper
 
 SMOOTH_DEFAULTS = {"samples": 25, "noise": 0.15, "magnitude": False}  # PAIR's GetSmoothedMask defaults
 
 
-class SmoothGrad(Method):
-    """Mean of the ``base`` method's attributions over ``samples`` noisy copies ``x + N(0, sigma^2)``
+class SmoothGrad(Wrapper):
+    """Mean of the wrapped ``method``'s attributions over ``samples`` noisy copies ``x + N(0, sigma^2)``
     with ``sigma = noise * (max(x) - min(x))`` per image, as PAIR's ``GetSmoothedMask``;
-    ``magnitude=True`` averages squared attributions. Noisy copies go through the base method in
+    ``magnitude=True`` averages squared attributions. Noisy copies go through the wrapped method in
     groups of about ``batch_size`` rows, so memory does not grow with ``samples``. The noise of an
     image depends on ``seed`` and the image itself, never on its place in the batch."""
     name = "smooth"
-    summary = "SmoothGrad around any method (base=<method>, base_options, samples, noise, magnitude)"
-    defaults = {"base": "gradient", "base_options": None, **SMOOTH_DEFAULTS}
+    summary = "SmoothGrad around any method (method=<name>, method_options, samples, noise, magnitude)"
+    defaults = {**Wrapper.defaults, "method": "gradient", **SMOOTH_DEFAULTS}
 
     def validate(self):
+        super().validate()
         o = self.options
-        base = o["base"]
-        if isinstance(base, str) and base.lower() == self.name:
-            raise ValueError("base must be another method than 'smooth'")
-        if o["base_options"] is not None and not isinstance(o["base_options"], dict):
-            raise ValueError(f"base_options must be a dict of options for {base!r} or None, got {o['base_options']!r}")
-        if isinstance(base, Method) and o["base_options"]:
-            raise ValueError("base_options cannot be given together with a Method instance as base")
-        self.base_method()  # an unknown base or bad base options fail here
         positive_int(o["samples"], "samples")
         positive_float(o["noise"], "noise", allow_zero=True)
         boolean(o["magnitude"], "magnitude")
 
-    def required_architecture(self):
-        return self.base_method().required_architecture()
-
-    def base_method(self) -> Method:
-        return get_method(self.options["base"], **(self.options["base_options"] or {}))
-
     def export_refusal(self) -> str:
-        reason = self.base_method().export_refusal()
-        return f"its base method {self.base_method().name!r} cannot be exported: {reason}" if reason else ""
+        wrapped = self.wrapped()
+        reason = wrapped.export_refusal()
+        return f"its wrapped method {wrapped.name!r} cannot be exported: {reason}" if reason else ""
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
-        base, samples = self.base_method(), self.options["samples"]
+        base, samples = self.wrapped(), self.options["samples"]
         noise, magnitude = self.options["noise"], self.options["magnitude"]
         if seed is None:  # fresh entropy, drawn once in Python (traced: fixed when the graph is built)
             seed = int(np.random.SeedSequence().generate_state(1)[0])

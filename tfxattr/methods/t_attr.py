@@ -24,7 +24,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..models.layers import layer_graph
-from .lrp import backward, forward, linear_rule, plan_of
+from .lrp_rules import linear_rule
+from .lrp_walk import backward, forward, plan_of
 from .rollout import AttentionMethod, gae
 
 # alpha-beta with alpha = 1, beta = 0, biases left out: the authors' rule for every linear layer

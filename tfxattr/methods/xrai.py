@@ -1,6 +1,7 @@
 """XRAI (Kapishnikov et al., ICCV 2019) over any tfxattr method, through ``saliency.core.XRAI``.
 
-The base attribution comes from any registered method, batched over all images (default: IG,
+The base attribution (PAIR's ``base_attribution``) comes from any registered method (``method``, with
+``method_options``), batched over all images (default: IG,
 averaged over a black and a white baseline, as XRAI averages IG over the image's min and max
 baselines). ``saliency.core.XRAI`` then segments each image (Felzenszwalb at six scales) and ranks
 regions greedily by attribution density. It runs unchanged on NumPy 2; the one case it gets wrong
@@ -15,26 +16,22 @@ import numpy as np
 
 from ..checks import one_of, positive_float
 from ..progress import progress_bar
-from .base import Method, get_method
+from .base import Wrapper
 
 
-class XRAI(Method):
+class XRAI(Wrapper):
     """Region map (N, H, W, 1): each region holds its gain density; ``result="ranks"`` gives the
     region ranks instead (1 = most important). :meth:`regions` returns both."""
     name = "xrai"
-    summary = "XRAI regions ranked by a base attribution (base=any method; default IG over black and white)"
+    summary = "XRAI regions ranked by a base attribution (method=any method; default IG over black and white)"
     not_exportable = ("its segmentation (Felzenszwalb at six scales, scikit-image) and greedy region ranking "
                       "(PAIR's saliency.core.XRAI, NumPy) run outside TensorFlow")
-    defaults = {"base": "ig", "base_options": None, "baselines": ("black", "white"), "algorithm": "full",
+    defaults = {**Wrapper.defaults, "method": "ig", "baselines": ("black", "white"), "algorithm": "full",
                 "area_threshold": 1.0, "result": "map"}
+    instance_allowed = False  # one instance per baseline is made from the name and options
 
     def validate(self):
-        base, opts = self.options["base"], self.options["base_options"]
-        if not isinstance(base, str) or base.lower() in ("xrai", self.name):
-            raise ValueError(f"base must be the name of another method (e.g. 'ig', 'ig+idgi'), got {base!r}")
-        if opts is not None and not isinstance(opts, dict):
-            raise ValueError(f"base_options must be a dict of options for {base!r} or None, got {opts!r}")
-        get_method(base, **(opts or {}))  # unknown base or bad options fail here
+        super().validate()
         baselines = self.options["baselines"]
         if baselines is not None and (isinstance(baselines, str) or not len(baselines)):
             raise ValueError(f"baselines must be a non-empty list (e.g. ['black', 'white']) or None, got {baselines!r}")
@@ -44,18 +41,15 @@ class XRAI(Method):
             raise ValueError(f"area_threshold must be in (0, 1], got {self.options['area_threshold']!r}")
         one_of(self.options["result"], "result", ("map", "ranks"))
 
-    def required_architecture(self):
-        return get_method(self.options["base"], **(self.options["base_options"] or {})).required_architecture()
-
     def base_attribution(self, adapter, images, targets, progress=False, seed=None) -> np.ndarray:
-        """The base method's attributions; averaged over ``baselines`` when the method takes a baseline."""
-        opts = dict(self.options["base_options"] or {})
-        method = get_method(self.options["base"], **opts)
+        """The wrapped method's attributions; averaged over ``baselines`` when the method takes a baseline."""
+        method = self.wrapped()
         baselines = self.options["baselines"]
-        if "baseline" not in method.defaults or "baseline" in opts or baselines is None:
+        if "baseline" not in method.defaults or "baseline" in (self.options["method_options"] or {}) \
+                or baselines is None:
             return method.attribute(adapter, images, targets, progress=progress, seed=seed)
-        attrs = [get_method(self.options["base"], **opts, baseline=b).attribute(
-            adapter, images, targets, progress=progress, seed=seed) for b in baselines]
+        attrs = [self.wrapped(baseline=b).attribute(adapter, images, targets, progress=progress, seed=seed)
+                 for b in baselines]
         return np.mean(attrs, axis=0)
 
     def regions(self, adapter, images, targets, progress=False, seed=None):

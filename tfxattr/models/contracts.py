@@ -51,7 +51,7 @@ class KerasEvaluator(GradientEvaluator, Protocol):
 
 class Path(Protocol):
     """Fixed points from a baseline ``b`` to the input ``x``, described by a ``plan``
-    (:class:`~tfxattr.paths.PathPlan`: point parameters; per segment the point where its gradient is
+    (:class:`~tfxattr.paths.rules.PathPlan`: point parameters; per segment the point where its gradient is
     taken, its end points and weight). ``x``, ``b`` are the rows of one chunk; ``image_ids`` says
     which image each row belongs to (paths with per-image data index by it; nothing is bound).
     The engine takes any chunk of (image, point) pairs on its own, so memory never holds a whole path.

@@ -15,7 +15,7 @@ Two ends of the network stay float32, both cheap (one layer each of the dozens t
   maps from 0.94-0.98 to 0.99.
 
 Path points, f-values and accumulation stay float32/float64
-outside the model (:mod:`tfxattr.engine`, :mod:`tfxattr.aggregate`).
+outside the model (:mod:`tfxattr.paths.engine`, :mod:`tfxattr.paths.aggregators`).
 """
 from __future__ import annotations
 

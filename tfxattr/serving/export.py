@@ -27,7 +27,7 @@ from ..batching import chunk_map
 from ..checks import did_you_mean, positive_int
 from ..inputs import NotExportable
 from ..methods import Method, get_method
-from ..methods.base import check_architecture, find_spec
+from ..methods.base import Wrapper, check_architecture, find_spec
 from ..models.adapter import UNIT_SCALE
 from ..models.build import model_adapter
 from ..models.compat import traced_per_model
@@ -172,8 +172,8 @@ def _explain_fn(attribute, scores_of, classes: int, pixel_range):
 
 def resolve_methods(methods, steps=None, options=None) -> dict:
     """Signature key -> configured Method. ``methods``: names or specs (``"ig:rule=midpoint"``), Method
-    instances, or a dict {key: name/spec/Method}. ``steps`` and ``options`` go to every method (or
-    SmoothGrad's base) that takes them; an option no method takes is an error."""
+    instances, or a dict {key: name/spec/Method}. ``steps`` and ``options`` go to every method (or the method
+    a wrapper such as SmoothGrad wraps) that takes them; an option no method takes is an error."""
     from ..evaluation.specs import parse_spec
 
     options = dict(options or {})
@@ -207,17 +207,18 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
             raise NotExportable(f"method {name!r} cannot be exported: {found.cls.not_exportable}")
         defaults = found.defaults
         given = dict(spec.options)
-        base_given = dict(given.get("base_options") or {})
-        base_defaults = find_spec(given.get("base", defaults.get("base"))).defaults if "base" in defaults else {}
+        wrapper = issubclass(found.cls, Wrapper)
+        wrapped_given = dict(given.get("method_options") or {}) if wrapper else {}
+        wrapped_defaults = find_spec(given.get("method", defaults["method"])).defaults if wrapper else {}
         for opt, value in options.items():
             if opt in defaults:
                 given.setdefault(opt, value)
                 used.add(opt)
-            elif opt in base_defaults:  # SmoothGrad passes it to its base method
-                base_given.setdefault(opt, value)
+            elif opt in wrapped_defaults:  # SmoothGrad passes it to the method it wraps
+                wrapped_given.setdefault(opt, value)
                 used.add(opt)
-        if base_given:
-            given["base_options"] = base_given
+        if wrapped_given:
+            given["method_options"] = wrapped_given
         out[key] = get_method(name, **given)
     unused = sorted(set(options) - used)
     if unused:

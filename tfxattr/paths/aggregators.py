@@ -16,8 +16,8 @@ from typing import List, Optional, Type
 
 import tensorflow as tf
 
-from .checks import did_you_mean
-from .registry import Registry
+from ..checks import did_you_mean
+from ..registry import Registry
 
 
 class Aggregator:

@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from . import batching
-from .aggregate import Aggregator
-from .batching import per_row, rows
-from .progress import progress_bar
+from .. import batching
+from ..batching import per_row, rows
+from ..progress import progress_bar
+from .aggregators import Aggregator
 
 
 def integrate(evaluator, path, aggregator: Aggregator, images, baselines, targets, batch_size: int,
