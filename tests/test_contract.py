@@ -22,7 +22,7 @@ def fast_options(name, images):
     defaults = find_spec(name).defaults
     opts = {k: v for k, v in FAST.items() if k in defaults}
     if issubclass(find_spec(name).cls, Wrapper):  # xrai, smooth: shrink the wrapped method's options too
-        opts["method_options"] = {k: v for k, v in FAST.items() if k in find_spec(defaults["method"]).defaults}
+        opts["inner_options"] = {k: v for k, v in FAST.items() if k in find_spec(defaults["inner"]).defaults}
     if name.startswith("path"):
         alphas = np.linspace(0, 1, 4, dtype=np.float32)[:, None, None, None, None]
         opts = {"path": np.moveaxis(alphas * images[None], 0, 1)}  # (N, 4, H, W, C), black baseline -> image
@@ -128,9 +128,10 @@ RENAMED_CASES = sorted((name, old, new) for name, spec in METHODS.items() for ol
 
 def test_the_renamed_options_of_the_glossary_are_covered():
     covered = {(find_spec(name).cls.name, old, new) for name, old, new in RENAMED_CASES}
-    assert {("ggig", "points", "steps"), ("blur_ig", "max_sigma", "blur_sigma"), ("smooth", "base", "method"),
-            ("smooth", "base_options", "method_options"), ("xrai", "base", "method"),
-            ("xrai", "base_options", "method_options"), ("scorecam", "max_n", "top_channels"),
+    assert {("ggig", "points", "steps"), ("blur_ig", "max_sigma", "blur_sigma"), ("smooth", "base", "inner"),
+            ("smooth", "method", "inner"),
+            ("smooth", "base_options", "inner_options"), ("xrai", "base", "inner"),
+            ("xrai", "base_options", "inner_options"), ("scorecam", "max_n", "top_channels"),
             ("ig", "base", "baseline")} <= covered
 
 
@@ -144,14 +145,18 @@ def test_a_renamed_option_is_refused_with_its_new_name(name, old, new):
         tfxattr.get_method(f"{name}:{old}=1")
 
 
-def test_a_spec_names_a_wrappers_method_in_explain(model_and_images):
-    """explain()'s own ``method`` argument is the method explained, so a wrapper's ``method`` comes in its spec."""
+def test_a_wrappers_inner_method_comes_by_spec_by_keyword_or_by_instance(model_and_images):
+    """explain()'s own ``method`` argument is the method explained; the wrapped one is ``inner``, so it can be
+    a keyword of explain() too."""
     model, images = model_and_images
-    by_spec = tfxattr.explain(model, images, "smooth:method=ig+idgi,samples=2", method_options={"steps": 3}, seed=0)
-    by_instance = tfxattr.explain(model, images, tfxattr.get_method("smooth", method="ig+idgi", samples=2,
-                                                                    method_options={"steps": 3}), seed=0)
+    by_spec = tfxattr.explain(model, images, "smooth:inner=ig+idgi,samples=2", inner_options={"steps": 3}, seed=0)
+    by_instance = tfxattr.explain(model, images, tfxattr.get_method("smooth", inner="ig+idgi", samples=2,
+                                                                    inner_options={"steps": 3}), seed=0)
+    by_keyword = tfxattr.explain(model, images, "smooth", inner="ig+idgi", samples=2, inner_options={"steps": 3},
+                                 seed=0)
     np.testing.assert_array_equal(by_spec.attribution, by_instance.attribution)
-    assert by_spec.method == "smooth" and by_spec.options["method"] == "ig+idgi"
+    np.testing.assert_array_equal(by_spec.attribution, by_keyword.attribution)
+    assert by_spec.method == "smooth" and by_spec.options["inner"] == "ig+idgi"
     with pytest.raises(ValueError, match=r"\['steps'\] given both in the method spec"):
         tfxattr.get_method("ig:steps=3", steps=4)
 

@@ -39,7 +39,7 @@ def options_for(name, images=None):
     if name == "rise":
         opts["samples"] = 64  # RISE's map is a mean over masks: a few dozen keep it non-degenerate
     if name in WRAPPED:
-        opts["method"] = WRAPPED[name]
+        opts["inner"] = WRAPPED[name]
     if array_only(name):
         opts["path"] = np.linspace(0, 1, 4, dtype=np.float32)[:, None, None, None, None] * images[None]
         opts["path"] = np.moveaxis(opts["path"], 0, 1)

@@ -89,10 +89,10 @@ def test_toy_path_method_is_a_path_integral(model_and_images):
 
 def test_toy_path_method_is_smoothed_by_smooth(model_and_images):
     model, images = model_and_images
-    smooth = tfxattr.explain(model, images, "smooth:method=quadratic_ig+idgi", targets=1, method_options={"steps": 4},
+    smooth = tfxattr.explain(model, images, "smooth:inner=quadratic_ig+idgi", targets=1, inner_options={"steps": 4},
                              samples=2, seed=0)
     plain = tfxattr.explain(model, images, "quadratic_ig+idgi", targets=1, steps=4)
-    assert smooth.method == "smooth" and smooth.options["method"] == "quadratic_ig+idgi"
+    assert smooth.method == "smooth" and smooth.options["inner"] == "quadratic_ig+idgi"
     assert smooth.attribution.shape == plain.attribution.shape and not np.allclose(smooth.attribution,
                                                                                    plain.attribution)
 
@@ -100,10 +100,10 @@ def test_toy_path_method_is_smoothed_by_smooth(model_and_images):
 def test_toy_path_method_runs_in_the_evaluation_runner(tmp_path):
     from tfxattr.evaluation import evaluate, read_records
 
-    run = evaluate("shapes:3", ["demo"], ["quadratic_ig+idgi:steps=4", "smooth:method=quadratic_ig,samples=2"],
+    run = evaluate("shapes:3", ["demo"], ["quadratic_ig+idgi:steps=4", "smooth:inner=quadratic_ig,samples=2"],
                    ["insertion"], tmp_path, progress=False, log=lambda msg: None)
     records = [r for r in read_records(run.store) if r["kind"] == "result"]
-    assert {r["method"] for r in records} == {"quadratic_ig+idgi:steps=4", "smooth:method=quadratic_ig,samples=2"}
+    assert {r["method"] for r in records} == {"quadratic_ig+idgi:steps=4", "smooth:inner=quadratic_ig,samples=2"}
     assert all(np.isfinite(r["scores"]["insertion"]["insertion"]) for r in records)
 
 

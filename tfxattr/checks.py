@@ -82,7 +82,7 @@ def pixel_range(value, name: str = "pixel_range") -> tuple:
 # it. An old name is refused with a pointer to the new one, never read silently.
 RENAMED = {
     "base": "baseline",            # a metric's reference image (a wrapped method is `method`)
-    "base_options": "method_options",
+    "base_options": "inner_options",  # a wrapped method's options (smooth, xrai)
     "points": "steps",             # a count of path points
     "draws": "samples",            # a count of random draws
     "max_sigma": "blur_sigma",     # a blur width

@@ -23,7 +23,7 @@ def explain(model, images, method="ig", targets=None, *, smooth=None, seed=None,
     application name, "demo", SavedModel directory, .keras file, callable) or a ModelAdapter.
     ``images``: (H,W,C) or (N,H,W,C) pixels (uint8 or float; numpy, tf.Tensor), PIL image(s) or file
     path(s). ``method``: a registered name, a spec with options
-    (``"smooth:method=ig+idgi,samples=10"``) or a Method. ``targets``: class indices or class names, one for
+    (``"smooth:inner=ig+idgi,samples=10"``) or a Method. ``targets``: class indices or class names, one for
     every image or one per image. ``smooth``: shortcut for the ``smooth`` method wrapping
     ``method`` (True, samples, or dict(samples, noise, magnitude)). ``seed``: the random draws of the
     method (noise, masks, baselines).
@@ -86,4 +86,4 @@ def _method(method, smooth, options) -> Method:
     if smooth is None or smooth is False:
         return get_method(method, **options)
     wrapped = get_method(method, **options)  # bad options fail with the wrapped method's own message
-    return get_method("smooth", method=wrapped, **smooth_options(smooth))
+    return get_method("smooth", inner=wrapped, **smooth_options(smooth))

@@ -230,9 +230,9 @@ def test_the_runner_runs_the_sanity_checks(tmp_path, demo_model):
 
 def test_sanity_checks_take_smooth_as_any_method(small, images):
     """SmoothGrad is a registered method: the checks rerun it (with the method it wraps) on every changed model."""
-    ex = explain(small, images, "smooth:method=ig+idgi", method_options={"steps": 4}, samples=2, seed=0)
+    ex = explain(small, images, "smooth:inner=ig+idgi", inner_options={"steps": 4}, samples=2, seed=0)
     res = S.cascading_randomization_metric(small, images, ex, randomize="block", seed=0)
-    assert res.options["method"] == "smooth" and res.options["method_options"]["method"] == "ig+idgi"
+    assert res.options["method"] == "smooth" and res.options["method_options"]["inner"] == "ig+idgi"
     assert res.scores["spearman"].shape == (3,)
     np.testing.assert_allclose(res.extras["rows"][0]["spearman"], 1.0)  # same seed: the same noise
     shortcut = explain(small, images, "ig+idgi", steps=4, smooth={"samples": 2}, seed=0)

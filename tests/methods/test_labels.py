@@ -8,11 +8,11 @@ from tfxattr.methods import get_method
 
 
 def test_a_spec_and_its_method_have_one_label():
-    for text in ("ig+idgi", "ig:aggregator=idgi", "ig+idgi:steps=20,baseline=white", "smooth:method=ig,samples=4"):
+    for text in ("ig+idgi", "ig:aggregator=idgi", "ig+idgi:steps=20,baseline=white", "smooth:inner=ig,samples=4"):
         assert method_label(text) == method_label(get_method(text)) == spec_label(get_method(text).name,
                                                                                    get_method(text).changed)
     assert method_label("ig:aggregator=idgi") == "ig+idgi"
-    assert method_label("smooth:samples=4,method=ig") == "smooth:method=ig,samples=4"  # keys sorted
+    assert method_label("smooth:samples=4,inner=ig") == "smooth:inner=ig,samples=4"  # keys sorted
 
 
 def test_values_are_written_as_stored_labels_always_were():
@@ -25,6 +25,6 @@ def test_values_are_written_as_stored_labels_always_were():
 
 
 def test_a_method_or_an_array_as_a_value_is_written_briefly():
-    wrapped = get_method("smooth", method=get_method("ig", steps=20), samples=8)
-    assert method_label(wrapped) == "smooth:method=(ig:steps=20),samples=8"
+    wrapped = get_method("smooth", inner=get_method("ig", steps=20), samples=8)
+    assert method_label(wrapped) == "smooth:inner=(ig:steps=20),samples=8"
     assert spec_label("path", {"path": np.zeros((4, 16, 16, 3))}) == "path:path=array(4, 16, 16, 3)"

@@ -26,7 +26,7 @@ def _options(name):
     if "ascent_steps" in defaults:
         opts["steps"] = min(defaults["steps"], GGIG_STEPS)
     if issubclass(find_spec(name).cls, Wrapper):
-        opts["method_options"] = _shrunk(find_spec(defaults["method"]).defaults)
+        opts["inner_options"] = _shrunk(find_spec(defaults["inner"]).defaults)
     return opts
 
 

@@ -85,7 +85,7 @@ def test_a_model_file_that_exists_but_is_no_keras_model(tmp_path, name, content,
 
 
 @pytest.mark.parametrize("method,options", [("fullgrad", {}), ("gradcam", {}), ("iia", {}),
-                                            ("smooth:method=fullgrad", {})])
+                                            ("smooth:inner=fullgrad", {})])
 def test_cnn_methods_refuse_a_vit_by_declared_architecture(method, options, monkeypatch):
     # before: fullgrad failed with a TypeError inside a Keras trace; gradcam and iia with "no valid split layer"
     from conftest import build_tiny_vit
@@ -106,7 +106,7 @@ def test_input_only_iia_and_path_methods_still_run_on_a_vit():
 
     images = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
     vit = build_tiny_vit()
-    for method, options in (("iia", {"layers": ("input",), "steps": 2}), ("smooth:method=gradient", {"samples": 2})):
+    for method, options in (("iia", {"layers": ("input",), "steps": 2}), ("smooth:inner=gradient", {"samples": 2})):
         assert np.all(np.isfinite(tfxattr.explain(vit, images, method, **options).attribution))
 
 

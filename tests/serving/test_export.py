@@ -16,7 +16,7 @@ TOLERANCE = 1e-4
 STEPS = 4  # few steps keep the test fast; the engine's chunking is exercised by BATCH below
 BATCH = 5  # not a divisor of the rows of any path: chunks cross image boundaries and carry IDGI segments
 SEED = 3
-SMOOTH = {"method": "ig+idgi", "samples": 3, "noise": 0.1}
+SMOOTH = {"inner": "ig+idgi", "samples": 3, "noise": 0.1}
 # signature key -> (method name, options) given to tfxattr.explain for the reference: one of each kind of graph
 # (fixed paths with float64 points and IDGI's carried segments, blur, adaptive, layer methods, a wrapper, the
 # learned explainer). tests/test_doors.py checks every registered method's signature against explain();
@@ -133,7 +133,7 @@ def test_unknown_method_did_you_mean(tmp_path):
     assert not os.path.exists(tmp_path / "m")
 
 
-@pytest.mark.parametrize("spec", ["xrai", "smooth:method=xrai"])
+@pytest.mark.parametrize("spec", ["xrai", "smooth:inner=xrai"])
 def test_not_exportable_is_refused(tmp_path, spec):
     with pytest.raises(NotExportable, match="'xrai' cannot be exported: .*scikit-image"):
         tfxattr.export("demo", str(tmp_path / "m"), methods=[spec])

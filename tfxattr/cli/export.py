@@ -13,7 +13,7 @@ def add_parser(sub, common):
     x.add_argument("model", help="'demo', a Keras application name, a SavedModel dir or a .keras file")
     x.add_argument("path", help="output directory of the SavedModel (e.g. explainer/1 for TF Serving)")
     x.add_argument("--methods", nargs="+", default=["ig+idgi"],
-                   help="method specs, e.g. ig+idgi gradcam smooth:method=ig,samples=10")
+                   help="method specs, e.g. ig+idgi gradcam smooth:inner=ig,samples=10")
     x.add_argument("--steps", type=int, default=None, help="path steps of every method that takes them")
     x.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad's noise (fixed in the graph)")
     add_model_flags(x)

@@ -112,29 +112,32 @@ class Method:
 
 
 class Wrapper(Method):
-    """A method around another registered method (as Captum's ``NoiseTunnel``): ``method`` names the wrapped
-    method (or is a Method instance, where :attr:`instance_allowed`), ``method_options`` its options."""
-    defaults = {"method": None, "method_options": None}
+    """A method around another registered method (as Captum's ``NoiseTunnel``): ``inner`` names the wrapped
+    method (or is a Method instance, where :attr:`instance_allowed`), ``inner_options`` its options. Not
+    ``method``: ``explain(model, x, "smooth", method=...)`` would collide with explain's own ``method``."""
+    defaults = {"inner": None, "inner_options": None}
     instance_allowed = True
-    # "base" was the wrapped method here, but a reference image in the glossary's table (checks.RENAMED)
-    renamed_options = {"base": "method"}
+    # "base" was the wrapped method here, but a reference image in the glossary's table (checks.RENAMED);
+    # "method" named it for a while, and collided with explain()'s own argument
+    renamed_options = {"base": "inner", "base_options": "inner_options", "method": "inner",
+                       "method_options": "inner_options"}
 
     def validate(self):
-        method, options = self.options["method"], self.options["method_options"]
+        method, options = self.options["inner"], self.options["inner_options"]
         if not (isinstance(method, str) or (self.instance_allowed and isinstance(method, Method))) \
                 or (isinstance(method, str) and method.lower() == type(self).name):
             kind = "the name of another method or a Method instance" if self.instance_allowed else \
                 "the name of another method"
-            raise ValueError(f"method must be {kind} (e.g. 'ig', 'ig+idgi'), got {method!r}")
+            raise ValueError(f"inner must be {kind} (e.g. 'ig', 'ig+idgi'), got {method!r}")
         if options is not None and not isinstance(options, dict):
-            raise ValueError(f"method_options must be a dict of options for {method!r} or None, got {options!r}")
+            raise ValueError(f"inner_options must be a dict of options for {method!r} or None, got {options!r}")
         if isinstance(method, Method) and options:
-            raise ValueError("method_options cannot be given together with a Method instance as method")
+            raise ValueError("inner_options cannot be given together with a Method instance as inner")
         self.wrapped()  # an unknown method or bad options fail here, with the wrapped method's own message
 
     def wrapped(self, **extra) -> Method:
-        """The wrapped method with ``method_options`` (and ``extra`` options)."""
-        return get_method(self.options["method"], **(self.options["method_options"] or {}), **extra)
+        """The wrapped method with ``inner_options`` (and ``extra`` options)."""
+        return get_method(self.options["inner"], **(self.options["inner_options"] or {}), **extra)
 
     def required_architecture(self):
         return self.wrapped().required_architecture()
@@ -232,7 +235,7 @@ def get_method(name, **options) -> Method:
 
     ``get_method("ig", aggregator="idgi")`` and ``get_method("ig+idgi")`` are the same method: both
     are named "ig+idgi" and have no changed options. ``name`` may carry options in the spec syntax of
-    ``tfxattr eval`` and ``--method``: ``get_method("smooth:method=ig+idgi,samples=10")``, which is how
+    ``tfxattr eval`` and ``--method``: ``get_method("smooth:inner=ig+idgi,samples=10")``, which is how
     ``explain()`` names a wrapper's ``method`` (its own ``method`` argument is the method explained).
     """
     if isinstance(name, Method):

@@ -1,7 +1,7 @@
 """SmoothGrad (Smilkov et al., 2017, Eq. 3) around any registered method, as a method of its own.
 
-``explain(model, x, method="smooth", method="ig+idgi", samples=10)``; in specs
-``smooth:method=ig+idgi,samples=10``; ``explain(..., smooth=...)`` is a shortcut that builds it.
+``explain(model, x, "smooth", inner="ig+idgi", samples=10)``; in specs
+``smooth:inner=ig+idgi,samples=10``; ``explain(..., smooth=...)`` is a shortcut that builds it.
 """
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ SMOOTH_DEFAULTS = {"samples": 25, "noise": 0.15, "magnitude": False}  # PAIR's G
 
 
 class SmoothGrad(Wrapper):
-    """Mean of the wrapped ``method``'s attributions over ``samples`` noisy copies ``x + N(0, sigma^2)``
+    """Mean of the wrapped ``inner`` method's attributions over ``samples`` noisy copies ``x + N(0, sigma^2)``
     with ``sigma = noise * (max(x) - min(x))`` per image, as PAIR's ``GetSmoothedMask``;
     ``magnitude=True`` averages squared attributions. Noisy copies go through the wrapped method in
     groups of about ``batch_size`` rows, so memory does not grow with ``samples``. The noise of an
     image depends on ``seed`` and the image itself, never on its place in the batch."""
     name = "smooth"
-    summary = "SmoothGrad around any method (method=<name>, method_options, samples, noise, magnitude)"
-    defaults = {**Wrapper.defaults, "method": "gradient", **SMOOTH_DEFAULTS}
+    summary = "SmoothGrad around any method (inner=<method>, inner_options, samples, noise, magnitude)"
+    defaults = {**Wrapper.defaults, "inner": "gradient", **SMOOTH_DEFAULTS}
 
     def validate(self):
         super().validate()

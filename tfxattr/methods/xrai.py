@@ -1,7 +1,7 @@
 """XRAI (Kapishnikov et al., ICCV 2019) over any tfxattr method, through ``saliency.core.XRAI``.
 
-The base attribution (PAIR's ``base_attribution``) comes from any registered method (``method``, with
-``method_options``), batched over all images (default: IG,
+The base attribution (PAIR's ``base_attribution``) comes from any registered method (``inner``, with
+``inner_options``), batched over all images (default: IG,
 averaged over a black and a white baseline, as XRAI averages IG over the image's min and max
 baselines). ``saliency.core.XRAI`` then segments each image (Felzenszwalb at six scales) and ranks
 regions greedily by attribution density. It runs unchanged on NumPy 2; the one case it gets wrong
@@ -23,10 +23,10 @@ class XRAI(Wrapper):
     """Region map (N, H, W, 1): each region holds its gain density; ``result="ranks"`` gives the
     region ranks instead (1 = most important). :meth:`regions` returns both."""
     name = "xrai"
-    summary = "XRAI regions ranked by a base attribution (method=any method; default IG over black and white)"
+    summary = "XRAI regions ranked by a base attribution (inner=any method; default IG over black and white)"
     not_exportable = ("its segmentation (Felzenszwalb at six scales, scikit-image) and greedy region ranking "
                       "(PAIR's saliency.core.XRAI, NumPy) run outside TensorFlow")
-    defaults = {**Wrapper.defaults, "method": "ig", "baselines": ("black", "white"), "algorithm": "full",
+    defaults = {**Wrapper.defaults, "inner": "ig", "baselines": ("black", "white"), "algorithm": "full",
                 "area_threshold": 1.0, "result": "map"}
     instance_allowed = False  # one instance per baseline is made from the name and options
 
@@ -45,7 +45,7 @@ class XRAI(Wrapper):
         """The wrapped method's attributions; averaged over ``baselines`` when the method takes a baseline."""
         method = self.wrapped()
         baselines = self.options["baselines"]
-        if "baseline" not in method.defaults or "baseline" in (self.options["method_options"] or {}) \
+        if "baseline" not in method.defaults or "baseline" in (self.options["inner_options"] or {}) \
                 or baselines is None:
             return method.attribute(adapter, images, targets, progress=progress, seed=seed)
         attrs = [self.wrapped(baseline=b).attribute(adapter, images, targets, progress=progress, seed=seed)

@@ -208,8 +208,8 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
         defaults = found.defaults
         given = dict(spec.options)
         wrapper = issubclass(found.cls, Wrapper)
-        wrapped_given = dict(given.get("method_options") or {}) if wrapper else {}
-        wrapped_defaults = find_spec(given.get("method", defaults["method"])).defaults if wrapper else {}
+        wrapped_given = dict(given.get("inner_options") or {}) if wrapper else {}
+        wrapped_defaults = find_spec(given.get("inner", defaults["inner"])).defaults if wrapper else {}
         for opt, value in options.items():
             if opt in defaults:
                 given.setdefault(opt, value)
@@ -218,7 +218,7 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
                 wrapped_given.setdefault(opt, value)
                 used.add(opt)
         if wrapped_given:
-            given["method_options"] = wrapped_given
+            given["inner_options"] = wrapped_given
         out[key] = get_method(name, **given)
     unused = sorted(set(options) - used)
     if unused:
