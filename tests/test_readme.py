@@ -110,3 +110,13 @@ def test_the_docs_site_builds_strictly(tmp_path):
     assert "figures/readme_methods.png" in home and (site / "figures" / "readme_methods.png").is_file()
     api = (site / "reference" / "tfxattr" / "index.html").read_text(encoding="utf-8")
     assert 'id="tfxattr.explain.explain"' in api, "the API reference did not render explain's docstring"
+
+
+def test_the_module_map_in_the_docs_follows_the_tree():
+    """docs/modules.md lists every module of the package (scripts/module_map.py writes it)."""
+    spec = importlib.util.spec_from_file_location("module_map", os.path.join(ROOT, "scripts", "module_map.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with open(script.PAGE, encoding="utf-8") as f:
+        committed = f.read()
+    assert committed == script.module_map(), "docs/modules.md is stale: run python scripts/module_map.py"
