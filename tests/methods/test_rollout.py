@@ -3,9 +3,9 @@ small matrices, a ViT-B/16 run, and localisation on the demo ViT."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import slow
 
 import tfxattr
+from tests.helpers import slow
 from tfxattr.methods import METHODS
 from tfxattr.methods.rollout import gae, gradient_weighted, rollout
 

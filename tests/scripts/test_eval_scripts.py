@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
 
 

@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 import tfxattr
+from tests.helpers import app_sizes, build_app
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 from keras_apps import registry
+from tests.helpers import app_sizes, build_app
 
 ALIASES = {
     "DenseNet121": "densenet121", "densenet-169": "densenet169", "DENSENET201": "densenet201",

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 import tfxattr
+from tests.helpers import app_sizes, build_app
 from tfxattr.models.layers import default_blocks, find_layer, split_model, valid_split_layers
 
 
