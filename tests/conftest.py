@@ -1,12 +1,17 @@
-"""Shared fixtures: the trained demo model and its data, and a tiny smooth CNN for fast checks."""
+"""Shared fixtures: the trained demo model and its data, a tiny smooth CNN for fast checks, and the eleven Keras
+applications built once each (the models themselves are built in tests/helpers.py)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gc  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.helpers import build_tiny_cnn  # noqa: E402
+import keras_apps  # noqa: E402
+from tests.helpers import app_sizes, build_app, build_tiny_cnn  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +49,24 @@ def probability_calls(monkeypatch):
         return real(self, x, batch_size)
     monkeypatch.setattr(ModelAdapter, "probabilities", counting)
     return sizes
+
+
+class App(NamedTuple):
+    name: str
+    model: object  # keras.Model, weights=None (seed 0)
+    native: bool  # built at its native 224 / 299 (slow runs) instead of the small side of SMALL_APP_SIDE
+
+
+@pytest.fixture(scope="session", params=[pytest.param((name, size.values[0]), id=f"{name}-{size.id}", marks=size.marks)
+                                         for name in keras_apps.NAMES for size in app_sizes()])
+def keras_app(request):
+    """Each Keras application built once for every test that takes it (keras_apps/test_keras_apps.py,
+    keras_apps/test_explain_apps.py, models/test_layers.py): pytest runs the tests of one parameter of a
+    session fixture together, across files, and tears it down before the next, so one model is alive at a time.
+    The tests only read the model (splits are new models sharing its layers)."""
+    import keras
+
+    name, native = request.param
+    keras.backend.clear_session()
+    gc.collect()  # the previous application, released by pytest just before this call
+    return App(name, build_app(name, native=native, seed=0), native)
