@@ -21,6 +21,14 @@ def demo_model():
 
 
 @pytest.fixture(scope="session")
+def demo_vit():
+    """The trained demo ViT, one object for the session: its adapters and the functions traced for it are
+    cached on it, so a test that runs a method another test ran on it does not trace the ViT again."""
+    from tfxattr.demo import load_demo_vit
+    return load_demo_vit()
+
+
+@pytest.fixture(scope="session")
 def demo_data():
     from tfxattr.demo import make_demo_data
     return make_demo_data(6, seed=123)

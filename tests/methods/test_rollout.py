@@ -55,13 +55,6 @@ def test_every_vit_method_runs_on_vit_b16(vit_b16):
         assert np.all(e.attribution >= 0) and np.any(e.attribution > 0), name
 
 
-@pytest.fixture(scope="module")
-def demo_vit():
-    from tfxattr.demo import load_demo_vit
-
-    return load_demo_vit()
-
-
 LOCALIZATION_IMAGES = 32
 
 
