@@ -2,7 +2,7 @@
 
 Two profiles of the same cases: ``gpu`` (MobileNetV2 weights=None at 224, 32 images, IG 200 steps,
 keras-hub ViT-B/16, within ~5 minutes on one GPU) and ``cpu`` (the shipped 64x64 demo CNN and demo ViT, a
-few images and steps: what ``tests/test_bench_suite.py`` runs here). Each case is timed with
+few images and steps: what ``tests/scripts/test_bench_suite.py`` runs here). Each case is timed with
 ``benchlib.timings`` (one warm-up that pays for tracing, then ``repeats`` runs; the median, in seconds per
 image) and compared with its reference in the table's last column:
 

@@ -93,7 +93,7 @@ def _model_table(rows, model, metrics, methods, settings, columns=COLUMNS) -> st
 
 
 # -- IIA Table 2: ViT models (--vit) ----------------------------------------------------------------------------
-# T-Attr last (the paper puts it first): tests/test_eval_scripts.py checks the header "| GAE | IIA2 | IIA3 |".
+# T-Attr last (the paper puts it first): tests/scripts/test_eval_scripts.py checks the header "| GAE | IIA2 | IIA3 |".
 VIT_METHODS = ("gae", "iia2_vit", "iia3_vit", "t_attr")
 VIT_COLUMNS = ("GAE", "IIA2", "IIA3", "T-Attr")
 

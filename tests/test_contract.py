@@ -31,7 +31,7 @@ def fast_options(name, images):
 
 @pytest.fixture(scope="module")
 def model_and_images():
-    from conftest import build_tiny_cnn
+    from tests.helpers import build_tiny_cnn
 
     images = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
     return build_tiny_cnn(), images
@@ -39,7 +39,7 @@ def model_and_images():
 
 @pytest.fixture(scope="module")
 def vit_and_images():
-    from conftest import build_tiny_vit
+    from tests.helpers import build_tiny_vit
 
     images = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
     return build_tiny_vit(), images

@@ -67,12 +67,10 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def models():
-    """The trained demo CNN and ViT, loaded once: every door gets the same model object (and its adapters,
-    cached on the object), so no door pays for loading and tracing the model again."""
-    from tfxattr.demo import load_demo_model, load_demo_vit
-
-    return {"demo": load_demo_model(), "demo_vit": load_demo_vit()}
+def models(demo_model, demo_vit):
+    """The trained demo CNN and ViT, loaded once (conftest's session objects): every door gets the same model
+    object (and its adapters, cached on the object), so no door pays for loading and tracing the model again."""
+    return {"demo": demo_model, "demo_vit": demo_vit}
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def toy_method():
 
 @pytest.fixture(scope="module")
 def model_and_images():
-    from conftest import build_tiny_cnn
+    from tests.helpers import build_tiny_cnn
 
     images = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
     return build_tiny_cnn(), images
@@ -69,7 +69,7 @@ def test_toy_path_method_gets_its_idgi_name_and_one_identity():
 
 @pytest.mark.parametrize("name", ["quadratic_ig", "quadratic_ig+idgi"])
 def test_toy_path_method_passes_the_shared_contract(name, request):
-    import test_contract as contract
+    import tests.test_contract as contract
 
     contract.test_method_contract(name, request)
     contract.test_method_rejects_bad_input(name, request)
@@ -124,7 +124,7 @@ def toy_aggregator():
 
 @pytest.mark.parametrize("name", ["ig+abs", "blur_ig+abs", "quadratic_ig+abs"])
 def test_toy_aggregator_works_on_every_path_method(name, toy_aggregator, model_and_images, request):
-    import test_contract as contract
+    import tests.test_contract as contract
 
     contract.test_method_contract(name, request)
     model, images = model_and_images

@@ -93,7 +93,9 @@ def test_a_beam_pipeline_killed_part_way_restarts_to_the_same_store(local, tmp_p
     assert 1 <= len(before) < 16, "the kill should fall part-way"
     with open(out / PARTS_DIR / ".a-killed-writer.jsonl.tmp", "wb") as f:  # a part a killed worker was writing
         f.write(b'{"kind":"result","model":"demo"')
-    resumed = run(out, runner="beam", workers=2)
+    # the restart runs the pipeline in this process (Beam's in_memory mode: no worker processes to start, each
+    # importing TensorFlow); the killed run above and the two-worker test run Beam's multi_processing workers
+    resumed = run(out, runner="beam", workers=2, beam_options={"direct_running_mode": "in_memory"})
     assert (resumed.computed, resumed.already_done) == (16 - len(before), len(before))
     assert not [f for f in os.listdir(out / PARTS_DIR) if f.endswith(".tmp")]
     assert_same_store(local, out)

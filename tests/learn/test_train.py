@@ -11,7 +11,7 @@ from tfxattr.learn import build_explainer, train_explainer
 
 @pytest.fixture(scope="module")
 def tiny():
-    from conftest import build_tiny_cnn
+    from tests.helpers import build_tiny_cnn
 
     images = np.random.default_rng(3).uniform(0, 255, (6, 16, 16, 3)).astype(np.float32)
     return build_tiny_cnn(), images

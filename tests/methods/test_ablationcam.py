@@ -2,9 +2,9 @@
 is zeroed, measured here by zeroing the channel in the model's own head."""
 import numpy as np
 import tensorflow as tf
-from cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 from tfxattr.methods.ablationcam import AblationCAM
 from tfxattr.models.layers import split_model
 

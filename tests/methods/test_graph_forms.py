@@ -3,8 +3,8 @@ equals the same ``attribute`` traced inside a ``tf.function`` with a free batch 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny_cnn, build_tiny_vit
 
+from tests.helpers import build_tiny_cnn, build_tiny_vit
 from tfxattr.methods import METHODS, get_method
 from tfxattr.models import as_model
 

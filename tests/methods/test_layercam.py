@@ -1,9 +1,9 @@
 """Layer-CAM (Jiang et al. 2021): per-unit weights ReLU(g); at a layer followed by global average
 pooling with positive class weights it is Grad-CAM (the paper's argument for the last layer)."""
 import numpy as np
-from cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 from tfxattr.methods.layercam import LayerCAM
 
 

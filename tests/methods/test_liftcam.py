@@ -3,9 +3,9 @@ On a linear head they equal the contributions computed by hand; on any head they
 f_c(A) - f_c(0) (DeepLIFT's summation-to-delta)."""
 import numpy as np
 import tensorflow as tf
-from cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, TARGETS, cnn, layer_tensors, resized_cam
 from tfxattr.methods.liftcam import LIFTCAM
 
 

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import slow
 
 import keras_apps
 import tfxattr
+from tests.helpers import slow
 from tfxattr.methods import get_method
 from tfxattr.methods.lrp import _bounds
 from tfxattr.methods.lrp_rules import COMPOSITES, RULES, linear_rule, stabilise

@@ -2,9 +2,9 @@
 non-overlapping patches give each patch's own drop; it needs only the model's values (black-box)."""
 import numpy as np
 import pytest
-from cam_reference import IMAGES, SIZE, TARGETS, cnn
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, SIZE, TARGETS, cnn
 
 
 @pytest.fixture(scope="module")

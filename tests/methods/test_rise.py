@@ -2,9 +2,9 @@
 pixel; masks are smooth, in [0, 1], keep about p of the image, and are fixed by the seed alone."""
 import numpy as np
 import pytest
-from cam_reference import IMAGES, SIZE, TARGETS, cnn
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, SIZE, TARGETS, cnn
 from tfxattr.methods.rise import RISE
 
 

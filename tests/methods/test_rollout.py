@@ -3,9 +3,9 @@ small matrices, a ViT-B/16 run, and localisation on the demo ViT."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import slow
 
 import tfxattr
+from tests.helpers import slow
 from tfxattr.methods import METHODS
 from tfxattr.methods.rollout import gae, gradient_weighted, rollout
 
@@ -53,13 +53,6 @@ def test_every_vit_method_runs_on_vit_b16(vit_b16):
         e = tfxattr.explain(vit_b16, image, name, targets=7, **options)
         assert e.attribution.shape == (224, 224, 1) and np.all(np.isfinite(e.attribution))
         assert np.all(e.attribution >= 0) and np.any(e.attribution > 0), name
-
-
-@pytest.fixture(scope="module")
-def demo_vit():
-    from tfxattr.demo import load_demo_vit
-
-    return load_demo_vit()
 
 
 LOCALIZATION_IMAGES = 32

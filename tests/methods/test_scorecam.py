@@ -3,9 +3,9 @@ masked by each upsampled, min-max normalised activation map; Faster-Score-CAM ke
 of largest variance."""
 import numpy as np
 import tensorflow as tf
-from cam_reference import IMAGES, SIZE, TARGETS, cnn, layer_tensors, resized_cam
 
 import tfxattr
+from tests.methods.cam_reference import IMAGES, SIZE, TARGETS, cnn, layer_tensors, resized_cam
 from tfxattr.methods.scorecam import ScoreCAM
 
 

@@ -4,9 +4,9 @@ keras-hub ViT; eager equals traced."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny_vit
 from scipy.special import erf
 
+from tests.helpers import build_tiny_vit
 from tfxattr.methods import get_method
 from tfxattr.methods.t_attr import TAttr, product, projection, residual
 from tfxattr.models import as_model

@@ -3,8 +3,8 @@ sensitivity axiom (sum_ij w_k A_ijk is the score drop when channel k is removed)
 axiom (the unrectified map sums to the score minus the head's bias)."""
 import numpy as np
 import tensorflow as tf
-from cam_reference import TARGETS, cnn, layer_tensors
 
+from tests.methods.cam_reference import TARGETS, cnn, layer_tensors
 from tfxattr.methods.xgradcam import XGradCAM
 
 

@@ -8,8 +8,8 @@ model's own head layers to each crop and averages: it shares no code with ``tfxa
 import keras
 import numpy as np
 import pytest
-from conftest import app_sizes, build_app
 
+from tests.helpers import app_sizes, build_app
 from tfxattr.metrics import grids as G
 
 CELL = 32  # the tiny model's input side: four stride-2 pools leave a 2x2 final map

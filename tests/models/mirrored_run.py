@@ -6,8 +6,8 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.dirname(TESTS), TESTS]  # this checkout's tfxattr, and conftest's tiny model
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [REPO]  # this checkout's tfxattr, and the tests package (tests.helpers' tiny model)
 
 import numpy as np  # noqa: E402
 
@@ -26,9 +26,9 @@ with tempfile.TemporaryDirectory() as tmp:
     out["eval_scores_equal"] = stores[0] == stores[1]
 
 import tensorflow as tf  # noqa: E402
-from conftest import build_tiny_cnn  # noqa: E402
 
 import tfxattr  # noqa: E402
+from tests.helpers import build_tiny_cnn  # noqa: E402
 from tfxattr.models import mirrored_strategy  # noqa: E402
 from tfxattr.models.devices import run_split  # noqa: E402
 

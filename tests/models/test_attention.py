@@ -11,7 +11,7 @@ FLOAT32_RTOL = 1e-5  # Keras runs the same attention through a fused dot_product
 
 @pytest.fixture(scope="module", params=["classifier", "backbone_with_head"])
 def vit(request):
-    from conftest import build_tiny_vit
+    from tests.helpers import build_tiny_vit
 
     return build_tiny_vit(with_head=request.param == "backbone_with_head")
 
@@ -61,7 +61,7 @@ def _independent_maps(model, x):
 
 def test_attention_rollout_equals_an_independent_implementation():
     """With one-pixel patches the patch grid is the image: no resize between the rollout and the map."""
-    from conftest import build_tiny_vit
+    from tests.helpers import build_tiny_vit
 
     model = build_tiny_vit(size=5, patch=1, with_head=True)
     x = np.random.default_rng(2).uniform(0, 255, (3, 5, 5, 3)).astype(np.float32)
@@ -94,7 +94,7 @@ def test_iia_integrate_matrices_is_one_rollout_of_the_mean(vit, images):
 
 
 def test_attention_methods_refuse_other_models_and_bad_layers(vit, images):
-    from conftest import build_tiny_cnn
+    from tests.helpers import build_tiny_cnn
 
     assert is_transformer(vit) and not is_transformer(build_tiny_cnn())
     with pytest.raises(ValueError, match="Vision Transformer encoder"):

@@ -17,7 +17,7 @@ def _functional():
 def test_keras_version_was_verified():
     assert compat.keras_version() in compat.VERIFIED_KERAS, (
         f"Keras {keras.__version__} is not among the versions tfxattr/models/compat.py was checked against "
-        f"{compat.VERIFIED_KERAS}: run tests/models/test_compat.py and tests/test_layers.py, then add it")
+        f"{compat.VERIFIED_KERAS}: run tests/models/test_compat.py and tests/models/test_layers.py, then add it")
 
 
 def test_nodes_by_depth_lists_every_call_of_a_functional_model():

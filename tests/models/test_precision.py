@@ -43,13 +43,6 @@ def images(demo_data):
     return demo_data["images"][:2].astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def demo_vit():
-    from tfxattr.demo import load_demo_vit
-
-    return load_demo_vit()
-
-
 @pytest.mark.parametrize("name", sorted(n for n in METHODS if not n.startswith("path") and n != "ggig_paper"))
 def test_bfloat16_maps_agree_with_float32(name, demo_model, demo_vit, images):
     """Every method on its demo model (the demo ViT for the attention methods)."""

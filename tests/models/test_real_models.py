@@ -88,8 +88,7 @@ def test_a_model_file_that_exists_but_is_no_keras_model(tmp_path, name, content,
                                             ("smooth:inner=fullgrad", {})])
 def test_cnn_methods_refuse_a_vit_by_declared_architecture(method, options, monkeypatch):
     # before: fullgrad failed with a TypeError inside a Keras trace; gradcam and iia with "no valid split layer"
-    from conftest import build_tiny_vit
-
+    from tests.helpers import build_tiny_vit
     from tfxattr.models import layers
 
     def no_trace(*args, **kwargs):
@@ -102,7 +101,7 @@ def test_cnn_methods_refuse_a_vit_by_declared_architecture(method, options, monk
 
 
 def test_input_only_iia_and_path_methods_still_run_on_a_vit():
-    from conftest import build_tiny_vit
+    from tests.helpers import build_tiny_vit
 
     images = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
     vit = build_tiny_vit()

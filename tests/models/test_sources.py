@@ -47,7 +47,7 @@ def test_keras_app_with_random_weights_says_so():
 
 def test_a_new_source_is_one_registration(tiny_model, tiny_images):
     """A toy source: "tiny:<seed>" names a tiny CNN built with that seed."""
-    from conftest import build_tiny_cnn
+    from tests.helpers import build_tiny_cnn
 
     source = sources.ModelSource(
         "tiny", "'tiny:<seed>': a tiny CNN", lambda m: isinstance(m, str) and m.startswith("tiny:"),

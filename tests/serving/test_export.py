@@ -20,7 +20,7 @@ SMOOTH = {"inner": "ig+idgi", "samples": 3, "noise": 0.1}
 # signature key -> (method name, options) given to tfxattr.explain for the reference: one of each kind of graph
 # (fixed paths with float64 points and IDGI's carried segments, blur, adaptive, layer methods, a wrapper, the
 # learned explainer). tests/test_doors.py checks every registered method's signature against explain();
-# tests/test_paths.py every rule's IDGI carry, eager against traced.
+# tests/paths/test_paths.py every rule's IDGI carry, eager against traced.
 METHODS = {
     "gradient": ("gradient", {}),
     "ig_saliency": ("ig", {"rule": "saliency", "steps": STEPS}),

@@ -3,9 +3,9 @@ from the seed, so the export traced with a seed uses explain()'s masks for that 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny_cnn
 
 import tfxattr
+from tests.helpers import build_tiny_cnn
 from tfxattr.serving import signature_name
 
 TOLERANCE = 1e-4  # relative L2 distance, as tests/serving/test_export.py

@@ -3,9 +3,9 @@ import os
 import shutil
 import subprocess
 
-from conftest import slow
+from tests.helpers import slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = ("raw bound", "ig (16 steps)", "ig+idgi", "bfloat16", "gradcam", "gradcam++", "iia2", "sic_aic_idgi, jobs=1",
          "sic_aic_idgi, jobs=all cores", "gae", "attention_rollout", "iia_vit")
 

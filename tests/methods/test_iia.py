@@ -1,5 +1,5 @@
 """IIA (Barkan et al., ICCV 2023): Eq. 10 against a loop-by-loop reference, the IG reduction of Sec. 3.3,
-the Sec. 3.5 batching, per-image targets, errors. (IIA2/IIA3 on the eleven applications: test_layers.py.)"""
+the Sec. 3.5 batching, per-image targets, errors. (IIA2/IIA3 on the eleven applications: models/test_layers.py.)"""
 import keras
 import numpy as np
 import pytest
@@ -199,7 +199,7 @@ def test_residual_branch_layer_is_refused():
         tfxattr.explain(model, np.zeros((1, 8, 8, 3)), "iia", layers=["input", "branch"], steps=2)
 
 
-# IIA2/IIA3 on the eleven Keras applications: tests/test_layers.py (one build per model for splits and IIA)
+# IIA2/IIA3 on the eleven Keras applications: tests/models/test_layers.py (one build per model for splits and IIA)
 def test_iia2_graph_mode_on_mobilenet_v2():
     spec = keras_apps.get("mobilenet_v2")
     keras.utils.set_random_seed(0)

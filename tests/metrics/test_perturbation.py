@@ -276,7 +276,7 @@ def test_adp_pic_equals_the_reference(demo_setup):
 @pytest.fixture(scope="module")
 def textured():
     """The SIC/AIC test's edge model and textured images: every maps metric scores a normal map on them."""
-    from test_metrics_pic import edge_energy, edge_model, textured_images
+    from tests.metrics.test_pic import edge_energy, edge_model, textured_images
 
     images = textured_images(3)
     blurred = np.stack([np.asarray(tfxattr.metrics.bokeh.pil_blur(i, 20.0)) for i in images])

@@ -9,7 +9,7 @@ import pytest
 from tfxattr import demo
 from tfxattr.synthetic import CLASS_NAMES
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "scripts", "train_demo_model.py")
 NUM_CLASSES = len(CLASS_NAMES)
 

@@ -1,31 +1,27 @@
 """Each of the eleven Keras applications (weights=None) runs `explain` with its preprocessing; by name."""
-import gc
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 import tfxattr
 
 
 @pytest.fixture
-def eager_if_small(native):
+def eager_if_small(keras_app):
     """The small builds run eagerly: tracing a big graph costs more than the one pass of 4 steps (graph mode
     is covered at native size when slow, and by default on MobileNetV2 below and in test_iia / test_models)."""
-    tf.config.run_functions_eagerly(not native)
+    tf.config.run_functions_eagerly(not keras_app.native)
     yield
     tf.config.run_functions_eagerly(False)
 
 
-@pytest.mark.parametrize("native", app_sizes("IG on the eleven Keras applications at 224 / 299, in graph mode"))
-@pytest.mark.parametrize("name", keras_apps.NAMES)
-def test_ig_on_each_keras_application(name, native, eager_if_small):
+def test_ig_on_each_keras_application(keras_app, eager_if_small):
+    """IG on each application (conftest's ``keras_app``: small, and at 224 / 299 in graph mode when slow)."""
+    name, model, native = keras_app
     spec = keras_apps.get(name)
-    keras.backend.clear_session()
-    model = build_app(name, native=native)
     h, w = model.input_shape[1:3]
     assert native is False or (h, w) == spec.input_size
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
@@ -33,8 +29,6 @@ def test_ig_on_each_keras_application(name, native, eager_if_small):
     assert exp.attribution.shape == (h, w, 3)
     assert exp.map.shape == (h, w)
     assert np.all(np.isfinite(exp.attribution)) and np.any(exp.attribution != 0)
-    del model, exp
-    gc.collect()
 
 
 def test_application_name_without_weights_gives_the_offline_instructions(tmp_path, monkeypatch):

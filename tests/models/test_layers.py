@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 import tfxattr
@@ -181,13 +180,11 @@ def test_graph_is_unchanged_by_splitting():
 
 
 # --------------------------------------------------------------------------- the eleven applications
-@pytest.fixture(scope="module", params=[pytest.param((name, size.values[0]), id=f"{name}-{size.id}", marks=size.marks)
-                                        for name in keras_apps.NAMES for size in app_sizes()])
-def app(request):
-    """Each application built once for all tests below (weights=None; at a small input size, and at native
-    size when slow); pytest groups the tests by this module-scoped parameter, so one model is alive at a time."""
-    name, native = request.param
-    return name, build_app(name, native=native, seed=0)
+@pytest.fixture
+def app(keras_app):
+    """(name, model): each application built once for all the tests that take it (conftest's ``keras_app``:
+    weights=None, at a small input size, and at native size when slow)."""
+    return keras_app.name, keras_app.model
 
 
 @pytest.fixture

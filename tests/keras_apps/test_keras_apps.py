@@ -1,6 +1,5 @@
 """keras_apps: names, specs, model structure (split points), preprocessing, weights handling."""
 import dataclasses
-import gc
 import socket
 import threading
 import time
@@ -9,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import app_sizes, build_app
 
 import keras_apps
 from keras_apps import registry
@@ -54,24 +52,26 @@ def test_spec_is_frozen():
 
 
 # --------------------------------------------------------------------------- graph helpers
-def _parents(layer):
-    assert len(layer._inbound_nodes) == 1, f"{layer.name} is used {len(layer._inbound_nodes)} times"
-    return [t._keras_history.operation for t in layer._inbound_nodes[0].input_tensors]
+def _parents(tensor):
+    """The input tensors of the node that made ``tensor`` in the model's own graph (its ``_keras_history``; a
+    layer also used by a split model made from this one has further nodes)."""
+    operation, node_index, _ = tensor._keras_history
+    return operation._inbound_nodes[node_index].input_tensors
 
 
 def _is_split_point(model, layer):
     """True if every path from the model input to its output passes through ``layer``."""
     source = model.inputs[0]._keras_history.operation
-    sink = model.outputs[0]._keras_history.operation
-    if layer is sink:
+    sink = model.outputs[0]
+    if layer is sink._keras_history.operation:
         return True
     seen, stack = {id(sink)}, [sink]
     while stack:
-        op = stack.pop()
-        if op is source:
+        tensor = stack.pop()
+        if tensor._keras_history.operation is source:
             return False  # reached the input while avoiding ``layer``
-        for parent in _parents(op):
-            if parent is not layer and id(parent) not in seen:
+        for parent in _parents(tensor):
+            if parent._keras_history.operation is not layer and id(parent) not in seen:
                 seen.add(id(parent))
                 stack.append(parent)
     return True
@@ -89,12 +89,10 @@ def test_split_point_check_detects_non_split_points():
 
 
 # --------------------------------------------------------------------------- models
-@pytest.mark.parametrize("native", app_sizes())
-@pytest.mark.parametrize("name", keras_apps.NAMES)
-def test_build_structure_and_blocks(name, native):
+def test_build_structure_and_blocks(keras_app):
     """The graph is the same at any input size: by default at a small one; keras_apps.build (native) when slow."""
+    name, model, native = keras_app
     spec = keras_apps.get(name)
-    model = build_app(name, native=native)
     h, w = spec.input_size if native else model.inputs[0].shape[1:3]
     assert tuple(model.inputs[0].shape) == (None, h, w, 3)
     assert tuple(model.outputs[0].shape) == (None, 1000)
@@ -113,8 +111,6 @@ def test_build_structure_and_blocks(name, native):
     # the last block is the final feature map: only pooling/flatten/dense (no conv) follow it
     after = model.layers[model.layers.index(last) + 1:]
     assert not any(isinstance(layer, keras.layers.Conv2D) for layer in after), [layer.name for layer in after]
-    del model
-    gc.collect()
 
 
 def test_xception_block_names_are_session_independent():

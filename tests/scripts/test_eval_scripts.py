@@ -1,20 +1,48 @@
-"""The eval/ scripts run end to end on the demo model with generated data (tiny settings, subprocesses)."""
+"""The eval/ scripts run end to end on the demo model with generated data (tiny settings). One runs as a user
+runs it (``python eval/NAME.py``, a child process); the others call the same ``__main__`` code in this process
+(a child would spend ~10 s importing TensorFlow and loading the demo model again)."""
 import os
 import re
 import subprocess
 import sys
 
 import pytest
-from conftest import slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICK_SIC = "thresholds=(0.25,0.5,1.0)"
 
 
 def script(name, *args, timeout=600):
+    """``python eval/NAME ARGS`` in a child process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, os.path.join(ROOT, "eval", name), "--no-progress", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def load_script(name, monkeypatch):
+    """The module ``eval/NAME``, imported in this process (the scripts import their sibling ``common``)."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "eval"))
+    spec = importlib.util.spec_from_file_location(f"eval_{name[:-3]}", os.path.join(ROOT, "eval", name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(monkeypatch, name, *args):
+    """``python eval/NAME ARGS`` in this process: the file run as ``__main__`` (``runpy``) with that ``sys.argv``;
+    the exit code it gives (its output goes to pytest's captured stdout / stderr)."""
+    import runpy
+
+    path = os.path.join(ROOT, "eval", name)
+    monkeypatch.syspath_prepend(os.path.dirname(path))  # as Python puts the script's folder first
+    monkeypatch.setattr(sys, "argv", [path, "--no-progress", *args])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(path, run_name="__main__")
+    return exit_.value.code
 
 
 def table_rows(text, first_cell):
@@ -27,10 +55,11 @@ def is_number(cell):
     return re.fullmatch(r"-?\d+\.\d+", cell) is not None
 
 
-def test_idgi_tables(tmp_path):
-    res = script("idgi_tables.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--out", str(tmp_path),
-                 "--metric-options", f"sic_aic_idgi:{QUICK_SIC}", f"sic_aic_idgi_msssim:{QUICK_SIC}")
-    assert res.returncode == 0, res.stderr
+def test_idgi_tables(tmp_path, monkeypatch):
+    code = run_script(monkeypatch, "idgi_tables.py", "--models", "demo", "--data", "shapes:4", "--steps", "4",
+                      "--out", str(tmp_path), "--metric-options", f"sic_aic_idgi:{QUICK_SIC}",
+                      f"sic_aic_idgi_msssim:{QUICK_SIC}")
+    assert code == 0
     text = open(tmp_path / "idgi_tables.md").read()
     assert text.count("## Table") == 9  # insertion x2, SIC/AIC x2 x2, F1 / ROC-AUC / MAE (shapes have masks)
     assert "| model | IG | +IDGI | GIG | +IDGI | BlurIG | +IDGI | Gradient |" in text
@@ -40,11 +69,11 @@ def test_idgi_tables(tmp_path):
     assert (tmp_path / "report.md").exists() and (tmp_path / "plots").is_dir()
 
 
-def test_iia_table(tmp_path):
-    res = script("iia_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4", "--settings", "target",
-                 "--out", str(tmp_path), "--metric-options", "insertion:step=0.1", "deletion:step=0.1",
-                 f"sic_aic_pair:{QUICK_SIC}")
-    assert res.returncode == 0, res.stderr
+def test_iia_table(tmp_path, monkeypatch):
+    code = run_script(monkeypatch, "iia_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4",
+                      "--settings", "target", "--out", str(tmp_path), "--metric-options", "insertion:step=0.1",
+                      "deletion:step=0.1", f"sic_aic_pair:{QUICK_SIC}")
+    assert code == 0
     text = open(tmp_path / "iia_table.md").read()
     assert "| metric | setting | GC | GC++ | LIFT | AC | IG | GIG | BIG | FG | LC | XGC | IIA2 | IIA3 |" in text
     for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
@@ -73,12 +102,13 @@ VIT_QUICK = ["--settings", "target", "--metric-options", "insertion:step=0.25", 
 
 
 @pytest.mark.parametrize("model", ["demo_vit", pytest.param("vit_b16", marks=slow("ViT-B/16 at 224: ~70 s"))])
-def test_iia_table_vit(tmp_path, model):
+def test_iia_table_vit(tmp_path, model, monkeypatch):
     """IIA Table 2 (--vit) on the demo ViT with generated shapes, and on a random-weight ViT-B/16 with
     tfds.testing.mock_data (a pipeline check)."""
     data = ["--data", "shapes:3"] if model == "demo_vit" else ["--mock-data", "1", "--weights", "none"]
-    res = script("iia_table.py", "--vit", "--models", model, *data, "--steps", "1", "--out", str(tmp_path), *VIT_QUICK)
-    assert res.returncode == 0, res.stderr
+    code = run_script(monkeypatch, "iia_table.py", "--vit", "--models", model, *data, "--steps", "1",
+                      "--out", str(tmp_path), *VIT_QUICK)
+    assert code == 0
     text = open(tmp_path / "iia_table_vit.md").read()
     assert "| metric | setting | GAE | IIA2 | IIA3 |" in text
     for metric in ("NEG", "POS", "INS", "DEL", "ADP", "PIC"):
@@ -99,10 +129,11 @@ def test_ggig_table(tmp_path):
     assert "ggig_paper:ascent_steps=5,steps=4" in text
 
 
-def test_rao_grids(tmp_path):
-    res = script("rao_grids.py", "--models", "demo", "--data", "shapes:12", "--steps", "4", "--layers", "input",
-                 "final", "--methods", "gradient", "ig", "--aggatt-edges", "0,0.5,1", "--out", str(tmp_path))
-    assert res.returncode == 0, res.stderr
+def test_rao_grids(tmp_path, monkeypatch):
+    code = run_script(monkeypatch, "rao_grids.py", "--models", "demo", "--data", "shapes:12", "--steps", "4",
+                      "--layers", "input", "final", "--methods", "gradient", "ig", "--aggatt-edges", "0,0.5,1",
+                      "--out", str(tmp_path))
+    assert code == 0
     text = open(tmp_path / "rao_grids.md").read()
     rows = {tuple(r[:2]): r[2:] for r in (table_rows(text, s) for s in ("gridpg", "difull", "dipart"))
             for r in r}
@@ -118,12 +149,7 @@ def test_rao_grids(tmp_path):
 def test_scripts_report_bad_arguments_in_one_line(tmp_path, name, monkeypatch, capsys):
     """In this process (a child would spend its time importing TensorFlow): the script's ``__main__`` is
     ``raise SystemExit(common.main_guard(main))``, run here as the same call."""
-    import importlib.util
-
-    monkeypatch.syspath_prepend(os.path.join(ROOT, "eval"))  # the scripts import their ``common``
-    spec = importlib.util.spec_from_file_location(f"eval_{name[:-3]}", os.path.join(ROOT, "eval", name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(name, monkeypatch)
     argv = ["--no-progress", "--models", "nope", "--data", "shapes:2", "--out", str(tmp_path)]
     code = module.common.main_guard(lambda: module.main(argv))
     err = capsys.readouterr().err

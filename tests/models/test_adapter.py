@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny_cnn
 
 import tfxattr
+from tests.helpers import build_tiny_cnn
 
 
 def _ig(model, x, **kw):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/docs/ -> the repo
 README = os.path.join(ROOT, "README.md")
 #: the section whose ```bash blocks are run line by line
 QUICK_START = "## Quick start"
