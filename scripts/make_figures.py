@@ -108,7 +108,7 @@ def example_images():
 def explain_all(model, images, specs):
     """spec -> Explanation of every image (each image's top-1 class)."""
     import tfxattr
-    from tfxattr.evaluation.specs import parse_spec
+    from tfxattr.specs import parse_spec
 
     out = {}
     for text in specs:

@@ -13,7 +13,7 @@ BATCH = 2  # smaller than the rows: several chunks run at every level
 
 CNN_CASES = [
     ("gradient", {}), ("gradient", {"times_input": True}),
-    ("smooth", {"samples": 3}), ("smooth", {"samples": 2, "method": "gradcam", "magnitude": True}),
+    ("smooth", {"samples": 3}), ("smooth", {"samples": 2, "inner": "gradcam", "magnitude": True}),
     ("occlusion", {"patch": 6, "stride": 3}), ("occlusion", {"patch": 4, "stride": 4, "baseline": "white"}),
     ("ablationcam", {}), ("scorecam", {}), ("scorecam", {"top_channels": 3}),
     ("gradcam", {}), ("gradcam++", {}), ("layercam", {}), ("xgradcam", {}), ("liftcam", {"relu": False}),
@@ -89,6 +89,6 @@ def test_every_method_declares_whether_it_is_exportable(name):
 
 
 def test_smooth_is_exportable_when_its_wrapped_method_is():
-    assert get_method("smooth", method="gradcam").export_refusal() == ""
-    assert "xrai" in get_method("smooth", method="xrai").export_refusal()
-    assert "scikit-image" in get_method("smooth", method="xrai").export_refusal()
+    assert get_method("smooth", inner="gradcam").export_refusal() == ""
+    assert "xrai" in get_method("smooth", inner="xrai").export_refusal()
+    assert "scikit-image" in get_method("smooth", inner="xrai").export_refusal()

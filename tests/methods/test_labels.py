@@ -3,8 +3,8 @@ methods alike, so one computation has one label and stored labels never change."
 import numpy as np
 
 from tfxattr.evaluation.shards import method_label
-from tfxattr.evaluation.specs import Spec, parse_spec, spec_label
 from tfxattr.methods import get_method
+from tfxattr.specs import Spec, parse_spec, spec_label
 
 
 def test_a_spec_and_its_method_have_one_label():

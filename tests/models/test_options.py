@@ -148,7 +148,7 @@ def test_every_door_hands_its_options_to_the_model(tiny_model, tiny_images):
 
 def test_a_model_spec_takes_the_text_options_and_names_them_in_its_label(tmp_path):
     from tfxattr.evaluation.loading import check_model, load_model
-    from tfxattr.evaluation.specs import parse_spec
+    from tfxattr.specs import parse_spec
 
     with pytest.raises(ValueError, match="did you mean 'softmax'"):
         check_model(parse_spec("demo:head=softmx"))

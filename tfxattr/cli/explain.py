@@ -45,7 +45,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..demo import demo_image_path
-    from ..evaluation.specs import parse_spec
+    from ..specs import parse_spec
 
     given, after = _methods_and_images([args.method] if isinstance(args.method, str) else list(args.method))
     images = [os.fspath(i) for i in args.images + after] or [demo_image_path()]

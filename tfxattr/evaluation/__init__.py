@@ -2,7 +2,7 @@
 
 * :mod:`~tfxattr.evaluation.config` — :class:`EvaluationConfig`, the run's options, checked once;
 * :mod:`~tfxattr.evaluation.runner` — :func:`evaluate`, the resumable methods x metrics x models loop;
-* :mod:`~tfxattr.evaluation.specs` — ``name:key=value,...`` specs; :mod:`~.datasets` — data sources;
+* ``name:key=value,...`` specs (:mod:`tfxattr.specs`); :mod:`~.datasets` — data sources;
 * :mod:`~tfxattr.evaluation.loading` — models by spec; :mod:`~.store` — the store (``results.jsonl`` and
   part files; :func:`load_results` reads any store);
 * :mod:`~tfxattr.evaluation.beam` — the same evaluation as an Apache Beam pipeline (``runner="beam"``;
@@ -12,6 +12,7 @@
 The sanity checks (``cascading_randomization``, ``sigma_perturbation``) are metrics like the others
 (:mod:`tfxattr.metrics.sanity`): the runner runs them.
 """
+from ..specs import Spec, parse_spec
 from .config import TARGETS, EvaluationConfig
 from .datasets import RESIZE, Chunk, Source, fit_to_input, load_data
 from .loading import LoadedModel, check_model, load_model
@@ -19,7 +20,6 @@ from .plots import line_plot, nice_ticks
 from .report import fmt, markdown_table, pivot_table, write_report
 from .runner import RunSummary, check_config, evaluate
 from .shards import method_label
-from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, iter_records, json_safe, load_results, read_records, result_key, rounded
 from .summary import load_store, summarize
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from ..checks import positive_int
 from ..registry import Registry
+from ..specs import parse_spec
 from .folders import FolderSource
 from .source import Chunk, Dataset, Source, as_uint8
-from .specs import parse_spec
 from .tfds_source import TfdsSource
 
 RESIZE = ("crop", "stretch")

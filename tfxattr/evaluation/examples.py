@@ -150,8 +150,8 @@ def _figure(loaded, method_label: str, examples: List[Example], images, config: 
     from ..figures import MapRow, map_grid
     from ..methods import get_method
     from ..reduction import reduce_channels, reduction_label, resolve_reduction
+    from ..specs import parse_spec
     from .datasets import fit_to_input
-    from .specs import parse_spec
 
     spec = parse_spec(method_label, "method")
     method = get_method(spec.name, **spec.options)

@@ -10,7 +10,7 @@ from ..checks import known_keys
 from ..models import sources
 from ..models.build import model_adapter
 from ..models.options import TEXT_OPTIONS, ModelOptions
-from .specs import Spec, parse_spec
+from ..specs import Spec, parse_spec
 
 # what a model spec may say after its name, e.g. "model.keras:input_range=(-1,1),class_names=(cat,dog)": every
 # model option that can be written as text (ModelOptions: not preprocess, a function, nor strategy: --devices)

@@ -27,6 +27,7 @@ from ..checks import did_you_mean
 from ..metrics import METRICS, get_metric
 from ..models.devices import mirrored_strategy
 from ..parallel import WorkerPool
+from ..specs import Spec, parse_spec
 from .config import EvaluationConfig
 from .datasets import load_data
 from .folders import label_map
@@ -42,7 +43,6 @@ from .shards import (
     skipped_records,
 )
 from .source import Source
-from .specs import Spec, parse_spec
 from .store import STORE_NAME, ResultStore, json_safe
 from .summary import load_store, short_model_names
 

@@ -15,10 +15,10 @@ from ..explanation import Explanation
 from ..methods import Method, get_method
 from ..metrics import METRICS
 from ..reduction import reduce_channels
+from ..specs import parse_spec, spec_label
 from .config import EvaluationConfig
 from .datasets import Chunk, fit_to_input
 from .loading import LoadedModel
-from .specs import parse_spec, spec_label
 from .store import json_safe, pack_curve, rounded
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: {models} run(s) with RANDOM weights (--weights none): the numbers are "

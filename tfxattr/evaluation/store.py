@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, List, Optional
 import numpy as np
 
 from ..checks import RENAMED
-from .specs import Spec, parse_spec
+from ..specs import Spec, parse_spec
 
 STORE_NAME = "results.jsonl"
 #: the directory of part files next to ``results.jsonl``

@@ -17,7 +17,7 @@ from ..inputs import resolve_baseline
 from ..registry import Registry
 
 AGGREGATOR_SEPARATOR = "+"  # "<path method>+<aggregator>", e.g. "ig+idgi"
-OPTIONS_SEPARATOR = ":"  # "<name>:<key>=<value>,...", the spec syntax (tfxattr.evaluation.specs)
+OPTIONS_SEPARATOR = ":"  # "<name>:<key>=<value>,...", the spec syntax (tfxattr.specs)
 
 
 class Method:
@@ -243,7 +243,7 @@ def get_method(name, **options) -> Method:
             raise ValueError("options cannot be given together with a Method instance")
         return name
     if isinstance(name, str) and OPTIONS_SEPARATOR in name:
-        from ..evaluation.specs import parse_spec  # the one spec syntax (eval, the CLI), imported when used
+        from ..specs import parse_spec  # the one spec syntax (eval, the CLI, explain)
 
         spec = parse_spec(name, "method")
         twice = sorted(set(spec.options) & set(options))

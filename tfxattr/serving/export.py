@@ -174,7 +174,7 @@ def resolve_methods(methods, steps=None, options=None) -> dict:
     """Signature key -> configured Method. ``methods``: names or specs (``"ig:rule=midpoint"``), Method
     instances, or a dict {key: name/spec/Method}. ``steps`` and ``options`` go to every method (or the method
     a wrapper such as SmoothGrad wraps) that takes them; an option no method takes is an error."""
-    from ..evaluation.specs import parse_spec
+    from ..specs import parse_spec
 
     options = dict(options or {})
     if steps is not None:
