@@ -71,3 +71,20 @@ def build_tiny_vit(size=16, patch=4, classes=5, seed=0, with_head=False):
     inp = keras.Input((size, size, 3))
     tokens = backbone(keras.layers.Rescaling(1 / 255.0)(inp))
     return keras.Model(inp, keras.layers.Dense(classes, name="logits")(tokens[:, 0]), name="tiny_vit_head")
+
+
+def build_chain_cnn(convs=((6, "tanh"), (8, "relu")), size=16, classes=4, seed=0):
+    """A chain CNN for layer methods: ``Rescaling`` ("scale"), then per ``(filters, activation)`` of ``convs`` a 3x3
+    convolution ``c1``, ``c2``, ... with a 2x2 average pooling ``p1``, ``p2``, ... between them (falling
+    resolution), global average pooling and a dense ``logits`` layer."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    h = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
+    for i, (filters, activation) in enumerate(convs, 1):
+        if i > 1:
+            h = keras.layers.AveragePooling2D(2, name=f"p{i - 1}")(h)
+        h = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=f"c{i}")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    return keras.Model(inp, keras.layers.Dense(classes, name="logits")(h), name="chain")

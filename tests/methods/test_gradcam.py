@@ -6,24 +6,14 @@ import pytest
 import tensorflow as tf
 
 import tfxattr
+from tests.helpers import build_chain_cnn
 from tfxattr.demo import make_demo_data
 from tfxattr.methods.gradcam import GradCAM, GradCAMPlusPlus
 
 
-def _chain_model(seed=0):
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3))
-    h = keras.layers.Rescaling(1 / 255.0)(inp)
-    h = keras.layers.Conv2D(6, 3, padding="same", activation="tanh", name="c1")(h)
-    h = keras.layers.AveragePooling2D(2, name="p1")(h)
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(h)
-    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
-    return keras.Model(inp, keras.layers.Dense(4, name="logits")(h), name="chain")
-
-
 @pytest.fixture(scope="module")
 def chain():
-    return _chain_model()
+    return build_chain_cnn(((6, "tanh"), (8, "relu")))
 
 
 X = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)

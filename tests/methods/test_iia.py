@@ -7,26 +7,14 @@ import tensorflow as tf
 
 import keras_apps
 import tfxattr
+from tests.helpers import build_chain_cnn
 from tfxattr.methods.iia import IIA
-
-
-def _chain_model(seed=0):
-    """A chain CNN with falling resolution: c1 16x16, c2 8x8, c3 4x4 (last block)."""
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3))
-    h = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
-    h = keras.layers.Conv2D(6, 3, padding="same", activation="tanh", name="c1")(h)
-    h = keras.layers.AveragePooling2D(2, name="p1")(h)
-    h = keras.layers.Conv2D(6, 3, padding="same", activation="tanh", name="c2")(h)
-    h = keras.layers.AveragePooling2D(2, name="p2")(h)
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="tanh", name="c3")(h)
-    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
-    return keras.Model(inp, keras.layers.Dense(4, name="logits")(h), name="chain")
 
 
 @pytest.fixture(scope="module")
 def chain():
-    return _chain_model()
+    """c1 16x16, c2 8x8, c3 4x4 (the last block)."""
+    return build_chain_cnn(((6, "tanh"), (6, "tanh"), (8, "tanh")))
 
 
 X = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
