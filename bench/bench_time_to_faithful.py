@@ -1,24 +1,35 @@
-"""Time to a faithful map (issue 15): gradients and seconds until IG is complete within 1 %, and until a
-map is within Spearman 0.99 of a 1,000-step reference, for each quadrature rule / schedule / precision of
-tfxattr, Xplique's IntegratedGradients (when importable) and PAIR's IntegratedGradients with an eager
-call_model_function, in one process, interleaved (every repeat runs every contender at every ladder
-point in turn), medians of --repeats runs after a warm-up.
+"""Time to a faithful map (issues 15 and 24): for each contender (tfxattr's IG rules, schedules and IG+IDGI,
+Xplique's IntegratedGradients when importable, PAIR's IntegratedGradients with an eager call_model_function),
+the gradients and seconds per image until its map is faithful: complete within 1 % AND within Spearman 0.99 of
+a 2,000-step map of the same method (IG: the trapezoid's; IG+IDGI: IDGI's left rule; Xplique and PAIR: the IG
+one). Every contender is handed the same model (preprocessing inside it) and the same images.
 
-"Gradients to 1 %" of an image: the smallest ladder count from which on (to the end of the ladder) its
-completeness error |sum(a) / (f(x) - f(b)) - 1| stays <= 1 %; "seconds to 1 %": the contender's median
-time per image at that count (batched contenders run all images in one call). Medians over images;
-"-" = not reached within the ladder. Every contender is handed the same model (preprocessing inside it).
+A contender is faithful on an image from the smallest ladder count from which on (to the end of the ladder) both
+criteria hold; its count is the median of that over the images (an image never faithful counts as beyond the
+ladder; "-": the median is beyond). Seconds: the median of --repeats interleaved runs (every contender at its
+count in turn, after a warm-up run of each) of all images at once, per image. The ratio reported is Xplique's
+seconds over the fastest tfxattr contender's.
 
-    python bench/bench_time_to_faithful.py --models demo                         # the demo model, 8 images
-    python bench/bench_time_to_faithful.py --models mobilenet_v2 --images 1 --ladder 16 32 64 128
+Two phases, so that only the timing needs an idle machine:
+* ``accuracy``: the 2,000-step maps and every contender's errors at every ladder count (no clock read), cached
+  in --cache per model, images and ladder point: a killed run resumes where it stopped;
+* ``time``: the interleaved timing at each contender's count (and the seconds per gradient of one gradient
+  batch by batch size: the batch-size lever), then the tables.
+
+    PYTHONPATH=. python bench/bench_time_to_faithful.py --phase accuracy          # any time (nice it)
+    PYTHONPATH=. python bench/bench_time_to_faithful.py --phase time              # idle machine only
+    python bench/bench_time_to_faithful.py --models demo --images 8 --ladder 8 16 32 64 --out /tmp/demo.md
 Xplique pins TF <= 2.20: run it from a venv made with --system-site-packages and `pip install --no-deps
-xplique` (plus its import-time needs), e.g. /tmp/speed-venv/bin/python bench/bench_time_to_faithful.py.
+xplique` (plus its import-time needs: deprecated, opencv-python-headless, scikit-learn, joblib,
+tensorflow-probability, tf_keras, narwhals), e.g. PYTHONPATH=. /tmp/xpl-venv/bin/python bench/....
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,10 +41,13 @@ from scipy.stats import spearmanr  # noqa: E402
 from benchlib import machine, write_results  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BATCH = 32
+BATCH = 32  # rows per model call for every contender (tfxattr's default batch_size, Xplique's default)
 TOLERANCE = 0.01  # completeness error that counts as complete (the issue's 1 %)
-AGREEMENT = 0.99  # Spearman of a map with the reference map that counts as faithful
-REFERENCE_STEPS = 1000
+AGREEMENT = 0.99  # Spearman of a map with its method's 2,000-step map that counts as converged
+REFERENCE_STEPS = 2000
+LADDER = [16, 24, 32, 48, 64, 96, 128, 192, 256]
+BATCH_SIZES = [8, 16, 32, 64]  # the batch-size lever: seconds per gradient of one gradient batch
+XPLIQUE = "Xplique ig (trapezoid)"
 
 
 def load(name, n_images):
@@ -55,25 +69,29 @@ def load(name, n_images):
     return model, images
 
 
-def tfx(model, method, gradients_to_steps, **options):
+def tfx(model, method, gradients_to_steps, batch_size=BATCH, **options):
     import tfxattr
 
     def run(images, targets, gradients):
         return tfxattr.explain(model, images, method, targets=targets, steps=gradients_to_steps(gradients),
-                               batch_size=BATCH, progress=False, **options).attribution
+                               batch_size=batch_size, progress=False, **options).attribution
     return run
 
 
 def xplique_ig(model):
+    """Xplique's IG, one explainer per gradient count built once (its traced gradient is per explainer: a
+    new explainer per call would time its tracing too)."""
     try:
         from xplique.attributions import IntegratedGradients
     except ImportError:
         return None
+    explainers = {}
 
     def run(images, targets, gradients):
+        if gradients not in explainers:
+            explainers[gradients] = IntegratedGradients(model, batch_size=BATCH, steps=gradients, reducer=None)
         onehot = tf.one_hot(targets, model.outputs[0].shape[-1])
-        ig = IntegratedGradients(model, batch_size=BATCH, steps=gradients, reducer=None)
-        return np.asarray(ig.explain(images, onehot))
+        return np.asarray(explainers[gradients].explain(images, onehot))
     return run
 
 
@@ -95,35 +113,69 @@ def pair_ig(model):
     return run
 
 
-def contenders(model, fast):
-    """name -> (run(images, targets, gradients), measure): "ig" contenders are scored by completeness and
-    against the IG reference, "idgi" ones (exactly complete) against the IDGI reference."""
+def contenders(model):
+    """name -> (run(images, targets, gradients), reference family: "ig" or "idgi")."""
     same = lambda g: g  # noqa: E731  g gradients = g steps (left, midpoint, Gauss-Legendre)
     minus_one = lambda g: g - 1  # noqa: E731  the trapezoid takes steps + 1 gradients
     out = {
         "tfxattr ig trapezoid": (tfx(model, "ig", minus_one, rule="trapezoid"), "ig"),
-        "tfxattr ig trapezoid bfloat16": (tfx(model, "ig", minus_one, rule="trapezoid", precision="bfloat16"), "ig"),
         "tfxattr ig gausslegendre": (tfx(model, "ig", same, rule="gausslegendre"), "ig"),
         "tfxattr ig adaptive trapezoid": (tfx(model, "ig", minus_one, rule="trapezoid", schedule="adaptive"), "ig"),
         "tfxattr ig+idgi left": (tfx(model, "ig+idgi", same), "idgi"),
-        "tfxattr ig+idgi left bfloat16": (tfx(model, "ig+idgi", same, precision="bfloat16"), "idgi"),
         "tfxattr ig+idgi midpoint": (tfx(model, "ig+idgi", same, rule="midpoint"), "idgi"),
         "tfxattr ig+idgi adaptive left": (tfx(model, "ig+idgi", same, schedule="adaptive"), "idgi"),
         "PAIR ig (eager, linspace)": (pair_ig(model), "ig"),
     }
     xp = xplique_ig(model)
     if xp is not None:
-        out["Xplique ig (trapezoid)"] = (xp, "ig")
-    if fast:
-        keep = ("tfxattr ig trapezoid", "tfxattr ig trapezoid bfloat16", "tfxattr ig gausslegendre",
-                "tfxattr ig+idgi left", "tfxattr ig+idgi left bfloat16", "PAIR ig (eager, linspace)",
-                "Xplique ig (trapezoid)")
-        out = {k: v for k, v in out.items() if k in keep}
+        out[XPLIQUE] = (xp, "ig")
     return out
 
 
 def maps(attr):
-    return np.abs(attr).sum(-1).reshape(len(attr), -1)
+    return np.abs(np.asarray(attr)).sum(-1).reshape(len(attr), -1)
+
+
+class Setup:
+    """The model, images, targets, f(x) - f(b) and the cache of one (model, images) pair."""
+
+    def __init__(self, name, n_images, cache):
+        import tfxattr
+
+        self.name, self.model, self.images = name, *load(name, n_images)
+        adapter = tfxattr.as_model(self.model)
+        self.targets = adapter.scores(self.images).argmax(1).astype(np.int32)
+        self.delta = (adapter.values(self.images, self.targets).numpy()
+                      - adapter.values(0 * self.images, self.targets).numpy())
+        self.dir = os.path.join(cache, f"{name}-{n_images}")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def reference(self, family):
+        """The 2,000-step maps of "ig" (trapezoid) or "idgi" (IG+IDGI, left rule), computed once."""
+        path = os.path.join(self.dir, f"reference-{family}-{REFERENCE_STEPS}.npy")
+        if not os.path.exists(path):
+            import tfxattr
+
+            method = "ig" if family == "ig" else "ig+idgi"
+            attr = tfxattr.explain(self.model, self.images, method, targets=self.targets, steps=REFERENCE_STEPS,
+                                   batch_size=BATCH, progress=False).attribution
+            np.save(path, maps(attr))
+        return np.load(path)
+
+    def accuracy(self, name, run, family, gradients):
+        """{"error": per-image completeness error, "rho": Spearman with the family's reference, "rho_ig": with
+        the IG reference}, computed once per contender and count."""
+        path = os.path.join(self.dir, f"{name.replace(' ', '_')}-{gradients}.json")
+        if not os.path.exists(path):
+            attr = np.asarray(run(self.images, self.targets, gradients))
+            m = maps(attr)
+            entry = {"error": np.abs(attr.reshape(len(attr), -1).sum(1) / self.delta - 1).tolist(),
+                     "rho": [float(spearmanr(a, r)[0]) for a, r in zip(m, self.reference(family))],
+                     "rho_ig": [float(spearmanr(a, r)[0]) for a, r in zip(m, self.reference("ig"))]}
+            with open(path, "w") as f:
+                json.dump(entry, f)
+        with open(path) as f:
+            return json.load(f)
 
 
 def first_stable(ladder, ok):
@@ -136,112 +188,128 @@ def first_stable(ladder, ok):
     return best
 
 
-def run_model(name, n_images, ladder, repeats, fast):
-    import tfxattr
-
-    model, images = load(name, n_images)
-    adapter = tfxattr.as_model(model)
-    targets = adapter.scores(images).argmax(1).astype(np.int32)
-    delta = adapter.values(images, targets).numpy() - adapter.values(0 * images, targets).numpy()
-    refs = {"ig": maps(tfxattr.explain(model, images, "ig", targets=targets, steps=REFERENCE_STEPS, batch_size=BATCH,
-                                        progress=False).attribution),
-            "idgi": maps(tfxattr.explain(model, images, "ig+idgi", targets=targets, steps=REFERENCE_STEPS,
-                                          batch_size=BATCH, progress=False).attribution)}
-    cons = contenders(model, fast)
-    times = {c: {g: [] for g in ladder} for c in cons}
-    err, rho = {}, {}
-    for c, (run, _) in cons.items():  # warm-up (tracing), and the numbers, which do not change between runs
-        for g in ladder:
-            attr = np.asarray(run(images, targets, g))
-            err[c, g] = np.abs(attr.reshape(len(images), -1).sum(1) / delta - 1)
-            rho[c, g] = np.array([spearmanr(m, r)[0] for m, r in zip(maps(attr), refs[cons[c][1]])])
-    for _ in range(repeats):  # interleaved: every contender at every ladder point, in turn
-        for g in ladder:
-            for c, (run, _) in cons.items():
-                t = time.perf_counter()
-                run(images, targets, g)
-                times[c][g].append((time.perf_counter() - t) / len(images))
-    rows = {}
-    for c in cons:
-        sec = {g: statistics.median(times[c][g]) for g in ladder}
-        complete = [first_stable(ladder, [err[c, g][i] <= TOLERANCE for g in ladder]) for i in range(len(images))]
-        agree = [first_stable(ladder, [rho[c, g][i] >= AGREEMENT for g in ladder]) for i in range(len(images))]
-        rows[c] = {"measure": cons[c][1], "seconds_per_image": sec,
-                   "gradients_to_1pct": _median(complete), "seconds_to_1pct": _median_time(complete, sec),
-                   "gradients_to_rho99": _median(agree), "seconds_to_rho99": _median_time(agree, sec),
-                   "median_error": {g: float(np.median(err[c, g])) for g in ladder},
-                   "median_rho": {g: float(np.median(rho[c, g])) for g in ladder}}
-        print(f"  {name} {c:34s} grads->1% {rows[c]['gradients_to_1pct']}  s->1% {rows[c]['seconds_to_1pct']}  "
-              f"grads->rho.99 {rows[c]['gradients_to_rho99']}  s->rho.99 {rows[c]['seconds_to_rho99']}", flush=True)
-    return rows
-
-
-def _median(values):
-    """Median over images; None (not reached) counts as larger than any ladder value."""
-    finite = sorted(v if v is not None else np.inf for v in values)
-    m = finite[(len(finite) - 1) // 2]  # the lower median: a count someone actually reached
+def median_count(counts):
+    """The median over images (the upper one for an even count); None (never) counts as beyond the ladder."""
+    ordered = sorted(c if c is not None else np.inf for c in counts)
+    m = ordered[len(ordered) // 2]
     return None if not np.isfinite(m) else int(m)
 
 
-def _median_time(counts, sec):
-    t = sorted(sec[c] if c is not None else np.inf for c in counts)
-    m = t[(len(t) - 1) // 2]
-    return None if not np.isfinite(m) else float(m)
+def accuracy_rows(setup, cons, ladder):
+    rows = {}
+    for c, (run, family) in cons.items():
+        acc = {g: setup.accuracy(c, run, family, g) for g in ladder}
+        n = len(setup.images)
+        complete = [first_stable(ladder, [acc[g]["error"][i] <= TOLERANCE for g in ladder]) for i in range(n)]
+        agree = [first_stable(ladder, [acc[g]["rho"][i] >= AGREEMENT for g in ladder]) for i in range(n)]
+        both = [first_stable(ladder, [acc[g]["error"][i] <= TOLERANCE and acc[g]["rho"][i] >= AGREEMENT
+                                      for g in ladder]) for i in range(n)]
+        rows[c] = {"family": family, "to_1pct": median_count(complete), "to_rho99": median_count(agree),
+                   "faithful": median_count(both), "per_image_faithful": both,
+                   "median_error": {g: float(np.median(acc[g]["error"])) for g in ladder},
+                   "median_rho": {g: float(np.median(acc[g]["rho"])) for g in ladder},
+                   "median_rho_ig": {g: float(np.median(acc[g]["rho_ig"])) for g in ladder}}
+        print(f"  {setup.name} {c:32s} ->1% {rows[c]['to_1pct']}  ->rho.99 {rows[c]['to_rho99']}  "
+              f"faithful {rows[c]['faithful']}", flush=True)
+    return rows
+
+
+def time_rows(setup, cons, rows, repeats):
+    """Median seconds per image of each contender at its faithful count, interleaved."""
+    counts = {c: r["faithful"] for c, r in rows.items() if r["faithful"] is not None}
+    for c, g in counts.items():  # warm-up: tracing, Xplique's explainer for this count
+        cons[c][0](setup.images, setup.targets, g)
+    times = {c: [] for c in counts}
+    for _ in range(repeats):
+        for c, g in counts.items():
+            t = time.perf_counter()
+            cons[c][0](setup.images, setup.targets, g)
+            times[c].append((time.perf_counter() - t) / len(setup.images))
+    for c in rows:
+        rows[c]["seconds"] = statistics.median(times[c]) if c in times else None
+        rows[c]["times"] = times.get(c)
+
+
+def gradient_batches(model, images, repeats):
+    """Seconds per gradient of one batch of B gradients (tfxattr's IG, left rule, B steps on one image)."""
+    out = {}
+    for b in BATCH_SIZES:
+        run = tfx(model, "ig", lambda g: g, batch_size=b, rule="left")
+        run(images[:1], np.zeros(1, np.int32), b)
+        out[b] = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            run(images[:1], np.zeros(1, np.int32), b)
+            out[b].append((time.perf_counter() - t) / b)
+    return {b: statistics.median(v) for b, v in out.items()}
 
 
 def fmt(v, unit=""):
     return "-" if v is None else f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["demo"])
-    ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--ladder", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256], help="gradient counts")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--fast", action="store_true", help="fewer contenders (big models on a shared machine)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results_time_to_faithful.md"))
-    args = ap.parse_args()
-    load_before = os.getloadavg()
-    results = {m: run_model(m, args.images, args.ladder, args.repeats, args.fast) for m in args.models}
+def report(args, results, load_before, load_after):
     lines = [f"# Time to a faithful map ({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"{machine()}; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (shared "
-             f"machine); {args.images} image(s), ladder {args.ladder} gradients, batch_size={BATCH}, median of "
-             f"{args.repeats} interleaved runs after a warm-up; reference maps: {REFERENCE_STEPS} steps (IG "
-             "trapezoid, IDGI left). Seconds are per image.", ""]
-    for m, rows in results.items():
-        lines += [f"## {m}", "", "| contender | gradients to 1 % completeness | seconds to 1 % | gradients to "
-                  "Spearman 0.99 | seconds to Spearman 0.99 |", "|---|---|---|---|---|"]
+             f"{machine()}; load average {load_before:.2f} before, {load_after:.2f} after the timing; "
+             f"{args.images} images, ladder {args.ladder} gradients, batch_size={BATCH}, median of {args.repeats} "
+             f"interleaved runs after a warm-up; reference maps: {REFERENCE_STEPS} steps (IG trapezoid, IDGI left). "
+             f"Faithful: completeness error <= {TOLERANCE:.0%} and Spearman >= {AGREEMENT} with the reference, "
+             "from that count to the end of the ladder; median over images. Seconds are per image.", "",
+             f"Command: `PYTHONPATH=. python bench/bench_time_to_faithful.py --models {' '.join(args.models)} "
+             f"--images {args.images} --ladder {' '.join(map(str, args.ladder))} --repeats {args.repeats}`", ""]
+    for m, (rows, per_gradient) in results.items():
+        lines += [f"## {m}", "", "| contender | gradients to 1 % completeness | gradients to Spearman 0.99 | "
+                  "gradients to both (per image) | seconds to both | Xplique / this |", "|---|---|---|---|---|---|"]
+        xp = rows.get(XPLIQUE, {}).get("seconds")
         for c, r in rows.items():
-            lines.append(f"| {c} | {fmt(r['gradients_to_1pct'])} | {fmt(r['seconds_to_1pct'], ' s')} | "
-                         f"{fmt(r['gradients_to_rho99'])} | {fmt(r['seconds_to_rho99'], ' s')} |")
-        xp, best = rows.get("Xplique ig (trapezoid)"), None
-        ours = [r["seconds_to_1pct"] for c, r in rows.items() if c.startswith("tfxattr ig ") and r["measure"] == "ig"
-                and r["seconds_to_1pct"] is not None]
-        if ours:
-            best = min(ours)
-        if xp is not None and best is not None and xp["seconds_to_1pct"] is not None:
-            lines += ["", f"Xplique / best tfxattr IG rule, seconds to 1 % completeness: "
-                      f"{xp['seconds_to_1pct'] / best:.2f} (target >= 2)"]
-        lines += ["", "Median completeness error / median Spearman with the reference, per gradient count:", "",
+            ratio = f"{xp / r['seconds']:.2f}" if xp and r["seconds"] else "-"
+            per_image = ", ".join(fmt(v) for v in r["per_image_faithful"])
+            lines.append(f"| {c} | {fmt(r['to_1pct'])} | {fmt(r['to_rho99'])} | {fmt(r['faithful'])} ({per_image}) "
+                         f"| {fmt(r['seconds'], ' s')} | {ratio} |")
+        ours = [r["seconds"] for c, r in rows.items() if c.startswith("tfxattr") and r["seconds"]]
+        if xp and ours:
+            lines += ["", f"Xplique / fastest tfxattr contender, seconds to a faithful map: {xp / min(ours):.2f} "
+                      "(target >= 2)"]
+        lines += ["", "Median completeness error / median Spearman with the method's reference (with the IG "
+                  "reference), per gradient count:", "",
                   "| contender | " + " | ".join(str(g) for g in args.ladder) + " |",
                   "|---|" + "---|" * len(args.ladder)]
         for c, r in rows.items():
-            cells = " | ".join(f"{r['median_error'][g]:.4f} / {r['median_rho'][g]:.4f}" for g in args.ladder)
+            cells = " | ".join(f"{r['median_error'][g]:.4f} / {r['median_rho'][g]:.4f}"
+                               + (f" ({r['median_rho_ig'][g]:.4f})" if r["family"] != "ig" else "")
+                               for g in args.ladder)
             lines.append(f"| {c} | {cells} |")
-        lines += ["", "Seconds per image at each gradient count:", "",
-                  "| contender | " + " | ".join(str(g) for g in args.ladder) + " |",
-                  "|---|" + "---|" * len(args.ladder)]
-        for c, r in rows.items():
-            lines.append(f"| {c} | " + " | ".join(f"{r['seconds_per_image'][g]:.3f}" for g in args.ladder) + " |")
+        if per_gradient:
+            lines += ["", "Seconds per gradient of one gradient batch (tfxattr IG, one image, B steps), by batch size "
+                      "B: " + ", ".join(f"B={b}: {s * 1000:.1f} ms" for b, s in per_gradient.items())]
         lines.append("")
-    write_results(args.out, lines, {"args": vars(args), "results": _jsonable(results)})
+    return lines
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    return obj
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["mobilenet_v2"])
+    ap.add_argument("--images", type=int, default=5)
+    ap.add_argument("--ladder", type=int, nargs="+", default=LADDER, help="gradient counts")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--phase", choices=["accuracy", "time", "all"], default="all")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tfxattr_time_to_faithful"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results_time_to_faithful_mobilenet_v2.md"))
+    args = ap.parse_args()
+    results, load_before = {}, os.getloadavg()[0]
+    for m in args.models:
+        setup = Setup(m, args.images, args.cache)
+        cons = contenders(setup.model)
+        rows = accuracy_rows(setup, cons, args.ladder)
+        if args.phase == "accuracy":
+            continue
+        load_before = os.getloadavg()[0]
+        time_rows(setup, cons, rows, args.repeats)
+        results[m] = (rows, gradient_batches(setup.model, setup.images, args.repeats))
+    if results:
+        write_results(args.out, report(args, results, load_before, os.getloadavg()[0]),
+                      {"args": vars(args), "results": {m: {"rows": r, "seconds_per_gradient": g}
+                                                        for m, (r, g) in results.items()}})
 
 
 if __name__ == "__main__":

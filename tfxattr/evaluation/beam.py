@@ -16,19 +16,28 @@ Without ``beam_options`` the pipeline runs on the DirectRunner in ``multi_proces
 processes; ``beam_options`` ({name: value}; True for a switch) are any ``PipelineOptions``, so the same call
 runs on Dataflow, Flink or Spark when the data, the models and ``out`` are paths every worker can read and
 write (eval/README.md, "Distributed evaluation").
+
+The local worker processes share this machine's cores (:func:`local_worker_threads`): each runs TensorFlow
+on its share of them, set in ``DoFn.setup`` before its first op (one TensorFlow per core, not ``workers``
+pools of every core fighting for them), and leaves without Python's teardown of TensorFlow once its work is
+written (:func:`_exit_at_once`: the runner closes its workers one after the other, waiting ~2 s for each).
+Workers of any other runner own their machines and are left as they are.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
 import math
 import os
 import socket
+import sys
 from dataclasses import replace
-from typing import List
+from typing import List, Optional
 
 from ..checks import did_you_mean
+from ..parallel import available_cores
 from .datasets import load_data
 from .folders import label_map
 from .loading import load_model
@@ -74,6 +83,47 @@ def pipeline_options(workers: int, beam_options=None):
     return PipelineOptions(flags)
 
 
+def local_worker_threads(options) -> Optional[int]:
+    """TensorFlow threads of each worker process of the local DirectRunner in ``multi_processing`` mode: the
+    cores this process may use, shared among the workers (at least one each). None for every other runner
+    (Dataflow, Flink and Spark workers own their machines; the DirectRunner's in-memory and multi-threading
+    modes run in this process, whose TensorFlow is already running)."""
+    values = options.get_all_options()
+    if values["runner"] not in (None, "DirectRunner") or values["direct_running_mode"] != "multi_processing":
+        return None
+    workers = values["direct_num_workers"] or available_cores()  # Beam reads 0 as "one per core"
+    return max(1, available_cores() // workers)
+
+
+def _share_the_cores(threads: int) -> None:
+    """Run this process's TensorFlow on ``threads`` threads (intra-op: one op's work; inter-op: ops at
+    once), so that the local workers together use the machine's cores once. A TensorFlow that already ran
+    an op keeps its pools (it cannot change them); that only costs speed."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        logging.getLogger(__name__).info("TensorFlow already initialised: its threads are left as they are")
+
+
+def _exit_at_once() -> None:
+    """An ``atexit`` hook of a local worker process: once the worker's Python is exiting normally (every
+    part file written and closed, the Beam harness shut down), end the process without Python's teardown
+    of TensorFlow's modules (~2 s, which the DirectRunner waits for worker by worker). A process exiting
+    on an uncaught exception (``sys.last_value``) exits the usual way, with its error code."""
+    if hasattr(sys, "last_value"):
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed or replaced streams: nothing left to flush
+            pass
+    os._exit(0)
+
+
 def part_name(model: str, shard: int, method: str) -> str:
     """The stem of a part file: short hashes of the model and method labels (any characters) and the shard."""
     def short(text):
@@ -91,12 +141,18 @@ def _dofn_base():
 class ScoreShards(_dofn_base()):
     """Scores (model index, shard index) elements; each method's records of a shard go to one part file."""
 
-    def __init__(self, data, models, methods, metric_specs, config, store: str, shards: int):
+    def __init__(self, data, models, methods, metric_specs, config, store: str, shards: int,
+                 local_threads: Optional[int] = None):
         super().__init__()
         self.data, self.models, self.methods, self.metric_specs = data, models, methods, metric_specs
         self.config, self.store, self.shards = config, store, shards
+        # a local worker process shares the cores (local_worker_threads); never the process that built the pipeline
+        self.local_threads, self.parent = local_threads, os.getpid()
 
     def setup(self):
+        if self.local_threads and os.getpid() != self.parent:
+            _share_the_cores(self.local_threads)
+            atexit.register(_exit_at_once)
         c = self.config
         self.source = load_data(self.data, c.limit, c.split, c.data_dir, c.manual_dir)
         self.loaded = [load_model(m, c.weights, c.batch_size, c.pixel_range, input_range=c.input_range,
@@ -170,10 +226,17 @@ def run_beam(data, models, methods, metric_specs, store, source, config, summary
     shards = math.ceil(source.size / config.chunk_size)
     remove_unfinished_parts(store.path)  # left by workers of a killed run; no worker runs now
     before = set(store.done)
+    threads, workers = local_worker_threads(options), options.get_all_options()["direct_num_workers"]
     fn = ScoreShards(data, list(models), list(methods), metric_specs, replace(config, log=None, progress=False),
-                     store.path, shards)
+                     store.path, shards, threads)
     log(f"beam: {len(models)} model(s) x {shards} shard(s) of up to {config.chunk_size} images, "
-        f"runner {options.get_all_options()['runner']}")
+        f"runner {options.get_all_options()['runner']}"
+        + (f", {workers} local worker(s) of {threads} TensorFlow thread(s)" if threads else ""))
+    if threads and workers and (len(models) * shards) % workers:
+        # the DirectRunner deals the elements out to its workers once, in turn: no worker takes over another's
+        log(f"beam: {len(models) * shards} (model, shard) pairs for {workers} workers: the last round leaves "
+            f"{workers - (len(models) * shards) % workers} worker(s) idle; a chunk_size giving a multiple of "
+            f"{workers} uses them all")
     with _workers_import_this_tfxattr(), beam.Pipeline(options=options) as pipeline:
         _ = (pipeline | beam.Create([(m, k) for m in range(len(models)) for k in range(shards)])
              | beam.Reshuffle() | beam.ParDo(fn))
