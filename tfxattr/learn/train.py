@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from ..checks import number, positive_float, positive_int
 from ..models import as_model
+from ..models.compat import graph_function
 from ..progress import check_progress, progress_bar
 from .auc import REFERENCES, TRAIN_STEPS, chunked_probabilities, random_grid, reference_images, soft_curves, trapezoid
 from .explainer import build_explainer, check_explainer, explainer_maps
@@ -147,7 +148,7 @@ def train_explainer(model, images, targets=None, *, explainer=None, steps: int =
             tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32),
             tf.TensorSpec((2,), tf.int32)]
 
-    @tf.function(input_signature=spec)
+    @graph_function(input_signature=spec)
     def train_step(xb, rb, tb, grid, tau, noise_seed):
         with tf.GradientTape() as tape:
             maps = explainer_maps(explainer, adapter, xb, tb)
@@ -159,7 +160,7 @@ def train_explainer(model, images, targets=None, *, explainer=None, steps: int =
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss, deletion, insertion
 
-    @tf.function(input_signature=spec[:5])
+    @graph_function(input_signature=spec[:5])
     def score(xb, rb, tb, grid, tau):
         maps = explainer_maps(explainer, adapter, xb, tb)
         curves = soft_curves(probs, xb, rb, maps, tb, grid, fractions, tau, SINKHORN_ITERATIONS, None, 0.0)

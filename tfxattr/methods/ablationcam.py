@@ -13,6 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..batching import rows
+from ..models.compat import graph_function
 from ..models.layers import input_spec
 from .cam import CAM, channel_rows, row_values
 
@@ -39,5 +40,5 @@ def _ablated_scores(chain):
     def scores(a, channel, targets):
         keep = 1.0 - tf.one_hot(channel, tf.shape(a)[-1], dtype=a.dtype)  # one_hot(-1) is all zeros
         return chain.explained(a * keep[:, None, None, :], targets)
-    return tf.function(scores, input_signature=[spec, tf.TensorSpec([None], tf.int32),
+    return graph_function(scores, input_signature=[spec, tf.TensorSpec([None], tf.int32),
                                                 tf.TensorSpec([None], tf.int32)])

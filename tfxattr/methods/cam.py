@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, finish, rows
 from ..checks import boolean
+from ..models.compat import graph_function
 from ..models.layers import input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from .base import Method
 
@@ -57,7 +58,7 @@ class CAM(Method):
 
     def stem(self, chain):
         """``pixels -> A`` as a tf.function (traced once per model; callable inside another tf.function)."""
-        return chain.function("cam_stem", lambda: tf.function(
+        return chain.function("cam_stem", lambda: graph_function(
             lambda x: chain.stage(0, x), input_signature=[input_spec(chain.stages[0])]))
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):

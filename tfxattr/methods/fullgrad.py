@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, finish, rows
+from ..models.compat import graph_function
 from ..models.layers import input_spec, layer_chain, layer_graph
 from .base import Method
 
@@ -66,7 +67,7 @@ class FullGrad(Method):
 
     @staticmethod
     def build(chain):
-        """The saliency map as a ``tf.function(images, targets) -> (N, H, W, 1)``."""
+        """The saliency map as a ``graph_function(images, targets) -> (N, H, W, 1)``."""
         def saliency(x, targets):
             size = tf.shape(x)[1:3]
             f, (gx, spatial, _) = full_gradients(chain, x, targets)
@@ -75,7 +76,7 @@ class FullGrad(Method):
                 m = tf.reduce_sum(normalise(tf.abs(grad_bias)), axis=-1, keepdims=True)
                 total += resize(m, size)  # resize and channel sum commute
             return total
-        return tf.function(saliency, input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)])
+        return graph_function(saliency, input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)])
 
 
 def resize(t, size):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, finish, rows
+from ..models.compat import graph_function
 from ..models.layers import input_spec
 from .cam import CAM, cam_map
 
@@ -59,7 +60,7 @@ class GradCAM(CAM):
             g = tape.gradient(f, a)
             p = tf.gather(chain.objective.probabilities(raw), targets, axis=1, batch_dims=1)
             return cam_map(a, weights(a, g, f, lambda v: chain.explained(v, targets)), size, relu), f, p
-        return tf.function(cam, input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)])
+        return graph_function(cam, input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)])
 
 
 class GradCAMPlusPlus(GradCAM):

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
+from ..models.compat import graph_function
 from ..models.layers import INPUT, input_spec, keras_model_of, layer_chain, layer_graph, resolve_layers
 from ..paths.rules import EQUAL_WEIGHT_RULES, equal_weight_params
 from ..progress import progress_bar
@@ -131,7 +132,7 @@ class _Run:
     def _stage(self, level):
         """The sub-model producing representation ``level`` (from pixels for level 0)."""
         i = level - 1 if self.has_input else level
-        return self.chain.function(f"stage{i}", lambda: tf.function(
+        return self.chain.function(f"stage{i}", lambda: graph_function(
             functools.partial(self.chain.stage, i), input_signature=[input_spec(self.chain.stages[i])]))
 
     def _reference(self, level, u, img):
@@ -211,5 +212,5 @@ def _integrand_fn(chain, integrand):
             q = v * g if integrand == "activation_gradient" else g
             return tf.reduce_mean(tf.cast(factor, tf.float64) * tf.cast(q, tf.float64), axis=-1)
         spec = input_spec(head)
-        return tf.function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32)])
+        return graph_function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32)])
     return chain.function(f"iia_{integrand}", build)

@@ -41,6 +41,7 @@ import tensorflow as tf
 from ..batching import as_rows, chunk_loop, count, finish, rows
 from ..checks import one_of, positive_int
 from ..models.attention import BLOCK_NAMES, transformer_chain
+from ..models.compat import graph_function
 from ..models.layers import INPUT, input_spec
 from ..paths.rules import EQUAL_WEIGHT_RULES, equal_weight_params
 from ..progress import progress_bar
@@ -131,5 +132,5 @@ class IIAViT(Method):
             weighted = [gradient_weighted(a, g) for a, g in zip(used, gradients)]
             return tf.stack(weighted, axis=1) if matrices else rollout(weighted, chain.prefix)
         spec = input_spec(chain.stem)
-        return tf.function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32),
+        return graph_function(fn, input_signature=[spec, spec, tf.TensorSpec([None], tf.int32),
                                                 tf.TensorSpec([None, int(with_input) + len(blocks)], tf.float32)])

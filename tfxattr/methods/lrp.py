@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, count, finish, rows
 from ..checks import did_you_mean, one_of
+from ..models.compat import graph_function
 from ..models.layers import input_spec, layer_chain
 from ..progress import progress_bar
 from .base import Method
@@ -61,9 +62,9 @@ class LRP(Method):
         x, t = as_rows(images, targets)
         lo, hi = (float(v) for v in evaluator.pixel_range)
         key = f"lrp{sorted(self.rules.items())}{self.options['epsilon']}{self.options['gamma']}{(lo, hi)}"
-        fn = chain.function(key, lambda: tf.function(
+        fn = chain.function(key, lambda: graph_function(
             lambda x, t: relevance(chain, x, t, self.rules, self.options["epsilon"], self.options["gamma"], (lo, hi)),
-            input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)], autograph=False))
+            input_signature=[input_spec(chain.stages[0]), tf.TensorSpec([None], tf.int32)]))
         n = rows(x)
         with progress_bar(count(n, evaluator.batch_size) if tf.executing_eagerly() else 0, self.name, progress) as bar:
             (out,) = chunk_map(lambda x, t: (fn(x, t),), [tf.float32], n, evaluator.batch_size, x, t, bar=bar)

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ..batching import as_rows, chunk_map, count, finish, rows
 from ..models.attention import transformer_chain
+from ..models.compat import graph_function
 from ..models.layers import input_spec
 from ..progress import progress_bar
 from .base import Method
@@ -68,7 +69,7 @@ class AttentionMethod(Method):
 
     def attribute(self, evaluator, images, targets, progress=False, seed=None):
         chain = transformer_chain(evaluator, self.name)
-        fn = chain.function(f"{self.name}{sorted(self.options.items())}", lambda: tf.function(
+        fn = chain.function(f"{self.name}{sorted(self.options.items())}", lambda: graph_function(
             lambda x, t: self.token_map(chain, x, t),
             input_signature=[input_spec(chain.stem), tf.TensorSpec([None], tf.int32)]))
         x, t = as_rows(images, targets)

@@ -104,12 +104,13 @@ class ModelAdapter:
         spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
         # one trace per adapter (fixed signatures): compat.traced_per_model keeps TensorFlow from calling
         # several models explained in a row a retracing of one function
-        self._scores_fn = compat.traced_per_model(tf.function(lambda x: self.objective.scores(self._raw(x)),
+        self._scores_fn = compat.traced_per_model(compat.graph_function(lambda x: self.objective.scores(self._raw(x)),
                                                               input_signature=[spec]))
-        self._probabilities_fn = compat.traced_per_model(tf.function(
+        self._probabilities_fn = compat.traced_per_model(compat.graph_function(
             lambda x: self.objective.probabilities(self._raw(x)), input_signature=[spec]))
-        self._both_fn = compat.traced_per_model(tf.function(self._scores_and_probabilities, input_signature=[spec]))
-        self._vg_fn = compat.traced_per_model(tf.function(
+        self._both_fn = compat.traced_per_model(compat.graph_function(self._scores_and_probabilities,
+                                                                     input_signature=[spec]))
+        self._vg_fn = compat.traced_per_model(compat.graph_function(
             self._values_and_gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)]))
 
     @property

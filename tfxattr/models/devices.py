@@ -18,7 +18,7 @@ from typing import Callable, List
 import tensorflow as tf
 
 from ..checks import positive_int
-from .compat import traced_per_model
+from .compat import graph_function, traced_per_model
 
 # the attribute of a chunk function holding its replicated versions (one per strategy)
 _REPLICATED = "_tfxattr_replicated"
@@ -69,7 +69,7 @@ def _replicated(strategy, fn) -> Callable:
             out = strategy.run(lambda *rows: fn(*rows), args=parts)
             local = strategy.experimental_local_results(out)
             return tf.nest.map_structure(lambda *pieces: tf.concat(pieces, 0), *local)
-        made[strategy] = traced_per_model(tf.function(replicated, reduce_retracing=True))
+        made[strategy] = traced_per_model(graph_function(replicated, reduce_retracing=True))
     return made[strategy]
 
 

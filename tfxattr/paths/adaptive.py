@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..batching import per_row
+from ..models.compat import graph_function
 
 # PAIR's tolerance for "the L1 target is reached" (math.isclose with rel_tol = abs_tol = EPSILON)
 EPSILON = 1e-9
@@ -20,7 +21,7 @@ ITERATION_CAP_FACTOR = 4.0
 ITERATION_CAP_MARGIN = 100.0
 
 
-@tf.function(input_signature=[tf.TensorSpec((None, None), tf.float64)] * 4
+@graph_function(input_signature=[tf.TensorSpec((None, None), tf.float64)] * 4
              + [tf.TensorSpec((), tf.float64)] * 4 + [tf.TensorSpec((None,), tf.float64)])
 def guided_step(x, x_in, x_b, grad, alpha_min, alpha_max, fraction, max_iter, l1_target):
     """Move every row of ``x`` (N, D) one Guided IG step (Kapishnikov et al. 2021, Alg. 1 lines 6-17).

@@ -30,7 +30,7 @@ from ..methods import Method, get_method
 from ..methods.base import Wrapper, check_architecture, find_spec
 from ..models.adapter import UNIT_SCALE
 from ..models.build import model_adapter
-from ..models.compat import traced_per_model
+from ..models.compat import graph_function, traced_per_model
 from ..models.options import ModelOptions, takes_model_options
 from ..reduction import reduce_channels
 
@@ -72,15 +72,13 @@ class Explainer(tf.Module):
             n, x, _ = _at_least_one(images, None)
             return {"scores": scores_of(x)[:n], "pixels_ok": pixels_ok(images, pixel_range)}
 
-        self.scores = traced_per_model(tf.function(scores, input_signature=[images]))
+        self.scores = traced_per_model(graph_function(scores, input_signature=[images]))
         self.names = {}
         for key, method in methods.items():
             attribute = _traced_attribute(method, adapter, seed)
             self.names[key] = method.name
-            # autograph off: the methods' loops are explicit tf.while_loop loops (tfxattr.batching)
-            setattr(self, signature_name(key), traced_per_model(tf.function(
-                _explain_fn(attribute, scores_of, classes, pixel_range), input_signature=[images, targets],
-                autograph=False)))
+            setattr(self, signature_name(key), traced_per_model(graph_function(
+                _explain_fn(attribute, scores_of, classes, pixel_range), input_signature=[images, targets])))
         self.description = tf.Variable(json.dumps({
             "model": adapter.name, "output": adapter.output, "batch_size": batch_size, "seed": seed,
             "pixel_range": list(adapter.pixel_range),
