@@ -141,6 +141,7 @@ def train_explainer(model, images, targets=None, *, explainer=None, steps: int =
         learning_rate / WARMUP_DIVISOR, decay_steps=max(1, steps - warmup), alpha=1.0 / WARMUP_DIVISOR / FINAL_DIVISOR,
         warmup_target=learning_rate, warmup_steps=warmup)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY, global_clipnorm=CLIP_NORM)
+    optimizer.build(variables)  # its slots exist before train_step is traced: one trace, not two
     probs = chunked_probabilities(adapter, batch_size)
     fractions = np.linspace(0.0, 1.0, TRAIN_STEPS)
     h, w, c = x.shape[1:]
