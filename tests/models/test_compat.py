@@ -98,3 +98,27 @@ def test_attention_parts_recompute_multi_head_attention_scores():
     np.testing.assert_allclose(a.numpy(), scores.numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(p["output"](tf.einsum(p["combine"], a, p["value"](x))).numpy(), out.numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_the_library_traces_without_autograph_and_a_users_callable_is_still_converted():
+    """Our traced functions are TensorFlow ops already (graph_function: no AutoGraph); a user's plain Python model
+    with tensor-dependent ``if`` / ``len`` runs as tf.function would run it, and its gradient is the branch's."""
+    import numpy as np
+    import tensorflow as tf
+
+    import tfxattr
+
+    def branchy(x):
+        bright = tf.reduce_mean(x) > 100.0
+        if bright:  # a Python `if` on a tensor: AutoGraph turns it into tf.cond
+            out = tf.reduce_sum(2.0 * x, [1, 2, 3])
+        else:
+            out = tf.reduce_sum(x, [1, 2, 3])
+        return tf.stack([out, tf.zeros(len(x))], -1)
+
+    with pytest.raises((TypeError, tf.errors.OperatorNotAllowedInGraphError)):
+        compat.graph_function(branchy)(tf.zeros((1, 4, 4, 3)))
+    for level, slope in ((200.0, 2.0), (10.0, 1.0)):
+        x = np.full((2, 4, 4, 3), level, np.float32)
+        exp = tfxattr.explain(branchy, x, "gradient", targets=0, input_shape=(4, 4, 3), progress=False)
+        np.testing.assert_allclose(exp.attribution, slope)

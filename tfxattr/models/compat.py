@@ -86,3 +86,17 @@ def graph_function(fn=None, **kwargs):
     if fn is None:
         return lambda f: tf.function(f, autograph=False, **kwargs)
     return tf.function(fn, autograph=False, **kwargs)
+
+
+def autograph(fn):
+    """``fn``, a user's Python callable model, converted by AutoGraph as ``tf.function`` would convert it
+    (``len(x)``, ``if`` / ``for`` on tensors): the library's own traced functions run without AutoGraph
+    (:func:`graph_function`), so the user's code they call is converted here, once. TensorFlow functions
+    (a SavedModel's) and objects AutoGraph cannot convert pass through unchanged."""
+    if isinstance(fn, tf.types.experimental.PolymorphicFunction) or hasattr(fn, "concrete_functions"):
+        return fn
+    target = fn if callable(fn) and hasattr(fn, "__code__") else getattr(fn, "__call__", fn)
+    try:
+        return tf.autograph.to_graph(target)
+    except Exception:  # noqa: BLE001 - AutoGraph refuses some callables (builtins, C extensions): run them as given
+        return fn

@@ -341,7 +341,9 @@ def _load_keras_app(name, weights) -> Loaded:
 
 
 def _load_callable(fn, weights) -> Loaded:
-    return Loaded(fn, getattr(fn, "__name__", type(fn).__name__), "callable")
+    from .compat import autograph
+
+    return Loaded(autograph(fn), getattr(fn, "__name__", type(fn).__name__), "callable")
 
 
 register_source(ModelSource("keras_model", "a keras.Model object (Functional, Sequential or subclassed)",
