@@ -7,6 +7,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tfxattr happens to be installed (an editable install may point at another worktree or a removed CI checkout).
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
+# Under pytest-xdist (the README's `-n auto --dist loadfile`: one worker per core, a test file's tests in one worker,
+# so its module fixtures are built once) each worker's TensorFlow, and its children's, computes on its share of
+# the cores: TensorFlow reads these before its first op; without them the workers' thread pools fight over the
+# same cores and the run is slower than one process.
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the platform tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _SHARE = str(max(1, usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_name, _SHARE)
 
 import gc  # noqa: E402
 from typing import NamedTuple  # noqa: E402
@@ -82,3 +97,12 @@ def keras_app(request):
     keras.backend.clear_session()
     gc.collect()  # the previous application, released by pytest just before this call
     return App(name, build_app(name, native=native, seed=0), native)
+
+
+#: most workers `-n auto` starts: each holds its own demo models and applications (~2.7 GB at its peak)
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core the process may use, at most MAX_WORKERS."""
+    return max(1, min(usable_cores(), MAX_WORKERS))
