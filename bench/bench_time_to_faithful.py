@@ -256,7 +256,9 @@ def report(args, results, load_before, load_after):
              f"Faithful: completeness error <= {TOLERANCE:.0%} and Spearman >= {AGREEMENT} with the reference, "
              "from that count to the end of the ladder; median over images. Seconds are per image.", "",
              f"Command: `PYTHONPATH=. python bench/bench_time_to_faithful.py --models {' '.join(args.models)} "
-             f"--images {args.images} --ladder {' '.join(map(str, args.ladder))} --repeats {args.repeats}`", ""]
+             f"--images {args.images} --ladder {' '.join(map(str, args.ladder))} --repeats {args.repeats}"
+             + ("" if args.contenders is None else " --contenders " + " ".join(repr(c) for c in args.contenders))
+             + "`", ""]
     for m, (rows, per_gradient) in results.items():
         lines += [f"## {m}", "", "| contender | gradients to 1 % completeness | gradients to Spearman 0.99 | "
                   "gradients to both (per image) | seconds to both | Xplique / this |", "|---|---|---|---|---|---|"]
@@ -292,6 +294,8 @@ def main():
     ap.add_argument("--images", type=int, default=5)
     ap.add_argument("--ladder", type=int, nargs="+", default=LADDER, help="gradient counts")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--contenders", nargs="+", default=None, metavar="TEXT",
+                    help="keep only the contenders whose name contains one of these texts (default: all)")
     ap.add_argument("--phase", choices=["accuracy", "time", "all"], default="all")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tfxattr_time_to_faithful"))
     ap.add_argument("--out", default=os.path.join(HERE, "results_time_to_faithful_mobilenet_v2.md"))
@@ -299,7 +303,8 @@ def main():
     results, load_before = {}, os.getloadavg()[0]
     for m in args.models:
         setup = Setup(m, args.images, args.cache)
-        cons = contenders(setup.model)
+        cons = {c: v for c, v in contenders(setup.model).items()
+                if args.contenders is None or any(text in c for text in args.contenders)}
         rows = accuracy_rows(setup, cons, args.ladder)
         if args.phase == "accuracy":
             continue
