@@ -70,7 +70,7 @@ def test_idgi_tables(tmp_path, monkeypatch):
 
 
 def test_iia_table(tmp_path, monkeypatch):
-    code = run_script(monkeypatch, "iia_table.py", "--models", "demo", "--data", "shapes:4", "--steps", "4",
+    code = run_script(monkeypatch, "iia_table.py", "--models", "demo", "--data", "shapes:2", "--steps", "4",
                       "--settings", "target", "--out", str(tmp_path), "--metric-options", "insertion:step=0.1",
                       "deletion:step=0.1", f"sic_aic_pair:{QUICK_SIC}")
     assert code == 0
