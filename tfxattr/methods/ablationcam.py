@@ -41,4 +41,4 @@ def _ablated_scores(chain):
         keep = 1.0 - tf.one_hot(channel, tf.shape(a)[-1], dtype=a.dtype)  # one_hot(-1) is all zeros
         return chain.explained(a * keep[:, None, None, :], targets)
     return graph_function(scores, input_signature=[spec, tf.TensorSpec([None], tf.int32),
-                                                tf.TensorSpec([None], tf.int32)])
+                                                   tf.TensorSpec([None], tf.int32)])

@@ -67,7 +67,7 @@ class FullGrad(Method):
 
     @staticmethod
     def build(chain):
-        """The saliency map as a ``graph_function(images, targets) -> (N, H, W, 1)``."""
+        """The saliency map as a ``tf.function(images, targets) -> (N, H, W, 1)``."""
         def saliency(x, targets):
             size = tf.shape(x)[1:3]
             f, (gx, spatial, _) = full_gradients(chain, x, targets)
