@@ -314,6 +314,9 @@ def main():
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tfxattr_time_to_faithful"))
     ap.add_argument("--out", default=os.path.join(HERE, "results_time_to_faithful_mobilenet_v2.md"))
     args = ap.parse_args()
+    unmatched = [text for text in args.contenders or [] if not any(text in c for c in contenders(None))]
+    if unmatched:  # the names need no model: every contender calls it only when run
+        ap.error(f"--contenders: {unmatched} match none of {sorted(contenders(None))}")
     results, load_before = {}, os.getloadavg()[0]
     for m in args.models:
         setup = Setup(m, args.images, args.cache)

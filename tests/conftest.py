@@ -14,7 +14,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PY
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity where the platform tells it)."""
+    """The cores this process may run on (its affinity where the platform tells it): what
+    ``tfxattr.parallel.available_cores`` says, which cannot be imported here, before TensorFlow is set up."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
