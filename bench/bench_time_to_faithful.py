@@ -217,10 +217,8 @@ def accuracy_rows(setup, cons, ladder):
 
 def time_rows(setup, cons, rows, repeats, ladder):
     """Median seconds per image of each contender at its faithful count, interleaved. A contender never
-    faithful on the ladder is timed at the ladder's last count: a lower bound of its time (``at_least``)."""
+    faithful on the ladder is timed at the ladder's last count: a lower bound of its time."""
     counts = {c: r["faithful"] if r["faithful"] is not None else ladder[-1] for c, r in rows.items()}
-    for c, r in rows.items():
-        r["at_least"] = r["faithful"] is None
     for c, g in counts.items():  # warm-up: tracing, Xplique's explainer for this count
         cons[c][0](setup.images, setup.targets, g)
     times = {c: [] for c in counts}
@@ -269,19 +267,19 @@ def report(args, results, load_before, load_after):
         xp_row = rows.get(XPLIQUE, {})
         xp = xp_row.get("seconds")
         for c, r in rows.items():
-            if r.get("at_least"):  # never faithful: its time at the last count bounds its time from below
+            if r["faithful"] is None:  # never faithful: its time at the last count bounds its time from below
                 seconds, ratio = f"> {fmt(r['seconds'], ' s')} (at {args.ladder[-1]})", "-"
             else:
                 seconds = fmt(r["seconds"], " s")
                 ratio = "-" if not (xp and r["seconds"]) else \
-                    ("> " if xp_row.get("at_least") else "") + f"{xp / r['seconds']:.2f}"
+                    ("> " if xp_row.get("faithful", 0) is None else "") + f"{xp / r['seconds']:.2f}"
             per_image = ", ".join(fmt(v) for v in r["per_image_faithful"])
             lines.append(f"| {c} | {fmt(r['to_1pct'])} | {fmt(r['to_rho99'])} | {fmt(r['faithful'])} ({per_image}) "
                          f"| {seconds} | {ratio} |")
         ours = [r["seconds"] for c, r in rows.items() if c.startswith("tfxattr") and r["seconds"]
-                and not r.get("at_least")]
+                and r["faithful"] is not None]
         if xp and ours:
-            bound = "more than " if xp_row.get("at_least") else ""
+            bound = "more than " if xp_row.get("faithful", 0) is None else ""
             why = (f"; Xplique is not faithful within {args.ladder[-1]} gradients, so its time there is a lower "
                    "bound") if bound else ""
             lines += ["", "Xplique / fastest tfxattr contender, seconds to a faithful map: "

@@ -81,8 +81,9 @@ def traced_per_model(fn):
 def graph_function(fn=None, **kwargs):
     """``tf.function(fn, autograph=False, **kwargs)``: every traced function of the library writes its loops
     and branches as TensorFlow ops (``tf.while_loop``, ``tf.cond``, :mod:`tfxattr.batching`), so AutoGraph's
-    source rewriting (it parses and converts every Python function the trace reaches, the model's layers
-    included) only costs time: ~25 % of a first call's tracing on the demo model. Usable as a decorator."""
+    source rewriting (it parses and converts every function of ours the trace reaches; never Keras' own) only
+    costs time: tracing an evaluation of every method on the demo model took 8.0 s with it, 3.1 s without.
+    Usable as a decorator."""
     if fn is None:
         return lambda f: tf.function(f, autograph=False, **kwargs)
     return tf.function(fn, autograph=False, **kwargs)
@@ -93,9 +94,9 @@ def autograph(fn):
     (``len(x)``, ``if`` / ``for`` on tensors): the library's own traced functions run without AutoGraph
     (:func:`graph_function`), so the user's code they call is converted here, once. TensorFlow functions
     (a SavedModel's) and objects AutoGraph cannot convert pass through unchanged."""
-    if isinstance(fn, tf.types.experimental.PolymorphicFunction) or hasattr(fn, "concrete_functions"):
+    if isinstance(fn, tf.types.experimental.PolymorphicFunction):
         return fn
-    target = fn if callable(fn) and hasattr(fn, "__code__") else getattr(fn, "__call__", fn)
+    target = fn if hasattr(fn, "__code__") else fn.__call__  # a function, or a callable object's method
     try:
         return tf.autograph.to_graph(target)
     except Exception:  # noqa: BLE001 - AutoGraph refuses some callables (builtins, C extensions): run them as given
